@@ -1,0 +1,130 @@
+"""The error tree of mlctl and the exit codes it maps to.
+
+Every failure a user can cause or meet is an ``MlctlError`` subclass that
+carries its exit code; the CLI's single boundary (``mlctl.cli.main``) turns
+them into a message on stderr and that code. Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+class ExitCode(enum.IntEnum):
+    """Documented exit codes; a Makefile may rely on each of them."""
+
+    OK = 0
+    DIFFERENCES = 1  # only `mlctl diff`: the live objects differ from the spec
+    USAGE = 2
+    INVALID_INPUT = 3
+    CLUSTER = 4
+    RUN_FAILED = 5
+    RUN_ABORTED = 6
+    WAIT_TIMEOUT = 7
+    INTERNAL = 70
+    INTERRUPTED = 130
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One located problem in an input file.
+
+    Sorted by file, then line, then column, so a report reads top to bottom.
+    """
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    hint: str = ""
+    severity: str = field(default="error", compare=False)
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        path = f" {self.path}:" if self.path else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}:{path} {self.message}{hint}"
+
+
+class MlctlError(Exception):
+    """Base of every error mlctl reports to a user."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(MlctlError):
+    exit_code = ExitCode.USAGE
+
+
+class InvalidInput(MlctlError):
+    """A spec, env file, override, config value or argument is wrong."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = sorted(problems)
+
+
+def invalid(problems: Iterable[Problem]) -> InvalidInput:
+    """An InvalidInput listing every problem, sorted by location."""
+    found = sorted(problems)
+    count = len(found)
+    return InvalidInput(f"{count} problem{'s' if count != 1 else ''} found", found)
+
+
+class ClusterError(MlctlError):
+    """The cluster refused, failed or could not be reached."""
+
+    exit_code = ExitCode.CLUSTER
+
+
+class Unreachable(ClusterError):
+    pass
+
+
+class Unauthorized(ClusterError):
+    pass
+
+
+class Forbidden(ClusterError):
+    pass
+
+
+class NotFound(ClusterError):
+    pass
+
+
+class Conflict(ClusterError):
+    pass
+
+
+class Invalid(ClusterError):
+    pass
+
+
+class PreflightFailed(ClusterError):
+    """A deploy's checks failed before anything was written."""
+
+
+class RunFailed(MlctlError):
+    exit_code = ExitCode.RUN_FAILED
+
+
+class RunAborted(MlctlError):
+    exit_code = ExitCode.RUN_ABORTED
+
+
+class WaitTimeout(MlctlError):
+    exit_code = ExitCode.WAIT_TIMEOUT
+
+
+class Interrupted(MlctlError):
+    exit_code = ExitCode.INTERRUPTED
