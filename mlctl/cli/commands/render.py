@@ -1,0 +1,49 @@
+"""``mlctl render FILE``: the manifests a deploy or run would apply, on stdout."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlctl.cli import options as opt
+from mlctl.cli.main import app
+
+
+@app.command(help=f"Print the Kubernetes manifests for a spec (secrets redacted).\n\nOverride precedence: {opt.PANEL}.")
+def render(
+    file: Annotated[str, typer.Argument(help="Spec file or hub:// reference.", show_default=False)],
+    output: opt.Output = "yaml",
+    show_secrets: opt.ShowSecrets = False,
+    namespace: opt.Namespace = None,
+    run: Annotated[bool, typer.Option("--run/--function", help="Render a run (Job, MPIJob, SparkApplication) or only the function's objects.")] = True,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id to render with (default: a new one).", show_default=False)] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="K=V run parameter (value read as YAML); repeatable.", show_default=False)] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)] = None,
+    env_file: opt.EnvFiles = None, env: opt.Env = None, set_: opt.Sets = None, image: opt.Image = None,
+    requests: opt.Requests = None, limits: opt.Limits = None, gpu_type: opt.GpuType = None,
+    preemption_mode: opt.Preemption = None, priority_class: opt.Priority = None,
+    node_selector: opt.NodeSelector = None, threshold: opt.Thresholds = None,
+) -> int:
+    from mlctl import pipeline
+    from mlctl import render as render_
+    from mlctl.cli import output as out
+    from mlctl.cli import state
+    from mlctl.render.context import RenderContext
+    from mlctl.runs import ids
+
+    fmt = opt.check_output(output)
+    config = state.config()
+    overrides = opt.overrides(env_file, env, set_, image, requests, limits, gpu_type, preemption_mode,
+                              priority_class, node_selector, threshold)
+    loaded = pipeline.load(file, config, overrides)
+    out.problems(loaded.warnings)
+    ctx = RenderContext(
+        namespace=namespace or "default",
+        run_id=(run_id or ids.new_run_id()) if run else "",
+        params=ids.parse_params(param or []),
+        engine=engine or "",
+    )
+    objects = pipeline.render(loaded, config, ctx)
+    out.emit_documents(objects if show_secrets else render_.redact(objects), fmt)
+    return 0

@@ -1,0 +1,70 @@
+"""Options shared by several commands, and turning them into core values.
+
+The override flags (render, deploy, run, diff) follow one precedence
+ladder, stated in every command's help: see ``mlctl.spec.overrides``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from mlctl.spec import overrides as overrides_
+
+PANEL = "Overrides (spec < --env-file < --env < other flags < --set)"
+
+EnvFiles = Annotated[list[str] | None, typer.Option("--env-file", help="Env file (python-dotenv format); repeatable, later files win.", rich_help_panel=PANEL, show_default=False)]
+Env = Annotated[list[str] | None, typer.Option("--env", "-e", help="K=V, or K to take the value from your environment; repeatable.", rich_help_panel=PANEL, show_default=False)]
+Sets = Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE, e.g. spec.replicas=3 (value read as YAML); repeatable; wins over everything.", rich_help_panel=PANEL, show_default=False)]
+Image = Annotated[str | None, typer.Option("--image", help="Container image.", rich_help_panel=PANEL, show_default=False)]
+Requests = Annotated[list[str] | None, typer.Option("--requests", help="cpu=1,memory=1Gi (patches spec.resources.requests).", rich_help_panel=PANEL, show_default=False)]
+Limits = Annotated[list[str] | None, typer.Option("--limits", help="cpu=2,memory=2Gi,gpus=1 (patches spec.resources.limits).", rich_help_panel=PANEL, show_default=False)]
+GpuType = Annotated[str | None, typer.Option("--gpu-type", help="Resource name for gpus= (default nvidia.com/gpu).", rich_help_panel=PANEL, show_default=False)]
+Preemption = Annotated[str | None, typer.Option("--preemption-mode", help="allow | constrain | prevent | none.", rich_help_panel=PANEL, show_default=False)]
+Priority = Annotated[str | None, typer.Option("--priority-class", help="Pod priority class name.", rich_help_panel=PANEL, show_default=False)]
+NodeSelector = Annotated[list[str] | None, typer.Option("--node-selector", help="K=V node label (an empty V removes K); repeatable.", rich_help_panel=PANEL, show_default=False)]
+Thresholds = Annotated[list[str] | None, typer.Option("--threshold", help="STATE=TIME, e.g. running=2h; replaces the spec's thresholds for this run.", rich_help_panel=PANEL, show_default=False)]
+Output = Annotated[str, typer.Option("--output", "-o", help="yaml | json | name.")]
+ShowSecrets = Annotated[bool, typer.Option("--show-secrets", help="Print Secret data and secret-looking env values instead of redacting them.")]
+Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace (default: the kubeconfig context's, else 'default').", show_default=False)]
+
+
+def overrides(
+    env_file: list[str] | None = None,
+    env: list[str] | None = None,
+    set_: list[str] | None = None,
+    image: str | None = None,
+    requests: list[str] | None = None,
+    limits: list[str] | None = None,
+    gpu_type: str | None = None,
+    preemption_mode: str | None = None,
+    priority_class: str | None = None,
+    node_selector: list[str] | None = None,
+    threshold: list[str] | None = None,
+) -> overrides_.Overrides:
+    """The flags as an ``Overrides`` value (reads the env files: the I/O end)."""
+    from mlctl.spec import envfile
+
+    return overrides_.Overrides(
+        env_files=tuple(envfile.read(path) for path in env_file or []),
+        env=overrides_.parse_env(env or [], os.environ),
+        image=image,
+        requests=overrides_.parse_resource_list(requests or [], "--requests"),
+        limits=overrides_.parse_resource_list(limits or [], "--limits"),
+        gpu_type=gpu_type,
+        preemption_mode=preemption_mode,
+        priority_class=priority_class,
+        node_selector={k: v or "" for k, v in overrides_.parse_pairs(node_selector or [], "--node-selector")},
+        thresholds={k: v or "" for k, v in overrides_.parse_pairs(threshold or [], "--threshold")},
+        sets=overrides_.parse_sets(set_ or []),
+    )
+
+
+def check_output(fmt: str, allowed: tuple[str, ...] = ("yaml", "json", "name")) -> str:
+    if fmt not in allowed:
+        from mlctl.errors import UsageError
+
+        raise UsageError(f"--output '{fmt}': choose one of {', '.join(allowed)}")
+    return fmt

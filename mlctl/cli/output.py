@@ -1,0 +1,103 @@
+"""Everything mlctl prints: data on stdout, people's messages on stderr.
+
+stdout carries data only (YAML, JSON, names), so ``mlctl render f.yaml |
+kubectl apply -f -`` works. Progress, warnings and errors go to stderr,
+with rich colour on a terminal and plain text when stderr is not a TTY,
+``NO_COLOR`` is set or ``CI`` is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlctl.errors import MlctlError, Problem
+
+_console: Console | None = None
+
+
+def fancy() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR") and not os.environ.get("CI")
+
+
+def console() -> Console:
+    """The stderr console (rich), created on first use."""
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(stderr=True, no_color=not fancy(), highlight=False,
+                           force_terminal=fancy() or None, soft_wrap=True)
+    return _console
+
+
+def say(message: str, style: str = "") -> None:
+    """One line for people, on stderr."""
+    if fancy():
+        console().print(message, style=style or None, markup=False)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def problems(items: Iterable[Problem]) -> None:
+    for problem in items:
+        style = "yellow" if problem.severity == "warning" else "red"
+        prefix = "warning: " if problem.severity == "warning" else ""
+        say(f"{prefix}{problem}", style)
+
+
+def error(exc: MlctlError, *, debug: bool = False) -> None:
+    from mlctl.errors import InvalidInput
+
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, InvalidInput) and exc.problems:
+        problems(exc.problems)
+        errors = sum(1 for p in exc.problems if p.severity == "error")
+        say(f"error: {errors} problem{'s' if errors != 1 else ''} found", "bold red")
+        return
+    say(f"error: {exc.message}", "bold red")
+
+
+def internal_error(exc: BaseException, *, debug: bool = False) -> None:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    say(f"internal error: {type(exc).__name__}: {exc}", "bold red")
+    if not debug:
+        say("this is a bug in mlctl; run again with --debug for the traceback")
+
+
+def emit(data: Any, fmt: str = "yaml") -> None:
+    """Write data to stdout as yaml, json or name."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    elif fmt == "name":
+        items = data.get("items", [data]) if isinstance(data, dict) else data
+        for item in items:
+            meta = item.get("metadata", {})
+            sys.stdout.write(f"{item.get('kind', '').lower()}/{meta.get('name', item.get('name', ''))}\n")
+    else:
+        from mlctl.spec import loader
+
+        sys.stdout.write(loader.dump(data))
+    sys.stdout.flush()
+
+
+def emit_documents(objects: list[dict[str, Any]], fmt: str = "yaml") -> None:
+    """Manifests: YAML documents, a JSON v1 List, or kind/name lines."""
+    if fmt == "json":
+        emit({"apiVersion": "v1", "kind": "List", "items": objects}, "json")
+    elif fmt == "name":
+        emit(objects, "name")
+    else:
+        from mlctl.spec import loader
+
+        sys.stdout.write("---\n".join(loader.dump(o) for o in objects))
+        sys.stdout.flush()

@@ -1,0 +1,94 @@
+"""Preemption modes as a pure function of the user's placement and the profile.
+
+``apply(mode, placement, profile)`` returns the placement a pod gets:
+
+- ``none``: untouched.
+- ``allow``: the profile's tolerations are added (the user's first, no
+  duplicates); nothing else changes.
+- ``constrain``: tolerations added, and a preemptible node is required: the
+  profile's labels become node-affinity ``In`` requirements (one per label,
+  OR-ed, as MLRun does), AND-ed into each of the user's own required terms
+  instead of replacing them.
+- ``prevent``: the profile's tolerations are removed from the user's list and
+  its label pairs from the node selector; when the profile has no
+  tolerations (so no taint keeps pods off spot nodes), ``NotIn``
+  requirements for its labels are AND-ed into each required term.
+
+With no profile configured every mode changes nothing. An empty
+``nodeSelectorTerms`` list is never produced: Kubernetes rejects it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+
+
+@dataclass(frozen=True)
+class Placement:
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    affinity: Mapping[str, Any] | None = None
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.node_selector or self.tolerations)
+
+
+def apply(mode: str, placement: Placement, profile: Profile) -> Placement:
+    if mode == "none" or not profile.configured:
+        return placement
+    tolerations = list(placement.tolerations)
+    selector = dict(placement.node_selector)
+    affinity = copy.deepcopy(dict(placement.affinity)) if placement.affinity else None
+    if mode in ("allow", "constrain"):
+        tolerations += [t for t in profile.tolerations if t not in tolerations]
+    if mode == "constrain" and profile.node_selector:
+        requirements = [[_expression(k, "In", v)] for k, v in profile.node_selector.items()]
+        affinity = _and_into_terms(affinity, requirements)
+    if mode == "prevent":
+        tolerations = [t for t in tolerations if t not in profile.tolerations]
+        selector = {k: v for k, v in selector.items() if profile.node_selector.get(k) != v}
+        if not profile.tolerations and profile.node_selector:
+            requirement = [_expression(k, "NotIn", v) for k, v in profile.node_selector.items()]
+            affinity = _and_into_terms(affinity, [requirement])
+    return Placement(selector, affinity, tuple(tolerations))
+
+
+def _expression(key: str, operator: str, value: str) -> dict[str, Any]:
+    return {"key": key, "operator": operator, "values": [value]}
+
+
+def _and_into_terms(affinity: dict[str, Any] | None, alternatives: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Require (any one of ``alternatives``) AND (any one of the existing terms).
+
+    Terms are OR-ed and expressions inside a term AND-ed, so the result is
+    the cross product: each user term extended by each alternative.
+    """
+    affinity = affinity or {}
+    node_affinity = dict(affinity.get("nodeAffinity") or {})
+    required = dict(node_affinity.get(_REQUIRED) or {})
+    terms = [t for t in required.get("nodeSelectorTerms") or [] if t]
+    if not terms:
+        terms = [{}]
+    combined = []
+    for term in terms:
+        for extra in alternatives:
+            new = copy.deepcopy(term)
+            expressions = list(new.get("matchExpressions") or [])
+            expressions += [e for e in extra if e not in expressions]
+            new["matchExpressions"] = expressions
+            combined.append(new)
+    required["nodeSelectorTerms"] = combined
+    node_affinity[_REQUIRED] = required
+    return {**affinity, "nodeAffinity": node_affinity}

@@ -1,0 +1,57 @@
+"""Env files in python-dotenv's format, read strictly.
+
+python-dotenv does the parsing and the ``${VAR}`` expansion, exactly as MLRun
+reads ``set_envs(file_path=...)``. Where dotenv would warn and skip a line
+(``A: 1``, ``=novalue``, an unterminated quote) or keep a key with no value,
+mlctl stops with the line number instead: a silently dropped variable is a
+bug that surfaces only in the pod.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from mlctl.errors import InvalidInput, Problem, invalid
+
+
+def read(path: str | Path) -> dict[str, str]:
+    """The variables of an env file, in file order (a repeated key keeps its first place)."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{source}: env file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{source}: cannot read env file ({exc})") from None
+    return parse(text, source)
+
+
+def parse(text: str, source: str = "<env>") -> dict[str, str]:
+    problems = []
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        raw = binding.original.string.strip()
+        if binding.error:
+            problems.append(Problem(
+                source, line, 1, "", f"cannot parse '{_shorten(raw)}'",
+                "lines must be KEY=VALUE, optionally quoted; comments start with #",
+            ))
+        elif binding.key is not None and binding.value is None:
+            problems.append(Problem(
+                source, line, 1, binding.key, "a key without a value",
+                f"write '{binding.key}=' for an empty value",
+            ))
+    if problems:
+        raise invalid(problems)
+    values = dotenv_values(stream=io.StringIO(text), interpolate=True)
+    return {key: value or "" for key, value in values.items()}
+
+
+def _shorten(text: str) -> str:
+    """The offending line, cut short: it may hold a secret, so show its start only."""
+    head = text.split("=", 1)[0] if "=" in text else text
+    return head[:40] + ("=..." if "=" in text else "")

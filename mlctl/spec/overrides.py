@@ -1,0 +1,197 @@
+"""Command-line overrides merged into a spec document, on one ladder.
+
+Precedence, lowest first: the spec file < env files (in the order given) <
+``--env`` < the other flags (``--image``, ``--requests``, ``--limits``,
+``--gpu-type``, ``--preemption-mode``, ``--priority-class``,
+``--node-selector``, ``--threshold``) < ``--set PATH=VALUE``.
+
+The merge is pure: env files are read by the caller (``envfile.read``) and
+handed in as dicts; the result is a new document that is validated again.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlctl.errors import InvalidInput
+
+PRECEDENCE = (
+    "spec file < --env-file (in order) < --env < --image/--requests/--limits/--gpu-type/"
+    "--preemption-mode/--priority-class/--node-selector/--threshold < --set"
+)
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the user asked to change on the command line, parsed."""
+
+    env_files: tuple[Mapping[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    image: str | None = None
+    requests: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, str] = field(default_factory=dict)
+    gpu_type: str | None = None
+    preemption_mode: str | None = None
+    priority_class: str | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    thresholds: Mapping[str, str] = field(default_factory=dict)
+    sets: tuple[tuple[str, Any], ...] = ()
+
+    def is_empty(self) -> bool:
+        return self == Overrides()
+
+
+def parse_pairs(values: Sequence[str], flag: str, *, allow_bare: bool = False) -> list[tuple[str, str | None]]:
+    """``["a=1", "b=2,c=3"]`` style flag values as (key, value) pairs."""
+    pairs: list[tuple[str, str | None]] = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        key = key.strip()
+        if not sep and not allow_bare:
+            raise InvalidInput(f"{flag} '{value}': expected KEY=VALUE")
+        if not key:
+            raise InvalidInput(f"{flag} '{value}': the key is empty")
+        pairs.append((key, rest if sep else None))
+    return pairs
+
+
+def parse_resource_list(values: Sequence[str], flag: str) -> dict[str, str]:
+    """``--requests cpu=1,memory=1Gi`` (repeatable, comma separated)."""
+    items = [part for value in values for part in value.split(",") if part.strip()]
+    return {key: str(val) for key, val in parse_pairs(items, flag)}
+
+
+def parse_env(values: Sequence[str], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """``--env K=V``; a bare ``K`` takes its value from the caller's environment."""
+    out = []
+    for key, value in parse_pairs(values, "--env", allow_bare=True):
+        if not _KEY.match(key):
+            raise InvalidInput(f"--env '{key}': not a valid variable name")
+        if value is None:
+            if key not in environ:
+                raise InvalidInput(f"--env {key}: not set in the environment (give {key}=VALUE)")
+            value = environ[key]
+        out.append((key, value))
+    return tuple(out)
+
+
+def parse_sets(values: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """``--set spec.replicas=3``: the value is read as YAML (3 -> int, true -> bool)."""
+    from mlctl.spec import loader
+
+    out = []
+    for key, value in parse_pairs(values, "--set"):
+        path_of(key)  # fail early on a malformed path
+        try:
+            parsed = loader.load_text(f"v: {value}\n", "--set").data["v"] if value else ""
+        except InvalidInput:
+            parsed = value
+        out.append((key, parsed))
+    return tuple(out)
+
+
+def path_of(dotted: str) -> tuple[str | int, ...]:
+    """``spec.env[0].name`` -> ``("spec", "env", 0, "name")``."""
+    parts: list[str | int] = []
+    position = 0
+    for match in _PATH_PART.finditer(dotted):
+        between = dotted[position:match.start()]
+        if between not in ("", "."):
+            break
+        parts.append(int(match.group(2)) if match.group(2) else match.group(1))
+        position = match.end()
+    if not parts or position != len(dotted):
+        raise InvalidInput(f"--set '{dotted}': not a path such as spec.replicas or spec.env[0].value")
+    return tuple(parts)
+
+
+def set_env(env: list[Any], name: str, value: Any) -> None:
+    """MLRun's set_env: replace the entry of that name in place, else append."""
+    entry = {"name": name, **(value if isinstance(value, Mapping) else {"value": str(value)})}
+    for index, item in enumerate(env):
+        if isinstance(item, Mapping) and item.get("name") == name:
+            env[index] = entry
+            return
+    env.append(entry)
+
+
+def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str = "nvidia.com/gpu") -> dict[str, Any]:
+    """A new document with the overrides merged in, in precedence order."""
+    result: dict[str, Any] = copy.deepcopy(dict(data))
+    if overrides.is_empty():
+        return result
+    spec = result.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        raise InvalidInput("cannot apply overrides: spec is not a mapping")
+    env_entries = [(k, v) for values in overrides.env_files for k, v in values.items()]
+    env_entries += list(overrides.env)
+    if env_entries:
+        env = spec.get("env")
+        env = list(env) if isinstance(env, list) else []
+        for name, value in env_entries:
+            set_env(env, name, value)
+        spec["env"] = env
+    if overrides.image:
+        spec["image"] = overrides.image
+    gpu_type = overrides.gpu_type or default_gpu_type
+    if overrides.requests or overrides.limits or overrides.gpu_type:
+        resources = spec.get("resources") if isinstance(spec.get("resources"), dict) else {}
+        for section, values in (("requests", overrides.requests), ("limits", overrides.limits)):
+            current = dict(resources.get(section) or {})
+            for key, value in values.items():
+                current[_resource_name(key, gpu_type)] = value
+            if current:
+                resources[section] = current
+        spec["resources"] = resources
+    if overrides.preemption_mode:
+        spec["preemption_mode"] = overrides.preemption_mode
+    if overrides.priority_class:
+        spec["priority_class_name"] = overrides.priority_class
+    if overrides.node_selector:
+        selector = dict(spec.get("node_selector") or {})
+        selector.update(overrides.node_selector)
+        spec["node_selector"] = selector
+    if overrides.thresholds:
+        # per-run thresholds replace the function's, as in MLRun
+        spec["state_thresholds"] = dict(overrides.thresholds)
+    for dotted, value in overrides.sets:
+        _assign(result, path_of(dotted), value, dotted)
+    return result
+
+
+def _resource_name(key: str, gpu_type: str) -> str:
+    return {"mem": "memory", "gpus": gpu_type, "gpu": gpu_type}.get(key, key)
+
+
+def _assign(root: dict[str, Any], path: tuple[str | int, ...], value: Any, dotted: str) -> None:
+    node: Any = root
+    for depth, part in enumerate(path[:-1]):
+        following = path[depth + 1]
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise InvalidInput(f"--set {dotted}: index [{part}] does not exist")
+            node = node[part]
+            continue
+        if not isinstance(node, dict):
+            raise InvalidInput(f"--set {dotted}: '{part}' is inside a value that is not a mapping")
+        if node.get(part) is None:
+            node[part] = [] if isinstance(following, int) else {}
+        node = node[part]
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last > len(node):
+            raise InvalidInput(f"--set {dotted}: index [{last}] does not exist")
+        if last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise InvalidInput(f"--set {dotted}: '{last}' is inside a value that is not a mapping")

@@ -1,0 +1,68 @@
+"""Kubernetes resource quantities: parse, compare, normalise.
+
+The grammar is Kubernetes' own (``resource.Quantity``): a signed decimal
+number and an optional binary (Ki..Ei), decimal (n u m k M G T P E) or
+exponent (e3, E-2) suffix. MLRun's looser check lets ``1.2.3`` through;
+the API server would refuse it, so mlctl refuses it up front.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_QUANTITY = re.compile(
+    r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
+)
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+}
+
+
+class QuantityError(ValueError):
+    """A value that is not a Kubernetes quantity."""
+
+
+def parse(value: object) -> Decimal:
+    """The exact numeric value of a quantity (``"1Gi"`` -> 1073741824, ``"500m"`` -> 0.5)."""
+    if isinstance(value, bool) or value is None:
+        raise QuantityError(f"{value!r} is not a quantity")
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    text = str(value)
+    match = _QUANTITY.match(text)
+    if not match:
+        raise QuantityError(
+            f"'{text}' is not a Kubernetes quantity (examples: 500m, 2, 1.5, 512Mi, 4Gi, 1e3)"
+        )
+    try:
+        number = Decimal(match["number"])
+    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
+        raise QuantityError(f"'{text}' is not a number") from None
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix[:1] in ("e", "E") and suffix not in _DECIMAL:
+        return number * (Decimal(10) ** int(suffix[1:]))
+    return number * _DECIMAL[suffix]
+
+
+def is_valid(value: object) -> bool:
+    try:
+        parse(value)
+    except QuantityError:
+        return False
+    return True
+
+
+def to_manifest(value: object) -> str | int:
+    """The value as a manifest carries it: ints stay ints, the rest is the text given."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return str(Decimal(str(value)).normalize())
+    return str(value)

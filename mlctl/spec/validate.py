@@ -1,0 +1,402 @@
+"""Check a loaded spec: shape against the JSON Schema, meaning in Python.
+
+The schema (``schemas/function.schema.json``) is the contract for shape;
+the checks here cover what a schema says badly or not at all: quantities
+with a useful message, requests above limits, GPU requests, label syntax,
+time strings, thresholds on kinds that do not support them, priority
+classes against the configured list, and lints that are warnings only.
+
+Pure: takes a ``Document`` and a ``Config``, returns ``Problem``s. Every
+problem is reported at once; the caller decides what to raise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import resources
+from typing import Any
+
+from mlctl.config import PREEMPTION_MODES, Config
+from mlctl.errors import Problem
+from mlctl.runs import thresholds as thresholds_
+from mlctl.spec import quantity
+from mlctl.spec.loader import Document, Path_
+
+SUPPORTED_KINDS = ("job", "mpijob", "dask", "nuclio", "remote", "serving", "application", "spark")
+THRESHOLD_KINDS = ("job", "mpijob", "spark")
+NUCLIO_KINDS = ("nuclio", "remote", "serving", "application")
+_THRESHOLD_REFUSALS = {
+    "dask": "State thresholds are not supported for the dask runtime; use spec.scheduler_timeout instead",
+    **{
+        kind: f"State thresholds do not apply to {kind} functions: Nuclio monitors the health of its own pods"
+        for kind in NUCLIO_KINDS
+    },
+}
+_LABEL_NAME = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_GPU_HINT = re.compile(r"gpu", re.IGNORECASE)
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    text = resources.files("mlctl").joinpath("schemas/function.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@functools.cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema())
+
+
+def check(document: Document, config: Config) -> list[Problem]:
+    """Every problem in the document, errors and warnings, sorted by position."""
+    problems = list(_schema_problems(document))
+    problems.extend(_semantic_problems(document, config))
+    unique = {(p.line, p.column, p.path, p.message): p for p in problems}
+    return sorted(unique.values())
+
+
+def errors(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def warnings(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "warning"]
+
+
+# --- shape -----------------------------------------------------------------
+
+
+def _schema_problems(document: Document) -> Iterator[Problem]:
+    for error in _validator().iter_errors(document.data):
+        yield from _translate(document, error)
+
+
+def _translate(document: Document, error: Any) -> Iterator[Problem]:
+    path: Path_ = tuple(error.absolute_path)
+    kind = error.validator
+    if kind in ("additionalProperties", "unevaluatedProperties"):
+        known = _known_keys(error.schema)
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        for key in instance:
+            if key in known or _matches_pattern(error.schema, key):
+                continue
+            close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else ""
+            if not hint and known and len(known) <= 12:
+                hint = "known keys: " + ", ".join(sorted(known))
+            yield document.problem((*path, key), f"unknown key '{key}'", hint)
+        return
+    if kind in ("anyOf", "oneOf") and error.context:
+        from jsonschema.exceptions import best_match
+
+        yield from _translate(document, best_match(error.context))
+        return
+    if kind == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        yield document.problem(path, f"missing required key '{missing[0] if missing else error.message}'")
+        return
+    if kind == "enum":
+        options = ", ".join(str(o) for o in error.validator_value if o not in (None, ""))
+        yield document.problem(path, f"{_show(error.instance)} is not one of: {options}")
+        return
+    if kind == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        yield document.problem(path, f"expected {wanted}, got {_type_name(error.instance)} {_show(error.instance)}")
+        return
+    if kind == "pattern":
+        title = error.schema.get("title") or error.schema.get("description")
+        what = f"a valid {title}" if title else f"matching {error.validator_value}"
+        yield document.problem(path, f"{_show(error.instance)} is not {what}")
+        return
+    yield document.problem(path, error.message)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = node.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return node
+    target: Any = schema()
+    for part in ref[2:].split("/"):
+        target = target[part.replace("~1", "/").replace("~0", "~")]
+    return _resolve(target) if isinstance(target, Mapping) else node
+
+
+def _known_keys(node: Mapping[str, Any], depth: int = 0) -> set[str]:
+    """Property names a (sub)schema evaluates, through $ref, allOf and if/then/else."""
+    if depth > 12:
+        return set()
+    node = _resolve(node)
+    keys = set(node.get("properties", {}))
+    for branch in ("allOf", "anyOf", "oneOf"):
+        for sub in node.get(branch, []):
+            keys |= _known_keys(sub, depth + 1)
+    for branch in ("then", "else"):
+        if isinstance(node.get(branch), Mapping):
+            keys |= _known_keys(node[branch], depth + 1)
+    if "$ref" in node and node is not _resolve(node):
+        keys |= _known_keys(_resolve(node), depth + 1)
+    return keys
+
+
+def _matches_pattern(node: Mapping[str, Any], key: str) -> bool:
+    node = _resolve(node)
+    return any(re.search(p, str(key)) for p in node.get("patternProperties", {}))
+
+
+# --- meaning ---------------------------------------------------------------
+
+
+def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
+    data = document.data
+    kind = data.get("kind")
+    spec = data.get("spec") if isinstance(data.get("spec"), Mapping) else {}
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), Mapping) else {}
+    if isinstance(kind, str) and kind not in SUPPORTED_KINDS:
+        return  # the schema has said which kinds exist; nothing below applies
+    yield from _labels(document, ("metadata", "labels"), metadata.get("labels"))
+    yield from _labels(document, ("spec", "node_selector"), spec.get("node_selector"))
+    for side in ("driver", "executor"):
+        yield from _labels(document, ("spec", f"{side}_node_selector"), spec.get(f"{side}_node_selector"))
+    for key in ("resources", "scheduler_resources", "worker_resources", "driver_resources", "executor_resources"):
+        yield from _resources(document, ("spec", key), spec.get(key), config)
+    yield from _env(document, spec.get("env"))
+    yield from _thresholds(document, kind, spec.get("state_thresholds"))
+    yield from _priority(document, spec.get("priority_class_name"), config)
+    yield from _preemption(document, spec, config)
+    yield from _autoscaling_lints(document, kind, spec)
+    yield from _workers_vs_gpus(document, kind, spec, config)
+
+
+def _labels(document: Document, path: Path_, labels: Any) -> Iterator[Problem]:
+    if not isinstance(labels, Mapping):
+        return
+    for key, value in labels.items():
+        message = label_key_problem(str(key))
+        if message:
+            yield document.problem((*path, key), message)
+        message = label_value_problem(value)
+        if message:
+            yield document.problem((*path, key), message)
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why ``key`` is not a valid Kubernetes label key, or None."""
+    if key.count("/") > 1:
+        return f"label key '{key}' has more than one '/'"
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and not prefix:
+        return f"label key '{key}' has an empty prefix"
+    if prefix and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
+        return f"label key prefix '{prefix}' is not a DNS subdomain (lower case, digits, '-', '.')"
+    if not name:
+        return f"label key '{key}' has an empty name"
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        return (
+            f"label key name '{name}' must be at most 63 characters of letters, digits, '-', '_', '.', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def label_value_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value) if not isinstance(value, bool) else str(value).lower()
+    if len(text) > 63 or not _LABEL_NAME.match(text):
+        return (
+            f"label value '{text}' must be at most 63 characters of letters, digits, '-', '_', '.', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def is_gpu(resource: str) -> bool:
+    return bool(_GPU_HINT.search(resource))
+
+
+def _resources(document: Document, path: Path_, value: Any, config: Config) -> Iterator[Problem]:
+    if not isinstance(value, Mapping):
+        return
+    sections = {name: value.get(name) for name in ("requests", "limits")}
+    parsed: dict[str, dict[str, Any]] = {"requests": {}, "limits": {}}
+    for name, section in sections.items():
+        if not isinstance(section, Mapping):
+            continue
+        for resource, amount in section.items():
+            if amount is None or amount == "":
+                continue
+            try:
+                parsed[name][resource] = quantity.parse(amount)
+            except quantity.QuantityError as exc:
+                yield document.problem((*path, name, resource), str(exc))
+    requests, limits = parsed["requests"], parsed["limits"]
+    for resource, amount in requests.items():
+        limit = limits.get(resource)
+        if is_gpu(resource):
+            if limit is None:
+                yield document.problem(
+                    (*path, "requests", resource),
+                    f"a GPU request ({resource}) needs an equal limit",
+                    f"set limits.{resource} too; Kubernetes does not overcommit GPUs",
+                )
+            elif limit != amount:
+                yield document.problem(
+                    (*path, "requests", resource),
+                    f"GPU request {sections['requests'][resource]} differs from its limit "  # type: ignore[index]
+                    f"{sections['limits'][resource]}",  # type: ignore[index]
+                    "GPU requests must equal GPU limits",
+                )
+        elif limit is not None and amount > limit:
+            yield document.problem(
+                (*path, "requests", resource),
+                f"request {sections['requests'][resource]} is above the limit "  # type: ignore[index]
+                f"{sections['limits'][resource]} for {resource}",  # type: ignore[index]
+                "requests must be at most limits",
+            )
+
+
+def _env(document: Document, env: Any) -> Iterator[Problem]:
+    if not isinstance(env, list):
+        return
+    for index, item in enumerate(env):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            continue
+        if not _ENV_NAME.match(item["name"]):
+            yield document.problem(
+                ("spec", "env", index, "name"),
+                f"'{item['name']}' is not a valid environment variable name",
+                "letters, digits, '_', '-', '.'; not starting with a digit",
+            )
+        if "value" in item and "valueFrom" in item and item["value"] not in (None, ""):
+            yield document.problem(("spec", "env", index), "an env entry has either value or valueFrom, not both")
+
+
+def _thresholds(document: Document, kind: Any, value: Any) -> Iterator[Problem]:
+    if not value:
+        return
+    path: Path_ = ("spec", "state_thresholds")
+    if kind in _THRESHOLD_REFUSALS:
+        yield document.problem(path, _THRESHOLD_REFUSALS[kind], "remove spec.state_thresholds")
+        return
+    if not isinstance(value, Mapping):
+        return
+    seen: dict[str, str] = {}
+    for name, limit in value.items():
+        state = thresholds_.canonical_state(str(name))
+        if state is None:
+            close = difflib.get_close_matches(str(name), [*thresholds_.STATES, "executing"], n=1)
+            yield document.problem(
+                (*path, name), f"unknown state '{name}'",
+                f"did you mean '{close[0]}'?" if close else "states: " + ", ".join(thresholds_.STATES),
+            )
+            continue
+        if state in seen:
+            yield document.problem(
+                (*path, name), f"'{name}' and '{seen[state]}' name the same state", "keep one of them"
+            )
+        seen[state] = str(name)
+        try:
+            thresholds_.parse_seconds(limit)
+        except thresholds_.TimeStringError as exc:
+            yield document.problem((*path, name), str(exc))
+
+
+def _priority(document: Document, name: Any, config: Config) -> Iterator[Problem]:
+    valid = config.valid_priority_classes
+    if not name or not valid or name in valid:
+        return
+    yield document.problem(
+        ("spec", "priority_class_name"),
+        f"priority class '{name}' is not among the configured names",
+        "valid: " + ", ".join(valid),
+    )
+
+
+def _preemption(document: Document, spec: Mapping[str, Any], config: Config) -> Iterator[Problem]:
+    mode = spec.get("preemption_mode") or config.default_preemption_mode
+    if mode not in PREEMPTION_MODES:
+        return  # the schema reports it
+    path: Path_ = ("spec", "preemption_mode")
+    profile = config.preemptible_node_selector
+    if mode == "constrain" and not config.has_preemptible_profile:
+        yield document.problem(
+            path, "preemption mode 'constrain' has no effect: no preemptible-node profile is configured",
+            "set preemptible_nodes.node_selector / tolerations (MLCTL_PREEMPTIBLE_NODES__...)", "warning",
+        )
+    selector = spec.get("node_selector")
+    if not isinstance(selector, Mapping):
+        return
+    for key, value in selector.items():
+        if key not in profile:
+            continue
+        if mode == "prevent" and str(value) == profile[key]:
+            yield document.problem(
+                ("spec", "node_selector", key),
+                f"node selector {key}={value} asks for a preemptible node, but preemption mode is 'prevent'",
+                "the selector pair is removed at render time; use 'constrain' to run on spot nodes", "warning",
+            )
+        if mode == "constrain" and str(value) != profile[key]:
+            yield document.problem(
+                ("spec", "node_selector", key),
+                f"node selector {key}={value} excludes preemptible nodes ({key}={profile[key]}), "
+                "but preemption mode is 'constrain'",
+                "no node can satisfy both", "warning",
+            )
+
+
+def _autoscaling_lints(document: Document, kind: Any, spec: Mapping[str, Any]) -> Iterator[Problem]:
+    low, high = spec.get("min_replicas"), spec.get("max_replicas")
+    autoscaled = isinstance(low, int) and isinstance(high, int) and high > low and not spec.get("replicas")
+    if isinstance(low, int) and isinstance(high, int) and low > high and high >= 0:
+        yield document.problem(("spec", "min_replicas"), f"min_replicas {low} is above max_replicas {high}")
+    if not autoscaled:
+        return
+    resources = spec.get("worker_resources" if kind == "dask" else "resources")
+    if not isinstance(resources, Mapping):
+        return
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    if isinstance(requests, Mapping) and isinstance(limits, Mapping) and requests and limits:
+        differing = [r for r in set(requests) | set(limits) if str(requests.get(r)) != str(limits.get(r))]
+        if differing:
+            yield document.problem(
+                ("spec", "resources"),
+                f"limits differ from requests ({', '.join(sorted(differing))}) on an autoscaled function",
+                "node auto-scaling works best with limits equal to requests", "warning",
+            )
+
+
+def _workers_vs_gpus(document: Document, kind: Any, spec: Mapping[str, Any], config: Config) -> Iterator[Problem]:
+    if kind not in NUCLIO_KINDS:
+        return
+    limits = ((spec.get("resources") or {}).get("limits") or {}) if isinstance(spec.get("resources"), Mapping) else {}
+    gpus = sum(int(quantity.parse(v)) for k, v in limits.items() if is_gpu(k) and quantity.is_valid(v))
+    if not gpus:
+        return
+    trigger = (spec.get("config") or {}).get("spec.triggers.http") if isinstance(spec.get("config"), Mapping) else None
+    workers = trigger.get("maxWorkers", 1) if isinstance(trigger, Mapping) else 1
+    if workers != gpus:
+        yield document.problem(
+            ("spec", "config", "spec.triggers.http") if trigger else ("spec", "resources"),
+            f"{workers} HTTP worker(s) share {gpus} GPU(s) per pod",
+            "use as many workers as GPUs, or manage GPU use in the code", "warning",
+        )

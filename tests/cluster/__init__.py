@@ -1,0 +1,1 @@
+"""Integration testbed: a real Kubernetes control plane with kwok-simulated nodes."""

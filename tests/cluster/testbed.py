@@ -1,0 +1,707 @@
+"""A real, local Kubernetes control plane for the integration tests.
+
+``Testbed`` runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+and kwok as local processes on 127.0.0.1 (free ports, one temporary directory).
+Nothing is mocked: requests go through real authentication, RBAC and Node
+authorization, the default admission plugins (Priority, ResourceQuota,
+ServiceAccount, ...), the scheduler and the controllers. Only the kubelets are
+simulated: kwok plays the fake nodes and moves pods through their phases
+according to the stages in ``stages/``.
+
+What a started testbed holds:
+
+* nodes (kwok-managed, annotation ``kwok.x-k8s.io/node: fake``):
+  ``cpu-1``, ``cpu-2`` on-demand (8 cpu, 32Gi, 110 pods);
+  ``spot-1``, ``spot-2`` labelled ``node-lifecycle: spot`` and tainted
+  ``node-lifecycle=spot:NoSchedule``; ``gpu-1`` (16 cpu, 64Gi,
+  ``nvidia.com/gpu: 4``, labelled ``accelerator: nvidia``);
+  every node also carries ``mlctl.test/pool: cpu|spot|gpu``;
+* PriorityClasses ``low`` (1000), ``medium`` (10000) and ``high`` (100000),
+  none of them the global default;
+* the CRDs in ``crds/`` (MPIJob, Dask, SparkApplication, NuclioFunction), with
+  their upstream OpenAPI schemas, so server-side validation and dry-run are real;
+* two identities, each with its own kubeconfig: ``admin`` (group
+  ``system:masters``) and ``mlctl-restricted``, which may only get, list and
+  watch pods in namespaces handed to it with ``grant_pod_reader``.
+
+Pod behaviour on the fake nodes (see ``stages/pod.yaml``): pods start Running at
+once; pods with restartPolicy Never or OnFailure (Job pods, bare run-to-completion
+pods) succeed after ``mlctl.test/run-duration`` (annotation, Go duration,
+default 1s); restartPolicy Always pods keep running. The pod label
+``mlctl.test/behavior`` selects a failure instead: ``image-pull-backoff``,
+``fail`` or ``crash-loop-backoff``.
+
+Binaries come from ``build.sh`` (built once into a cache outside the repository).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import datetime
+import ipaddress
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+HERE = Path(__file__).resolve().parent
+BUILD_SCRIPT = HERE / "build.sh"
+STAGES_DIR = HERE / "stages"
+CRDS_DIR = HERE / "crds"
+
+ADMIN_KUBECONFIG = "admin.kubeconfig"
+RESTRICTED_KUBECONFIG = "restricted.kubeconfig"
+RESTRICTED_USER = "mlctl-restricted"
+POD_READER_ROLE = "mlctl-test-pod-reader"
+TEST_NAMESPACE_LABEL = "mlctl.test"
+KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+PRIORITY_CLASSES = {"low": 1000, "medium": 10000, "high": 100000}
+SERVICE_CIDR = "10.96.0.0/16"
+START_TIMEOUT = 120.0
+
+
+class TestbedError(RuntimeError):
+    """The testbed could not be built or started; the message says why."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A fake node: what the testbed creates and kwok then keeps Ready."""
+
+    name: str
+    pool: str
+    capacity: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[dict[str, str]] = field(default_factory=list)
+
+
+_CPU = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+_SPOT_TAINT = {"key": "node-lifecycle", "value": "spot", "effect": "NoSchedule"}
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("cpu-1", "cpu", _CPU),
+    NodeSpec("cpu-2", "cpu", _CPU),
+    NodeSpec("spot-1", "spot", _CPU, {"node-lifecycle": "spot"}, [_SPOT_TAINT]),
+    NodeSpec("spot-2", "spot", _CPU, {"node-lifecycle": "spot"}, [_SPOT_TAINT]),
+    NodeSpec(
+        "gpu-1",
+        "gpu",
+        {**_CPU, "cpu": "16", "memory": "64Gi", "nvidia.com/gpu": "4"},
+        {"accelerator": "nvidia", "nvidia.com/gpu.present": "true"},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build() -> Path:
+    """Run build.sh (instant when cached) and return the directory of the binaries."""
+    # Progress goes to stderr so a long cold build is visible; stdout is the path.
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        reason = {3: "Go is not installed (see the message above)"}.get(
+            proc.returncode, f"build.sh exited with {proc.returncode}")
+        raise TestbedError(f"cannot build the testbed binaries: {reason}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- PKI
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _pem_cert(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass
+class _CertPair:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+
+def _make_ca() -> _CertPair:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlctl-testbed-ca")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        # Back-dated a little so small clock differences never matter.
+        .not_valid_before(_now() - datetime.timedelta(hours=1))
+        .not_valid_after(_now() + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
+                       critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _CertPair(cert, key)
+
+
+def _issue(ca: _CertPair, common_name: str, *, groups: tuple[str, ...] = (),
+           server_names: tuple[str, ...] = (), server_ips: tuple[str, ...] = ()) -> _CertPair:
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    server = bool(server_names or server_ips)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs)).issuer_name(ca.cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - datetime.timedelta(hours=1))
+        .not_valid_after(_now() + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False,
+                                     False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+                       critical=False)
+    )
+    if server:
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in server_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in server_ips]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return _CertPair(builder.sign(ca.key, hashes.SHA256()), key)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if the test run is killed outright, the
+    # kernel sends SIGTERM to the component, so no orphan keeps ports busy.
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:]) or "(empty log)"
+
+
+@dataclass
+class _Component:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the whole process group, SIGKILL whatever is left after timeout."""
+        pgid = self.popen.pid  # started with start_new_session, so pid == pgid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        # Children of the leader may outlive it; the group goes in any case.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+
+# --------------------------------------------------------------------------- testbed
+
+
+class Testbed:
+    """A local control plane with kwok nodes; see the module docstring.
+
+    Use ``with Testbed() as tb:`` or ``start()``/``stop()``. ``Testbed.attach``
+    wraps one that is already running (``python -m tests.cluster up``).
+    """
+
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None,
+                 keep: bool = False) -> None:
+        self.bin_dir = bin_dir
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="mlctl-testbed-"))
+        self.keep = keep
+        self.attached = False
+        self.server = ""
+        self.startup_seconds = 0.0
+        self._components: list[_Component] = []
+        self._api: Any = None
+
+    # -- public -------------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        """Admin kubeconfig (user ``admin``, group ``system:masters``)."""
+        return self.workdir / ADMIN_KUBECONFIG
+
+    @property
+    def restricted_kubeconfig(self) -> Path:
+        """Kubeconfig of ``mlctl-restricted``, which may only read pods where granted."""
+        return self.workdir / RESTRICTED_KUBECONFIG
+
+    @property
+    def logs(self) -> dict[str, Path]:
+        return {c.name: c.log for c in self._components}
+
+    @classmethod
+    def attach(cls, kubeconfig: Path) -> Testbed:
+        """Use a testbed started elsewhere, given its admin kubeconfig."""
+        kubeconfig = Path(kubeconfig).resolve()
+        if not kubeconfig.is_file():
+            raise TestbedError(f"no kubeconfig at {kubeconfig}")
+        tb = cls(workdir=kubeconfig.parent)
+        tb.attached = True
+        if kubeconfig.name != ADMIN_KUBECONFIG or not tb.restricted_kubeconfig.is_file():
+            raise TestbedError(f"{kubeconfig} is not the {ADMIN_KUBECONFIG} of a testbed "
+                               f"(expected {RESTRICTED_KUBECONFIG} beside it)")
+        config = yaml.safe_load(kubeconfig.read_text())
+        tb.server = config["clusters"][0]["cluster"]["server"]
+        from kubernetes import client
+
+        try:
+            client.VersionApi(tb.api).get_code(_request_timeout=5)
+        except Exception as e:
+            raise TestbedError(f"the testbed at {tb.server} does not answer: {e}") from e
+        return tb
+
+    def start(self) -> Testbed:
+        """Start every component and wait until the cluster is usable."""
+        if self.attached:
+            return self
+        begin = time.monotonic()
+        deadline = begin + START_TIMEOUT
+        if self.bin_dir is None:
+            self.bin_dir = build()
+        try:
+            self._write_pki()
+            self._start_etcd(deadline)
+            self._start_apiserver(deadline)
+            self._start_controllers()
+            self._install_objects()
+            self._wait_ready(deadline)
+        except TestbedError as e:
+            report = self._failure_report()
+            self.stop()
+            raise TestbedError(f"{e}\n{report}") from None
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - begin
+        return self
+
+    def stop(self) -> None:
+        """Stop every component (reverse start order) and remove the temp dir."""
+        if self.attached:
+            return
+        for component in reversed(self._components):
+            component.stop()
+        self._components.clear()
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        if self._own_workdir and not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Testbed:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def check_alive(self) -> None:
+        """Raise TestbedError (with the log tail) if a component has exited."""
+        for c in self._components:
+            if not c.alive():
+                raise TestbedError(f"{c.name} exited with {c.popen.returncode}; "
+                                   f"log {c.log}:\n{_tail(c.log)}")
+
+    @property
+    def api(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` acting as admin."""
+        if self._api is None:
+            from kubernetes import config
+
+            self._api = config.new_client_from_config(config_file=str(self.kubeconfig))
+        return self._api
+
+    def create_namespace(self, prefix: str = "t") -> str:
+        """Create a uniquely named test namespace (label ``mlctl.test=1``).
+
+        Returns once its default ServiceAccount exists (pods are refused before
+        that) and ``mlctl-restricted`` may read its pods.
+        """
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.api)
+        clean = "".join(ch if ch.isalnum() else "-" for ch in prefix.lower()).strip("-")
+        name = f"{clean[:40].rstrip('-') or 't'}-{secrets.token_hex(3)}"
+        core.create_namespace({"metadata": {"name": name,
+                                            "labels": {TEST_NAMESPACE_LABEL: "1"}}})
+        self.grant_pod_reader(name)
+        self._wait(lambda: self._has_default_sa(name), time.monotonic() + 30,
+                   f"default ServiceAccount in namespace {name}")
+        return name
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace without waiting for it to be gone."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            client.CoreV1Api(self.api).delete_namespace(name)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+    def grant_pod_reader(self, namespace: str) -> None:
+        """Let ``mlctl-restricted`` get/list/watch pods in ``namespace`` (nothing else)."""
+        from kubernetes import client
+
+        client.RbacAuthorizationV1Api(self.api).create_namespaced_role_binding(namespace, {
+            "metadata": {"name": POD_READER_ROLE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": POD_READER_ROLE},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": RESTRICTED_USER}],
+        })
+
+    # -- startup steps ------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self.workdir / name
+
+    def _write_pki(self) -> None:
+        pki = self._path("pki")
+        pki.mkdir(parents=True, exist_ok=True)
+        ca = _make_ca()
+        self._ca = ca
+        (pki / "ca.crt").write_bytes(_pem_cert(ca.cert))
+        (pki / "ca.key").write_bytes(_pem_key(ca.key))
+        serving = _issue(
+            ca, "kube-apiserver",
+            server_names=("localhost", "kubernetes", "kubernetes.default",
+                          "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"),
+            server_ips=("127.0.0.1", str(next(ipaddress.ip_network(SERVICE_CIDR).hosts()))),
+        )
+        (pki / "apiserver.crt").write_bytes(_pem_cert(serving.cert))
+        (pki / "apiserver.key").write_bytes(_pem_key(serving.key))
+        # Service-account tokens are signed by the controller-manager's key and
+        # verified by the apiserver with the public half.
+        sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (pki / "sa.key").write_bytes(_pem_key(sa))
+        (pki / "sa.pub").write_bytes(sa.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        clients = {
+            "admin": _issue(ca, "admin", groups=("system:masters",)),
+            "restricted": _issue(ca, RESTRICTED_USER),
+            "controller-manager": _issue(ca, "system:kube-controller-manager"),
+            "scheduler": _issue(ca, "system:kube-scheduler"),
+            # kwok plays every kubelet at once, so it cannot use per-node
+            # identities that the Node authorizer would accept.
+            "kwok": _issue(ca, "kwok-controller", groups=("system:masters",)),
+            # The apiserver's identity towards aggregated APIs (front proxy).
+            "front-proxy": _issue(ca, "front-proxy-client"),
+        }
+        for user, pair in clients.items():
+            (pki / f"{user}.crt").write_bytes(_pem_cert(pair.cert))
+            (pki / f"{user}.key").write_bytes(_pem_key(pair.key))
+        self._clients = clients
+
+    def _write_kubeconfig(self, path: Path, user: str) -> Path:
+        pair = self._clients[user]
+
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode()
+
+        config = {
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "mlctl-testbed", "cluster": {
+                "server": self.server,
+                "certificate-authority-data": b64(_pem_cert(self._ca.cert))}}],
+            "users": [{"name": user, "user": {
+                "client-certificate-data": b64(_pem_cert(pair.cert)),
+                "client-key-data": b64(_pem_key(pair.key))}}],
+            "contexts": [{"name": f"{user}@mlctl-testbed",
+                          "context": {"cluster": "mlctl-testbed", "user": user}}],
+            "current-context": f"{user}@mlctl-testbed",
+        }
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+    def _spawn(self, name: str, args: list[str]) -> _Component:
+        assert self.bin_dir is not None
+        log = self._path(f"{name}.log")
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                [str(self.bin_dir / args[0]), *args[1:]], stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        component = _Component(name, popen, log)
+        self._components.append(component)
+        return component
+
+    def _start_etcd(self, deadline: float) -> None:
+        client_port, peer_port = _free_port(), _free_port()
+        self._etcd_url = f"http://127.0.0.1:{client_port}"
+        peer = f"http://127.0.0.1:{peer_port}"
+        self._spawn("etcd", [
+            "etcd", "--name=testbed", f"--data-dir={self._path('etcd')}",
+            f"--listen-client-urls={self._etcd_url}", f"--advertise-client-urls={self._etcd_url}",
+            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=testbed={peer}",
+            # Throwaway data: skipping fsync makes every write much faster.
+            "--unsafe-no-fsync", "--log-level=warn",
+        ])
+        self._wait(lambda: self._http_ok(f"{self._etcd_url}/health"), deadline, "etcd health")
+
+    def _start_apiserver(self, deadline: float) -> None:
+        port = _free_port()
+        self.server = f"https://127.0.0.1:{port}"
+        pki = self._path("pki")
+        self._spawn("kube-apiserver", [
+            "kube-apiserver",
+            f"--etcd-servers={self._etcd_url}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            "--authorization-mode=Node,RBAC",
+            # On top of the default plugins (NamespaceLifecycle, LimitRanger,
+            # ServiceAccount, Priority, ResourceQuota, DefaultTolerationSeconds,
+            # PodSecurity, webhooks, ...).
+            "--enable-admission-plugins=NodeRestriction",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # The "kubernetes" Service may not point at a loopback address.
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            # Front-proxy settings as a kubeadm cluster has them; without them
+            # the controller-manager and scheduler log errors about a missing
+            # request-header CA.
+            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy.key'}",
+        ])
+        for user in ("admin", "restricted", "controller-manager", "scheduler", "kwok"):
+            name = {"admin": ADMIN_KUBECONFIG, "restricted": RESTRICTED_KUBECONFIG}.get(
+                user, f"{user}.kubeconfig")
+            self._write_kubeconfig(self._path(name), user)
+        self._wait(self._apiserver_ready, deadline, "kube-apiserver /readyz")
+
+    def _start_controllers(self) -> None:
+        pki = self._path("pki")
+        cm = str(self._path("controller-manager.kubeconfig"))
+        self._cm_port, self._sched_port = _free_port(), _free_port()
+        self._spawn("kube-controller-manager", [
+            "kube-controller-manager", f"--kubeconfig={cm}",
+            f"--authentication-kubeconfig={cm}", f"--authorization-kubeconfig={cm}",
+            "--bind-address=127.0.0.1", f"--secure-port={self._cm_port}",
+            f"--cert-dir={self._path('controller-manager-certs')}",
+            "--leader-elect=false", "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+            f"--cluster-signing-key-file={pki / 'ca.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+        ])
+        sched = str(self._path("scheduler.kubeconfig"))
+        self._spawn("kube-scheduler", [
+            "kube-scheduler", f"--kubeconfig={sched}",
+            f"--authentication-kubeconfig={sched}", f"--authorization-kubeconfig={sched}",
+            "--bind-address=127.0.0.1", f"--secure-port={self._sched_port}",
+            f"--cert-dir={self._path('scheduler-certs')}", "--leader-elect=false",
+        ])
+        key, value = KWOK_NODE_ANNOTATION
+        self._spawn("kwok", [
+            "kwok", f"--kubeconfig={self._path('kwok.kubeconfig')}",
+            *(f"--config={p}" for p in sorted(STAGES_DIR.glob("*.yaml"))),
+            f"--manage-nodes-with-annotation-selector={key}={value}",
+            # kwok renews node Leases, which is what keeps the nodes Ready.
+            "--node-lease-duration-seconds=40",
+            "--cidr=10.244.0.1/16",
+        ])
+
+    def _install_objects(self) -> None:
+        """Create CRDs, PriorityClasses, RBAC and the fake nodes (as admin)."""
+        from kubernetes import client
+
+        ext = client.ApiextensionsV1Api(self.api)
+        for path in sorted(CRDS_DIR.glob("*.yaml")):
+            ext.create_custom_resource_definition(_load_yaml(path))
+        scheduling = client.SchedulingV1Api(self.api)
+        for name, value in PRIORITY_CLASSES.items():
+            scheduling.create_priority_class({
+                "metadata": {"name": name}, "value": value, "globalDefault": False,
+                "description": f"mlctl testbed priority {name}"})
+        client.RbacAuthorizationV1Api(self.api).create_cluster_role({
+            "metadata": {"name": POD_READER_ROLE},
+            "rules": [{"apiGroups": [""], "resources": ["pods"],
+                       "verbs": ["get", "list", "watch"]}],
+        })
+        core = client.CoreV1Api(self.api)
+        for node in NODES:
+            core.create_node(_node_manifest(node))
+
+    def _wait_ready(self, deadline: float) -> None:
+        from kubernetes import client
+
+        self._wait(lambda: self._https_ok(self._cm_port), deadline,
+                   "kube-controller-manager /healthz")
+        self._wait(lambda: self._https_ok(self._sched_port), deadline, "kube-scheduler /healthz")
+        ext = client.ApiextensionsV1Api(self.api)
+        self._wait(lambda: all(
+            any(c.type == "Established" and c.status == "True"
+                for c in (crd.status.conditions or []))
+            for crd in ext.list_custom_resource_definition().items
+        ), deadline, "CRDs Established")
+        self._wait(self._nodes_ready, deadline, "nodes Ready and untainted by the node controller")
+        # The ServiceAccount and token controllers work: a new namespace gets
+        # its "default" ServiceAccount (pods are refused until it exists).
+        core = client.CoreV1Api(self.api)
+        probe = f"testbed-probe-{secrets.token_hex(3)}"
+        core.create_namespace({"metadata": {"name": probe}})
+        self._wait(lambda: self._has_default_sa(probe), deadline,
+                   f"default ServiceAccount in new namespace {probe}")
+        core.delete_namespace(probe)
+
+    # -- readiness checks ---------------------------------------------------------
+
+    def _wait(self, check: Callable[[], bool], deadline: float, what: str) -> None:
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if check():
+                    return
+            except Exception as e:  # not up yet: connection refused, 404, ...
+                last_error = e
+            time.sleep(0.2)
+        detail = f" (last error: {last_error})" if last_error else ""
+        raise TestbedError(f"timed out waiting for {what}{detail}")
+
+    @staticmethod
+    def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=context) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _apiserver_ready(self) -> bool:
+        pki = self._path("pki")
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return self._http_ok(f"{self.server}/readyz", ctx)
+
+    def _https_ok(self, port: int) -> bool:
+        # Self-signed serving certs; only liveness of the component matters here.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return self._http_ok(f"https://127.0.0.1:{port}/healthz", ctx)
+
+    def _nodes_ready(self) -> bool:
+        from kubernetes import client
+
+        nodes = {n.metadata.name: n for n in client.CoreV1Api(self.api).list_node().items}
+        for spec in NODES:
+            node = nodes.get(spec.name)
+            if node is None:
+                return False
+            conditions = {c.type: c.status for c in (node.status.conditions or [])}
+            taints = {t.key for t in (node.spec.taints or [])}
+            if conditions.get("Ready") != "True" or "node.kubernetes.io/not-ready" in taints:
+                return False
+        return True
+
+    def _has_default_sa(self, namespace: str) -> bool:
+        from kubernetes import client
+
+        sas = client.CoreV1Api(self.api).list_namespaced_service_account(namespace).items
+        return any(sa.metadata.name == "default" for sa in sas)
+
+    def _failure_report(self) -> str:
+        parts = [f"testbed work dir: {self.workdir}"]
+        for c in self._components:
+            state = "running" if c.alive() else f"exited {c.popen.returncode}"
+            parts.append(f"--- {c.name} ({state}), last lines of {c.log}:\n{_tail(c.log)}")
+        if self._own_workdir and not self.keep:
+            # The logs are the only clue; keep them when startup fails.
+            self.keep = True
+        return "\n".join(parts)
+
+
+def _load_yaml(path: Path) -> Any:
+    # The CRDs are large; the C loader parses them in a fraction of the time.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with path.open() as f:
+        return yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader
+
+
+def _node_manifest(node: NodeSpec) -> dict[str, Any]:
+    key, value = KWOK_NODE_ANNOTATION
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "annotations": {key: value},
+            "labels": {
+                "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64", "type": "kwok",
+                "mlctl.test/pool": node.pool, **node.labels,
+            },
+        },
+        "spec": {"taints": list(node.taints)},
+        # A node may be created with its status; kwok keeps these values.
+        "status": {"capacity": dict(node.capacity), "allocatable": dict(node.capacity)},
+    }
