@@ -173,7 +173,13 @@ def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
     metadata = data.get("metadata") if isinstance(data.get("metadata"), Mapping) else {}
     if isinstance(kind, str) and kind not in SUPPORTED_KINDS:
         return  # the schema has said which kinds exist; nothing below applies
-    yield from _labels(document, ("metadata", "labels"), metadata.get("labels"))
+    # MLRun's metadata labels are its own records and are not copied onto
+    # Kubernetes objects, so a value Kubernetes would refuse only warrants a warning
+    yield from (
+        Problem(p.file, p.line, p.column, p.path, p.message + "; kept in the spec, not put on Kubernetes objects",
+                p.hint, "warning")
+        for p in _labels(document, ("metadata", "labels"), metadata.get("labels"))
+    )
     yield from _labels(document, ("spec", "node_selector"), spec.get("node_selector"))
     for side in ("driver", "executor"):
         yield from _labels(document, ("spec", f"{side}_node_selector"), spec.get(f"{side}_node_selector"))

@@ -1,0 +1,310 @@
+"""The one door to the Kubernetes API: connection, requests, error translation.
+
+This package is the only importer of the official ``kubernetes`` client
+(enforced by import-linter). Everything that leaves it is a plain dict or
+an ``mlctl.errors`` error: Kubernetes' failures are translated once, here,
+into ``Unreachable``, ``Unauthorized``, ``Forbidden`` (naming the verb,
+resource and namespace refused), ``NotFound``, ``Conflict`` and
+``Invalid`` (the API server's field messages). Transient failures
+(connection reset, 429, 5xx) are retried with backoff within a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from mlctl import errors
+
+# kind -> (plural, namespaced). Known kinds need no discovery round trip.
+KINDS: dict[str, tuple[str, bool]] = {
+    "Namespace": ("namespaces", False),
+    "Node": ("nodes", False),
+    "Pod": ("pods", True),
+    "ConfigMap": ("configmaps", True),
+    "Secret": ("secrets", True),
+    "Service": ("services", True),
+    "ServiceAccount": ("serviceaccounts", True),
+    "PersistentVolumeClaim": ("persistentvolumeclaims", True),
+    "Event": ("events", True),
+    "Job": ("jobs", True),
+    "Deployment": ("deployments", True),
+    "HorizontalPodAutoscaler": ("horizontalpodautoscalers", True),
+    "Role": ("roles", True),
+    "RoleBinding": ("rolebindings", True),
+    "ClusterRole": ("clusterroles", False),
+    "ClusterRoleBinding": ("clusterrolebindings", False),
+    "PriorityClass": ("priorityclasses", False),
+    "Lease": ("leases", True),
+    "CustomResourceDefinition": ("customresourcedefinitions", False),
+    "MPIJob": ("mpijobs", True),
+    "DaskCluster": ("daskclusters", True),
+    "DaskAutoscaler": ("daskautoscalers", True),
+    "DaskWorkerGroup": ("daskworkergroups", True),
+    "DaskJob": ("daskjobs", True),
+    "SparkApplication": ("sparkapplications", True),
+    "NuclioFunction": ("nucliofunctions", True),
+}
+_TRANSIENT = {429, 500, 502, 503, 504}
+FIELD_MANAGER = "mlctl"
+
+
+@dataclass
+class Cluster:
+    """A connection: the client, the namespace to use, and a request deadline."""
+
+    api: Any
+    namespace: str
+    context: str = ""
+    timeout: float = 30.0
+    requests_made: int = field(default=0)
+
+    # --- paths ---------------------------------------------------------------
+
+    @staticmethod
+    def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None,
+             subresource: str = "") -> str:
+        if kind not in KINDS:
+            raise errors.InvalidInput(f"mlctl does not know the Kubernetes kind '{kind}'")
+        plural, namespaced = KINDS[kind]
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        if namespaced and namespace:
+            base += f"/namespaces/{quote(namespace)}"
+        base += f"/{plural}"
+        if name:
+            base += f"/{quote(name)}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+    # --- requests ------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None,
+                content_type: str = "application/json", what: str = "", deadline: float | None = None,
+                stream: bool = False, read_timeout: float | None = None) -> Any:
+        """One API call with retries of transient failures; JSON in, dict out."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        deadline = deadline or (time.monotonic() + self.timeout)
+        url = path + ("?" + urlencode({k: v for k, v in (query or {}).items() if v is not None}, doseq=True)
+                      if query else "")
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        payload = json.dumps(body) if body is not None and not isinstance(body, str) else body
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests_made += 1
+            try:
+                response = self.api.call_api(
+                    url, method, header_params=headers, body=payload, auth_settings=["BearerToken"],
+                    _preload_content=False, _return_http_data_only=True,
+                    _request_timeout=read_timeout if stream else (5.0, max(1.0, min(30.0, deadline - time.monotonic()))),
+                )
+                if stream:
+                    return response
+                data = response.data
+                return json.loads(data) if data else {}
+            except ApiException as exc:
+                if exc.status in _TRANSIENT and time.monotonic() < deadline:
+                    _backoff(attempt, deadline)
+                    continue
+                raise translate(exc, method, what or path) from None
+            except (Urllib3Error, OSError) as exc:
+                if time.monotonic() < deadline and attempt < 4:
+                    _backoff(attempt, deadline)
+                    continue
+                raise errors.Unreachable(
+                    f"cannot reach the Kubernetes API server {self.host} ({_reason(exc)})"
+                ) from None
+
+    @property
+    def host(self) -> str:
+        return str(getattr(self.api.configuration, "host", "?"))
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        ns = namespace or self.namespace
+        return dict(self.request("GET", self.path(api_version, kind, ns, name), what=f"{kind} {name}"))
+
+    def find(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            return self.get(api_version, kind, name, namespace)
+        except errors.NotFound:
+            return None
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, *, selector: str = "",
+             all_namespaces: bool = False) -> list[dict[str, Any]]:
+        ns = None if all_namespaces else (namespace or self.namespace)
+        result = self.request("GET", self.path(api_version, kind, ns),
+                              query={"labelSelector": selector or None}, what=f"{KINDS[kind][0]}")
+        return list(result.get("items", []))
+
+    def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
+        """Server-side apply with field manager ``mlctl``."""
+        meta = obj.get("metadata", {})
+        namespace = meta.get("namespace") or self.namespace
+        path = self.path(obj["apiVersion"], obj["kind"], namespace, meta["name"])
+        query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else None,
+                 "dryRun": "All" if dry_run else None}
+        return dict(self.request("PATCH", path, body=obj, query=query, content_type="application/apply-patch+yaml",
+                                 what=f"{obj['kind']} {meta['name']}"))
+
+    def patch(self, api_version: str, kind: str, name: str, patch: Mapping[str, Any],
+              namespace: str | None = None, subresource: str = "") -> dict[str, Any]:
+        path = self.path(api_version, kind, namespace or self.namespace, name, subresource)
+        return dict(self.request("PATCH", path, body=patch, content_type="application/merge-patch+json",
+                                 what=f"{kind} {name}"))
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
+               grace_seconds: int | None = None, propagation: str = "Background") -> bool:
+        """Delete; False when it was already gone."""
+        body: dict[str, Any] = {"propagationPolicy": propagation}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        try:
+            self.request("DELETE", self.path(api_version, kind, namespace or self.namespace, name), body=body,
+                         what=f"{kind} {name}")
+        except errors.NotFound:
+            return False
+        return True
+
+    def watch(self, api_version: str, kind: str, namespace: str | None, *, selector: str = "",
+              resource_version: str = "", timeout_seconds: int = 60) -> Iterator[dict[str, Any]]:
+        """Watch events (``{"type", "object"}``) until the server closes the stream."""
+        path = self.path(api_version, kind, namespace)
+        query = {"watch": "true", "labelSelector": selector or None, "resourceVersion": resource_version or None,
+                 "allowWatchBookmarks": "true", "timeoutSeconds": timeout_seconds}
+        response = self.request("GET", path, query=query, stream=True, read_timeout=timeout_seconds + 10,
+                                what=f"watch {KINDS[kind][0]}")
+        buffer = b""
+        try:
+            for chunk in response.stream(4096, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        except Exception as exc:  # a dropped stream ends the watch; callers re-list and resume
+            from urllib3.exceptions import HTTPError as Urllib3Error
+
+            if not isinstance(exc, Urllib3Error | OSError):
+                raise
+        finally:
+            response.release_conn()
+
+    def logs(self, pod: str, namespace: str | None = None, *, follow: bool = False, container: str = "",
+             since_seconds: int | None = None) -> Iterator[str]:
+        path = self.path("v1", "Pod", namespace or self.namespace, pod, "log")
+        query = {"follow": "true" if follow else None, "container": container or None,
+                 "sinceSeconds": since_seconds}
+        response = self.request("GET", path, query=query, stream=True, read_timeout=None if follow else 30,
+                                what=f"logs of pod {pod}")
+        buffer = b""
+        try:
+            for chunk in response.stream(1024, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    yield line.decode("utf-8", "replace")
+            if buffer:
+                yield buffer.decode("utf-8", "replace")
+        finally:
+            response.release_conn()
+
+
+def _backoff(attempt: int, deadline: float) -> None:
+    delay = min(2.0 ** (attempt - 1) * 0.2, 2.0) * (0.5 + random.random())  # noqa: S311 - jitter only
+    time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "reason", "") or exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text.split(":")[-1].strip()[:120] or type(exc).__name__
+
+
+def translate(exc: Any, method: str, what: str) -> errors.ClusterError:
+    """An ``ApiException`` as mlctl's own error, with the server's message."""
+    status = int(exc.status or 0)
+    try:
+        body = json.loads(exc.body) if exc.body else {}
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") or exc.reason or "no message"
+    verb = {"GET": "get", "PATCH": "update", "POST": "create", "DELETE": "delete", "PUT": "update"}.get(method, method)
+    if status == 401:
+        return errors.Unauthorized(f"the API server did not accept your credentials (401): {message}")
+    if status == 403:
+        return errors.Forbidden(f"forbidden: you may not {verb} {what}: {message}")
+    if status == 404:
+        return errors.NotFound(f"{what} not found: {message}")
+    if status == 409:
+        return errors.Conflict(f"conflict on {what}: {message}")
+    if status == 422:
+        causes = (body.get("details") or {}).get("causes") or []
+        fields = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes)
+        return errors.Invalid(f"the API server rejected {what}: {fields or message}")
+    return errors.ClusterError(f"{verb} {what} failed ({status} {exc.reason}): {message}")
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None,
+            timeout: float = 30.0) -> Cluster:
+    """Load kubeconfig as kubectl does (KUBECONFIG, --kubeconfig, --context), else in-cluster config."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
+    current_namespace = "default"
+    context_name = ""
+    try:
+        path = kubeconfig or os.environ.get("KUBECONFIG") or None
+        loader = config.kube_config._get_kube_config_loader(  # noqa: SLF001 - gives the namespace too
+            filename=(path.split(os.pathsep)[0] if path else os.path.expanduser(config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION)),
+            active_context=context,
+        )
+        loader.load_and_set(configuration)
+        current_namespace = loader.current_context.get("context", {}).get("namespace") or "default"
+        context_name = loader.current_context.get("name", "")
+    except (ConfigException, FileNotFoundError, OSError) as exc:
+        if kubeconfig or context:
+            raise errors.InvalidInput(f"kubeconfig: {exc}") from None
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+            try:
+                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace", encoding="utf-8") as handle:
+                    current_namespace = handle.read().strip() or "default"
+            except OSError:
+                pass
+        except ConfigException:
+            raise errors.Unreachable(
+                "no cluster configured: no kubeconfig (KUBECONFIG, ~/.kube/config) and not running in a cluster"
+            ) from None
+    configuration.retries = False  # retries are ours, with a deadline
+    api = client.ApiClient(configuration)
+    return Cluster(api=api, namespace=namespace or current_namespace, context=context_name, timeout=timeout)
+
+
+def configured(kubeconfig: str | None = None) -> bool:
+    """Whether any cluster is configured (for the local-run fallback); no network."""
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path:
+        return any(os.path.exists(p) for p in path.split(os.pathsep) if p)
+    if os.path.exists(os.path.expanduser("~/.kube/config")):
+        return True
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def sanitize(obj: Any) -> Any:
+    """A client model as a plain dict (camelCase keys), as manifests are."""
+    from kubernetes.client import ApiClient
+
+    return ApiClient().sanitize_for_serialization(obj)
