@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -55,21 +55,35 @@ def run(argv: list[str] | None = None) -> None:
     sys.exit(invoke(argv))
 
 
-def invoke(argv: list[str] | None = None) -> int:
-    import click
+def _usage_error() -> type[Exception]:
+    """The UsageError class of the click that typer runs on.
 
+    typer 0.2x vendors click as ``typer._click``: its errors are not
+    ``click``'s, and catching ``click.exceptions.UsageError`` would turn
+    every usage error into an internal error (exit 70). Older typer runs on
+    click itself. ``typer.Exit`` / ``typer.Abort`` are right in both.
+    """
+    try:
+        from typer._click.exceptions import UsageError
+    except ImportError:  # typer < 0.20
+        from click.exceptions import UsageError  # type: ignore[assignment]
+    return UsageError
+
+
+def invoke(argv: list[str] | None = None) -> int:
     from mlctl.errors import ExitCode, MlctlError
 
     _register()
     state.reset()
+    usage_error: Any = _usage_error()
     try:
         result = app(args=argv, standalone_mode=False, prog_name="mlctl")
-    except click.exceptions.UsageError as exc:
+    except usage_error as exc:
         exc.show()
         return ExitCode.USAGE
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except MlctlError as exc:

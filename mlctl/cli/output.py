@@ -8,11 +8,12 @@ with rich colour on a terminal and plain text when stderr is not a TTY,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -101,3 +102,28 @@ def emit_documents(objects: list[dict[str, Any]], fmt: str = "yaml") -> None:
 
         sys.stdout.write("---\n".join(loader.dump(o) for o in objects))
         sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def spinner(message: str) -> Iterator[None]:
+    """A spinner on a terminal while something waits; one plain line otherwise."""
+    if fancy():
+        with console().status(message):
+            yield
+    else:
+        say(message + " ...")
+        yield
+
+
+def progress(message: str) -> None:
+    """A progress line while waiting (state changes, readiness)."""
+    say(message, "cyan")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> None:
+    """A plain, aligned table on stdout (greppable; no colour codes)."""
+    import sys
+
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
+    for row in [headers, *rows]:
+        sys.stdout.write("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip() + "\n")

@@ -88,34 +88,34 @@ class Cluster:
     def request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None,
                 content_type: str = "application/json", what: str = "", deadline: float | None = None,
                 stream: bool = False, read_timeout: float | None = None) -> Any:
-        """One API call with retries of transient failures; JSON in, dict out."""
-        from kubernetes.client.exceptions import ApiException
+        """One API call with retries of transient failures; JSON in, dict out.
+
+        With ``stream`` the open urllib3 response is returned for the caller to read.
+        """
+        import urllib3
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         deadline = deadline or (time.monotonic() + self.timeout)
-        url = path + ("?" + urlencode({k: v for k, v in (query or {}).items() if v is not None}, doseq=True)
-                      if query else "")
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = json.dumps(body) if body is not None and not isinstance(body, str) else body
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        _, url, headers, _, _ = self.api.param_serialize(
+            method=method, resource_path=path, query_params=params,
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            auth_settings=["BearerToken"],
+        )
+        payload = json.dumps(body).encode() if body is not None else None
         attempt = 0
         while True:
             attempt += 1
             self.requests_made += 1
+            if stream:
+                timeout = urllib3.Timeout(connect=5.0, read=read_timeout)
+            else:
+                timeout = urllib3.Timeout(connect=5.0, read=max(1.0, min(30.0, deadline - time.monotonic())))
             try:
-                response = self.api.call_api(
-                    url, method, header_params=headers, body=payload, auth_settings=["BearerToken"],
-                    _preload_content=False, _return_http_data_only=True,
-                    _request_timeout=read_timeout if stream else (5.0, max(1.0, min(30.0, deadline - time.monotonic()))),
+                response = self.api.rest_client.pool_manager.request(
+                    method, url, body=payload, headers=headers, timeout=timeout, preload_content=False,
+                    retries=False,
                 )
-                if stream:
-                    return response
-                data = response.data
-                return json.loads(data) if data else {}
-            except ApiException as exc:
-                if exc.status in _TRANSIENT and time.monotonic() < deadline:
-                    _backoff(attempt, deadline)
-                    continue
-                raise translate(exc, method, what or path) from None
             except (Urllib3Error, OSError) as exc:
                 if time.monotonic() < deadline and attempt < 4:
                     _backoff(attempt, deadline)
@@ -123,6 +123,18 @@ class Cluster:
                 raise errors.Unreachable(
                     f"cannot reach the Kubernetes API server {self.host} ({_reason(exc)})"
                 ) from None
+            if response.status < 400:
+                if stream:
+                    return response
+                data = response.data
+                response.release_conn()
+                return json.loads(data) if data else {}
+            data = response.data
+            response.release_conn()
+            if response.status in _TRANSIENT and time.monotonic() < deadline:
+                _backoff(attempt, deadline)
+                continue
+            raise translate(response.status, response.reason, data, method, what or path)
 
     @property
     def host(self) -> str:
@@ -143,7 +155,11 @@ class Cluster:
         ns = None if all_namespaces else (namespace or self.namespace)
         result = self.request("GET", self.path(api_version, kind, ns),
                               query={"labelSelector": selector or None}, what=f"{KINDS[kind][0]}")
-        return list(result.get("items", []))
+        items = list(result.get("items", []))
+        for item in items:  # list responses leave these out of each item
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
 
     def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
         """Server-side apply with field manager ``mlctl``."""
@@ -232,14 +248,15 @@ def _reason(exc: BaseException) -> str:
     return text.split(":")[-1].strip()[:120] or type(exc).__name__
 
 
-def translate(exc: Any, method: str, what: str) -> errors.ClusterError:
-    """An ``ApiException`` as mlctl's own error, with the server's message."""
-    status = int(exc.status or 0)
+def translate(status: int, reason: str, data: bytes | None, method: str, what: str) -> errors.ClusterError:
+    """An API server's error response as mlctl's own error, with the server's message."""
     try:
-        body = json.loads(exc.body) if exc.body else {}
+        body = json.loads(data) if data else {}
     except (TypeError, ValueError):
         body = {}
-    message = body.get("message") or exc.reason or "no message"
+    if not isinstance(body, dict):
+        body = {}
+    message = body.get("message") or reason or "no message"
     verb = {"GET": "get", "PATCH": "update", "POST": "create", "DELETE": "delete", "PUT": "update"}.get(method, method)
     if status == 401:
         return errors.Unauthorized(f"the API server did not accept your credentials (401): {message}")
@@ -253,7 +270,7 @@ def translate(exc: Any, method: str, what: str) -> errors.ClusterError:
         causes = (body.get("details") or {}).get("causes") or []
         fields = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes)
         return errors.Invalid(f"the API server rejected {what}: {fields or message}")
-    return errors.ClusterError(f"{verb} {what} failed ({status} {exc.reason}): {message}")
+    return errors.ClusterError(f"{verb} {what} failed ({status} {reason}): {message}")
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None,

@@ -41,7 +41,11 @@ def renderer(kind: str) -> Renderer:
 
 
 def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[str, Any]]:
-    objects = renderer(fn.kind)(fn, config, ctx)
+    return render_order(renderer(fn.kind)(fn, config, ctx))
+
+
+def render_order(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply order: what others refer to first; otherwise as given (stable)."""
     return sorted(objects, key=lambda o: _ORDER.get(o.get("kind", ""), 10))
 
 

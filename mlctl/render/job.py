@@ -36,7 +36,8 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
         "spec": {
             "backoffLimit": 0,
             "template": {
-                "metadata": {"labels": pod.labels},
+                # the annotations ride on the pod too: a watcher sees the limits without another read
+                "metadata": {"labels": pod.labels, "annotations": ctx.run_annotations(fn)},
                 "spec": pod_.with_container(pod, restartPolicy="Never"),
             },
         },

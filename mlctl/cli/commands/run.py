@@ -1,0 +1,133 @@
+"""``mlctl run FILE``: start one run, then watch it to its end (or --detach)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from mlctl.cli import options as opt
+from mlctl.cli.commands import cluster_opts as copt
+from mlctl.cli.main import app
+
+RUN_RUNTIMES = ("job", "mpijob", "spark")
+
+
+@app.command(help=(
+    "Start a run of a function and watch it: state changes on stderr, logs, the result at the end.\n\n"
+    "Exit codes: 0 succeeded, 5 failed, 6 aborted (threshold or user), 7 --timeout reached (the run goes on).\n\n"
+    "Without any cluster configured (no kubeconfig, not in a cluster) the run happens locally; "
+    f"--cluster refuses that fallback.\n\nOverride precedence: {opt.PANEL}."))
+def run(
+    file: Annotated[str, typer.Argument(help="Spec file or hub:// reference.", show_default=False)],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="K=V run parameter (value read as YAML); repeatable.", show_default=False)] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return at once with the run id (mlctl monitor enforces thresholds).")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Run on this machine with the same bootstrap as the pod.")] = False,
+    cluster_only: Annotated[bool, typer.Option("--cluster", help="Never fall back to a local run.")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="text | json (one final JSON object on stdout).")] = "text",
+    kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None,
+    timeout: copt.Timeout = "-1",
+    env_file: opt.EnvFiles = None, env: opt.Env = None, set_: opt.Sets = None, image: opt.Image = None,
+    requests: opt.Requests = None, limits: opt.Limits = None, gpu_type: opt.GpuType = None,
+    preemption_mode: opt.Preemption = None, priority_class: opt.Priority = None,
+    node_selector: opt.NodeSelector = None, threshold: opt.Thresholds = None,
+) -> int:
+    from mlctl import pipeline
+    from mlctl.cli import output as out
+    from mlctl.cli import state
+    from mlctl.cluster import client
+    from mlctl.errors import UsageError
+    from mlctl.runs import ids
+
+    if output not in ("text", "json"):
+        raise UsageError("--output must be text or json")
+    if local and cluster_only:
+        raise UsageError("--local and --cluster exclude each other")
+    config = state.config()
+    overrides = opt.overrides(env_file, env, set_, image, requests, limits, gpu_type, preemption_mode,
+                              priority_class, node_selector, threshold)
+    loaded = pipeline.load(file, config, overrides)
+    out.problems(loaded.warnings)
+    params = ids.parse_params(param or [])
+    run_id = ids.new_run_id()
+    if not local and not cluster_only and not client.configured(kubeconfig):
+        out.say("no cluster configured (no kubeconfig, not in a cluster): running locally")
+        local = True
+    if local:
+        return _run_local(loaded, config, run_id, params, output)
+    if loaded.function.runtime not in RUN_RUNTIMES:
+        raise UsageError(f"kind '{loaded.function.kind}' is a service, not a run: use mlctl deploy")
+    return _run_on_cluster(loaded, config, run_id, params, output, detach, copt.seconds(timeout),
+                           kubeconfig, context, namespace)
+
+
+def _run_on_cluster(loaded: Any, config: Any, run_id: str, params: dict[str, Any], output: str, detach: bool,
+                    timeout: float, kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+    from mlctl import pipeline
+    from mlctl.cli import output as out
+    from mlctl.cluster import apply
+    from mlctl.errors import PreflightFailed
+    from mlctl.render.context import RenderContext
+    from mlctl.runs import follow
+
+    cluster = copt.connect(kubeconfig, context, namespace, timeout)
+    objects = pipeline.render(loaded, config, RenderContext(namespace=cluster.namespace, run_id=run_id, params=params))
+    with out.spinner(f"preflight: checking {len(objects)} objects"):
+        check = apply.preflight(cluster, objects)
+    for warning in check.warnings:
+        out.say(f"warning: {warning}", "yellow")
+    if check.problems:
+        for problem in check.problems:
+            out.say(f"  {problem}", "red")
+        raise PreflightFailed(f"preflight failed: {len(check.problems)} problem(s); nothing was written")
+    apply.apply_all(cluster, objects)
+    out.say(f"run {run_id} started ({loaded.function.name}, namespace {cluster.namespace})")
+    if detach:
+        if output == "json":
+            out.emit({"run_id": run_id, "namespace": cluster.namespace, "state": "pending"}, "json")
+        else:
+            print(run_id)
+        return 0
+    log_stream = sys.stderr if output == "json" else sys.stdout
+    callbacks = follow.Callbacks(
+        state=lambda pod, text: out.progress(f"{pod}: {text}"),
+        log=lambda line: print(line, file=log_stream, flush=True),
+        abort=lambda text: out.say(text, "bold red"),
+    )
+    try:
+        record = follow.follow(cluster, run_id, loaded.function.runtime, cluster.namespace, callbacks, timeout)
+    except KeyboardInterrupt:
+        out.say(f"stopped watching; run {run_id} goes on (mlctl runs abort {run_id} to stop it)")
+        raise
+    return finish(record, output)
+
+
+def finish(record: Any, output: str) -> int:
+    """Print the final record; the exit code says how the run ended."""
+    from mlctl.cli import output as out
+    from mlctl.errors import ExitCode
+    from mlctl.runs import record as record_
+
+    if output == "json":
+        out.emit(record.to_json(), "json")
+    else:
+        out.say(f"run {record.run_id}: {record.state}" + (f": {record.status_text}" if record.status_text else ""),
+                "green" if record.state == record_.SUCCEEDED else "bold red")
+        if record.result:
+            out.emit(dict(record.result), "yaml")
+    return {record_.SUCCEEDED: ExitCode.OK, record_.ABORTED: ExitCode.RUN_ABORTED}.get(record.state, ExitCode.RUN_FAILED)
+
+
+def _run_local(loaded: Any, config: Any, run_id: str, params: dict[str, Any], output: str) -> int:
+    from mlctl.cli import output as out
+    from mlctl.local import runner
+
+    log_stream = sys.stderr if output == "json" else sys.stdout
+    record, warnings = runner.run(
+        loaded.function, config, run_id=run_id, params=params,
+        on_output=lambda line: print(line, file=log_stream, flush=True),
+    )
+    for warning in warnings:
+        out.say(f"warning: {warning}", "yellow")
+    return finish(record, output)

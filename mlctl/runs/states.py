@@ -1,0 +1,218 @@
+"""Where a run stands, read from its Kubernetes objects: pure functions over dicts.
+
+A pod is in one of the threshold states (Part B 10.4, with mlctl's
+decisions): ``image_pull_backoff`` (a container waiting in ImagePullBackOff
+or ErrImagePull), ``pending_scheduled`` (Pending, PodScheduled=True),
+``pending_not_scheduled`` (other Pending) or ``running``; a finished pod is
+in none. The time in state comes from Kubernetes' own timestamps, so any
+watcher, even a restarted one, reaches the same verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mlctl.runs import record as record_
+from mlctl.runs import thresholds as thresholds_
+
+ANNOTATION = "mlctl.io/"
+RUN_ID = ANNOTATION + "run-id"
+STATE = ANNOTATION + "state"
+STATUS_TEXT = ANNOTATION + "status-text"
+FINISHED = ANNOTATION + "finished"
+RESULT = ANNOTATION + "result"
+THRESHOLDS = ANNOTATION + "thresholds"
+PARAMS = ANNOTATION + "params"
+_PULL_ERRORS = ("ImagePullBackOff", "ErrImagePull")
+
+
+@dataclass(frozen=True)
+class PodState:
+    state: str | None  # a threshold state, or None when the pod has finished
+    since: datetime | None
+    phase: str
+    reason: str = ""  # e.g. the scheduler's message, the waiting reason
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def _statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    status = pod.get("status") or {}
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+
+
+def classify(pod: Mapping[str, Any]) -> PodState:
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    created = parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return PodState(None, None, phase, "terminating")
+    if phase == "Pending":
+        scheduled = _condition(pod, "PodScheduled")
+        for container in _statuses(pod):
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _PULL_ERRORS:
+                since = parse_time(scheduled.get("lastTransitionTime")) if scheduled else created
+                return PodState("image_pull_backoff", since or created, phase, waiting.get("message") or waiting["reason"])
+        if scheduled and scheduled.get("status") == "True":
+            return PodState("pending_scheduled", parse_time(scheduled.get("lastTransitionTime")) or created, phase)
+        reason = scheduled.get("message", "") if scheduled else ""
+        return PodState("pending_not_scheduled", created, phase, reason)
+    if phase == "Running":
+        started = [parse_time(((c.get("state") or {}).get("running") or {}).get("startedAt")) for c in _statuses(pod)]
+        known = [s for s in started if s]
+        since = max(known) if known else parse_time(status.get("startTime")) or created
+        return PodState("running", since, phase)
+    return PodState(None, None, phase)
+
+
+def pod_thresholds(pod: Mapping[str, Any]) -> thresholds_.Thresholds:
+    """The run's effective thresholds, as annotated on its pods at render time."""
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(THRESHOLDS)
+    try:
+        texts = json.loads(raw) if raw else {}
+    except ValueError:
+        texts = {}
+    return thresholds_.effective(texts)
+
+
+def breach(pod: Mapping[str, Any], at: datetime) -> str | None:
+    """The abort status text when the pod has stayed too long in its state."""
+    current = classify(pod)
+    if current.state is None or current.since is None:
+        return None
+    return thresholds_.breach(pod_thresholds(pod), current.state, (at - current.since).total_seconds())
+
+
+def deadline(pod: Mapping[str, Any]) -> datetime | None:
+    """When the pod will breach if nothing changes (None: never)."""
+    current = classify(pod)
+    if current.state is None or current.since is None:
+        return None
+    limit = pod_thresholds(pod).limit(current.state)
+    if limit < 0:
+        return None
+    from datetime import timedelta
+
+    return current.since + timedelta(seconds=limit)
+
+
+def result_of(pods: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], str]:
+    """(result, error) from a finished pod's termination message, written by the bootstrap."""
+    for pod in pods:
+        for container in _statuses(pod):
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            message = terminated.get("message")
+            if not message:
+                continue
+            try:
+                data = json.loads(message)
+            except ValueError:
+                return {}, message.strip()[:500] if terminated.get("exitCode") else ""
+            if isinstance(data, dict):
+                return dict(data.get("results") or {}), str(data.get("error") or "")
+    return {}, ""
+
+
+def failure_reason(pods: Iterable[Mapping[str, Any]]) -> str:
+    for pod in pods:
+        for container in _statuses(pod):
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            if terminated and terminated.get("exitCode"):
+                return f"container {container.get('name')} exited with code {terminated.get('exitCode')}" + (
+                    f" ({terminated['reason']})" if terminated.get("reason") else "")
+        reason = (pod.get("status") or {}).get("reason")
+        if reason:
+            return str(reason)
+    return ""
+
+
+def run_record(obj: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> record_.RunRecord:
+    """A cluster run's record from its run object (Job, MPIJob, SparkApplication) and pods."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    state = annotations.get(STATE, "")
+    status_text = annotations.get(STATUS_TEXT, "")
+    result: dict[str, Any] = {}
+    if annotations.get(RESULT):
+        try:
+            result = dict(json.loads(annotations[RESULT]))
+        except ValueError:
+            result = {}
+    finished = annotations.get(FINISHED, "")
+    if not state:
+        state, status_text, finished = _derived_state(obj, pods)
+        if not result:
+            result, error = result_of(pods)
+            if error and not status_text:
+                status_text = error
+    params: dict[str, Any] = {}
+    try:
+        params = dict(json.loads(annotations.get(PARAMS) or "{}"))
+    except ValueError:
+        params = {}
+    try:
+        thresholds = dict(json.loads(annotations.get(THRESHOLDS) or "{}"))
+    except ValueError:
+        thresholds = {}
+    return record_.RunRecord(
+        run_id=labels.get(RUN_ID, ""),
+        function=labels.get(ANNOTATION + "function", ""),
+        project=labels.get(ANNOTATION + "project", ""),
+        kind=labels.get(ANNOTATION + "kind", ""),
+        where="cluster",
+        namespace=meta.get("namespace", ""),
+        state=state,
+        status_text=status_text,
+        started=meta.get("creationTimestamp", ""),
+        finished=finished,
+        result=result,
+        params=params,
+        thresholds=thresholds,
+    )
+
+
+def _derived_state(obj: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> tuple[str, str, str]:
+    status = obj.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        kind = condition.get("type")
+        when = condition.get("lastTransitionTime", "")
+        if kind in ("Complete", "Succeeded"):
+            return record_.SUCCEEDED, "", when
+        if kind == "Failed":
+            return record_.FAILED, failure_reason(pods) or condition.get("message", "") or "failed", when
+    app_state = (status.get("applicationState") or {}).get("state")  # SparkApplication
+    if app_state == "COMPLETED":
+        return record_.SUCCEEDED, "", status.get("terminationTime", "")
+    if app_state in ("FAILED", "SUBMISSION_FAILED"):
+        return record_.FAILED, (status.get("applicationState") or {}).get("errorMessage", ""), ""
+    phases = [(p.get("status") or {}).get("phase") for p in pods]
+    if phases and all(p == "Succeeded" for p in phases):
+        return record_.SUCCEEDED, "", ""
+    if "Failed" in phases:
+        return record_.FAILED, failure_reason(pods), ""
+    if "Running" in phases:
+        return record_.RUNNING, "", ""
+    return record_.PENDING, "", ""
