@@ -29,11 +29,14 @@ def _up(workdir: Path | None, keep: bool) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     testbed = Testbed(bin_dir, workdir=workdir, keep=keep)
 
-    # SIGTERM ends the run like Ctrl-C does, so the components always stop.
+    # Ctrl-C, SIGTERM and a closed terminal all end the run the same way, so
+    # the components always stop (SIGINT is set explicitly because a shell
+    # starting us in the background leaves it ignored).
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _terminate)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     try:
         testbed.start()
         print(f"testbed up in {testbed.startup_seconds:.1f}s: {testbed.server}, "

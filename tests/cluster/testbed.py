@@ -62,6 +62,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from kubernetes import client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
 
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
@@ -119,8 +122,9 @@ def build() -> Path:
     proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True,
                           check=False)
     if proc.returncode != 0:
-        reason = {3: "Go is not installed (see the message above)"}.get(
-            proc.returncode, f"build.sh exited with {proc.returncode}")
+        reason = {3: "Go (1.24 or newer) is not on PATH, and the binaries are built "
+                     "from Go modules"}.get(proc.returncode,
+                                            f"{BUILD_SCRIPT} exited with {proc.returncode}")
         raise TestbedError(f"cannot build the testbed binaries: {reason}")
     return Path(proc.stdout.strip().splitlines()[-1])
 
@@ -234,10 +238,8 @@ class _Component:
         pgid = self.popen.pid  # started with start_new_session, so pid == pgid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
         # Children of the leader may outlive it; the group goes in any case.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
@@ -266,6 +268,7 @@ class Testbed:
         self.attached = False
         self.server = ""
         self.startup_seconds = 0.0
+        self.timings: dict[str, float] = {}  # seconds per startup step
         self._components: list[_Component] = []
         self._api: Any = None
 
@@ -283,6 +286,7 @@ class Testbed:
 
     @property
     def logs(self) -> dict[str, Path]:
+        """Log file of each started component."""
         return {c.name: c.log for c in self._components}
 
     @classmethod
@@ -296,10 +300,7 @@ class Testbed:
         if kubeconfig.name != ADMIN_KUBECONFIG or not tb.restricted_kubeconfig.is_file():
             raise TestbedError(f"{kubeconfig} is not the {ADMIN_KUBECONFIG} of a testbed "
                                f"(expected {RESTRICTED_KUBECONFIG} beside it)")
-        config = yaml.safe_load(kubeconfig.read_text())
-        tb.server = config["clusters"][0]["cluster"]["server"]
-        from kubernetes import client
-
+        tb.server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         try:
             client.VersionApi(tb.api).get_code(_request_timeout=5)
         except Exception as e:
@@ -314,13 +315,19 @@ class Testbed:
         deadline = begin + START_TIMEOUT
         if self.bin_dir is None:
             self.bin_dir = build()
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("certificates", self._write_pki),
+            ("etcd", lambda: self._start_etcd(deadline)),
+            ("kube-apiserver", lambda: self._start_apiserver(deadline)),
+            ("controllers", self._start_controllers),
+            ("objects", self._install_objects),
+            ("ready", lambda: self._wait_ready(deadline)),
+        ]
         try:
-            self._write_pki()
-            self._start_etcd(deadline)
-            self._start_apiserver(deadline)
-            self._start_controllers()
-            self._install_objects()
-            self._wait_ready(deadline)
+            for name, step in steps:
+                t0 = time.monotonic()
+                step()
+                self.timings[name] = time.monotonic() - t0
         except TestbedError as e:
             report = self._failure_report()
             self.stop()
@@ -332,15 +339,18 @@ class Testbed:
         return self
 
     def stop(self) -> None:
-        """Stop every component (reverse start order) and remove the temp dir."""
+        """Stop every component (reverse start order) and remove the temp dir.
+
+        An attached testbed is left running; only the client is closed.
+        """
+        if self._api is not None:
+            self._api.close()
+            self._api = None
         if self.attached:
             return
         for component in reversed(self._components):
             component.stop()
         self._components.clear()
-        if self._api is not None:
-            self._api.close()
-            self._api = None
         if self._own_workdir and not self.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -361,9 +371,7 @@ class Testbed:
     def api(self) -> Any:
         """A ``kubernetes.client.ApiClient`` acting as admin."""
         if self._api is None:
-            from kubernetes import config
-
-            self._api = config.new_client_from_config(config_file=str(self.kubeconfig))
+            self._api = kube_config.new_client_from_config(config_file=str(self.kubeconfig))
         return self._api
 
     def create_namespace(self, prefix: str = "t") -> str:
@@ -372,8 +380,6 @@ class Testbed:
         Returns once its default ServiceAccount exists (pods are refused before
         that) and ``mlctl-restricted`` may read its pods.
         """
-        from kubernetes import client
-
         core = client.CoreV1Api(self.api)
         clean = "".join(ch if ch.isalnum() else "-" for ch in prefix.lower()).strip("-")
         name = f"{clean[:40].rstrip('-') or 't'}-{secrets.token_hex(3)}"
@@ -386,8 +392,6 @@ class Testbed:
 
     def delete_namespace(self, name: str) -> None:
         """Delete a namespace without waiting for it to be gone."""
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
         try:
             client.CoreV1Api(self.api).delete_namespace(name)
@@ -397,8 +401,6 @@ class Testbed:
 
     def grant_pod_reader(self, namespace: str) -> None:
         """Let ``mlctl-restricted`` get/list/watch pods in ``namespace`` (nothing else)."""
-        from kubernetes import client
-
         client.RbacAuthorizationV1Api(self.api).create_namespaced_role_binding(namespace, {
             "metadata": {"name": POD_READER_ROLE},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -573,8 +575,6 @@ class Testbed:
 
     def _install_objects(self) -> None:
         """Create CRDs, PriorityClasses, RBAC and the fake nodes (as admin)."""
-        from kubernetes import client
-
         ext = client.ApiextensionsV1Api(self.api)
         for path in sorted(CRDS_DIR.glob("*.yaml")):
             ext.create_custom_resource_definition(_load_yaml(path))
@@ -593,8 +593,6 @@ class Testbed:
             core.create_node(_node_manifest(node))
 
     def _wait_ready(self, deadline: float) -> None:
-        from kubernetes import client
-
         self._wait(lambda: self._https_ok(self._cm_port), deadline,
                    "kube-controller-manager /healthz")
         self._wait(lambda: self._https_ok(self._sched_port), deadline, "kube-scheduler /healthz")
@@ -651,8 +649,6 @@ class Testbed:
         return self._http_ok(f"https://127.0.0.1:{port}/healthz", ctx)
 
     def _nodes_ready(self) -> bool:
-        from kubernetes import client
-
         nodes = {n.metadata.name: n for n in client.CoreV1Api(self.api).list_node().items}
         for spec in NODES:
             node = nodes.get(spec.name)
@@ -665,8 +661,6 @@ class Testbed:
         return True
 
     def _has_default_sa(self, namespace: str) -> bool:
-        from kubernetes import client
-
         sas = client.CoreV1Api(self.api).list_namespaced_service_account(namespace).items
         return any(sa.metadata.name == "default" for sa in sas)
 
@@ -685,7 +679,7 @@ def _load_yaml(path: Path) -> Any:
     # The CRDs are large; the C loader parses them in a fraction of the time.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open() as f:
-        return yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader
+        return yaml.load(f, Loader=loader)
 
 
 def _node_manifest(node: NodeSpec) -> dict[str, Any]:

@@ -43,20 +43,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def testbed() -> Iterator[Testbed]:
     attach = os.environ.get(ATTACH_ENV)
-    if attach:
-        try:
-            attached = Testbed.attach(Path(attach))
-        except TestbedError as e:
-            pytest.fail(f"{ATTACH_ENV}={attach}: {e}", pytrace=False)
-        yield attached
-        return
     try:
-        bed = Testbed(build())
-        bed.start()
+        bed = Testbed.attach(Path(attach)) if attach else Testbed(build()).start()
     except TestbedError as e:
-        pytest.fail(f"the integration testbed did not start: {e}", pytrace=False)
-    yield bed
-    bed.stop()
+        error = f"{ATTACH_ENV}={attach}: {e}" if attach else str(e)
+    else:
+        yield bed
+        bed.stop()  # an attached testbed keeps running
+        return
+    # Outside the except block, so the report is not buried in a chained traceback.
+    pytest.fail(f"the integration testbed is not available: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,25 @@ def _render_function(file: str, namespace: str, overrides: Any, engine: str | No
     return loaded, pipeline.render(loaded, config, RenderContext(namespace=namespace, engine=engine or ""))
 
 
+def _run_check(file: str, namespace: str, overrides: Any) -> list[dict[str, Any]]:
+    """For a kind that runs (job, mpijob, spark): the run object a `mlctl run` would create.
+
+    Deploy applies only the function's objects (code, secrets), but the
+    preflight dry-runs this too, so a bad priority class or a missing PVC
+    fails the deploy instead of the first run.
+    """
+    from mlctl import pipeline
+    from mlctl.cli import state
+    from mlctl.render.context import RenderContext
+
+    config = state.config()
+    loaded = pipeline.load(file, config, overrides)
+    if loaded.function.runtime not in ("job", "mpijob", "spark"):
+        return []
+    objects = pipeline.render(loaded, config, RenderContext(namespace=namespace, run_id="preflight"))
+    return [o for o in objects if o["kind"] not in ("ConfigMap", "Secret")]
+
+
 @app.command(help=f"Apply functions' objects to the cluster (server-side apply, all-or-nothing preflight).\n\nOverride precedence: {opt.PANEL}.")
 def deploy(
     files: Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)],
@@ -58,11 +77,12 @@ def deploy(
     for file in files:
         objects += _render_function(file, ns_for_render, overrides, engine)[1]
     objects = render_.render_order(objects)
+    checks = [o for file in files for o in _run_check(file, ns_for_render, overrides)]
     if dry_run == "client" or cluster is None:
         out.emit_documents(objects if show_secrets else render_.redact(objects), "json" if output == "json" else "yaml")
         return 0
     with out.spinner(f"preflight: checking {len(objects)} objects on {cluster.host}"):
-        check = apply.preflight(cluster, objects)
+        check = apply.preflight(cluster, objects + checks)
     for warning in check.warnings:
         out.say(f"warning: {warning}", "yellow")
     if check.problems:
@@ -70,7 +90,8 @@ def deploy(
             out.say(f"  {problem}", "red")
         raise PreflightFailed(f"preflight failed: {len(check.problems)} problem(s); nothing was written")
     if dry_run == "server":
-        out.emit_documents(check.dry_run if show_secrets else render_.redact(check.dry_run),
+        applied = check.dry_run[: len(objects)]
+        out.emit_documents(applied if show_secrets else render_.redact(applied),
                            "json" if output == "json" else "yaml")
         return 0
     with out.spinner(f"applying {len(objects)} objects"):

@@ -123,11 +123,12 @@ def _run_local(loaded: Any, config: Any, run_id: str, params: dict[str, Any], ou
     from mlctl.cli import output as out
     from mlctl.local import runner
 
-    log_stream = sys.stderr if output == "json" else sys.stdout
-    record, warnings = runner.run(
-        loaded.function, config, run_id=run_id, params=params,
-        on_output=lambda line: print(line, file=log_stream, flush=True),
-    )
-    for warning in warnings:
+    for warning in runner.check(loaded.function):
         out.say(f"warning: {warning}", "yellow")
+    log_stream = sys.stderr if output == "json" else sys.stdout
+    out.say(f"run {run_id} started locally ({loaded.function.name})")
+    record = runner.run(
+        loaded.function, config, run_id=run_id, params=params,
+        on_output=lambda stream, line: print(line, file=sys.stderr if stream == "stderr" else log_stream, flush=True),
+    )
     return finish(record, output)
