@@ -40,7 +40,13 @@ class Pod:
 
 
 def labels(fn: FunctionSpec, run_id: str = "") -> dict[str, str]:
+    """The function's own labels (as MLRun puts them on pods), then mlctl's, which win."""
+    from mlctl.spec import validate
+
+    own = {k: v for k, v in fn.labels.items()
+           if not validate.label_key_problem(k) and not validate.label_value_problem(v)}
     out = {
+        **own,
         **MANAGED_BY,
         "app.kubernetes.io/name": k8s_name(fn.name),
         LABEL_PREFIX + "function": k8s_name(fn.name),
@@ -59,21 +65,29 @@ def bootstrap_source() -> str:
     return resources.files("mlctl").joinpath("bootstrap.py").read_text("utf-8")
 
 
+def uses_bootstrap(fn: FunctionSpec) -> bool:
+    """Whether the container starts a handler through the bootstrap.
+
+    Embedded code does; so does a ``command`` naming a Python file already in
+    the image together with a ``default_handler`` (MLRun runs that handler).
+    """
+    entry = str(fn.get("command") or "")
+    return fn.code is not None or (entry.endswith(".py") and bool(fn.get("default_handler")))
+
+
 def code_config_map(fn: FunctionSpec, namespace: str) -> dict[str, Any] | None:
-    """The ConfigMap carrying the function's code and the bootstrap, if there is code."""
-    if fn.code is None:
+    """The ConfigMap carrying the bootstrap and the function's code, when a handler is run."""
+    if not uses_bootstrap(fn):
         return None
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": code_config_map_name(fn),
-            "namespace": namespace,
-            "labels": labels(fn),
-            "annotations": {LABEL_PREFIX + "code-sha256": hashlib.sha256(fn.code.text.encode()).hexdigest()},
-        },
-        "data": {"bootstrap.py": bootstrap_source(), fn.code.filename: fn.code.text},
-    }
+    data = {"bootstrap.py": bootstrap_source()}
+    annotations = {}
+    if fn.code is not None:
+        data[fn.code.filename] = fn.code.text
+        annotations[LABEL_PREFIX + "code-sha256"] = hashlib.sha256(fn.code.text.encode()).hexdigest()
+    metadata: dict[str, Any] = {"name": code_config_map_name(fn), "namespace": namespace, "labels": labels(fn)}
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
 def code_config_map_name(fn: FunctionSpec) -> str:
@@ -241,7 +255,7 @@ def command(fn: FunctionSpec, run_env: dict[str, str]) -> tuple[list[str], list[
     handler = str(fn.get("default_handler") or "")
     entry = str(fn.get("command") or "")
     args = [str(a) for a in fn.get("args") or []]
-    if fn.code is not None or (entry.endswith(".py") and handler):
+    if uses_bootstrap(fn):
         code_path = f"{CODE_MOUNT}/{fn.code.filename}" if fn.code else entry
         run = {**run_env, "handler": handler or "handler", "code": code_path}
         import json
@@ -262,7 +276,7 @@ def build(fn: FunctionSpec, config: Config, namespace: str, *, run_env: dict[str
     names = {e["name"] for e in env_}
     env_ += [e for e in auto_env if e["name"] not in names]
     env_ += run_vars
-    if fn.code is not None:
+    if uses_bootstrap(fn):
         volumes.append({"name": "mlctl-code", "configMap": {"name": code_config_map_name(fn)}})
         mounts.append({"name": "mlctl-code", "mountPath": CODE_MOUNT, "readOnly": True})
     image = fn.image or str(config.get("default_image"))
@@ -304,3 +318,8 @@ def with_container(pod: Pod, container: dict[str, Any] | None = None, **spec_fie
     spec.update(spec_fields)
     spec["containers"] = [copy.deepcopy(container or pod.container)]
     return spec
+
+
+def annotations(fn: FunctionSpec) -> dict[str, str]:
+    """The function's metadata annotations, carried onto its pods as MLRun does."""
+    return {str(k): str(v) for k, v in (fn.metadata.get("annotations") or {}).items()}
