@@ -37,9 +37,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    config: Annotated[str | None, typer.Option("--config", help="Config file (also MLCTL_CONFIG).", show_default=False)] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="Config file (also MLCTL_CONFIG).", show_default=False)
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     state.options.config_file = config
     state.options.debug = debug or bool(os.environ.get("MLCTL_DEBUG"))

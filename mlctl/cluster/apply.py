@@ -10,15 +10,24 @@ warning. Then objects are applied in order with server-side apply.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
 
-_BUILT_IN_GROUPS = ("", "v1", "apps", "batch", "autoscaling", "rbac.authorization.k8s.io", "coordination.k8s.io",
-                    "scheduling.k8s.io", "policy")
+_BUILT_IN_GROUPS = (
+    "",
+    "v1",
+    "apps",
+    "batch",
+    "autoscaling",
+    "rbac.authorization.k8s.io",
+    "coordination.k8s.io",
+    "scheduling.k8s.io",
+    "policy",
+)
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,15 @@ def _group(api_version: str) -> str:
     return api_version.split("/")[0] if "/" in api_version else ""
 
 
-def references(objects: list[Mapping[str, Any]]) -> dict[str, set[str]]:
+def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
     """What the objects refer to (pure): priority classes, claims, ConfigMaps, Secrets, selectors."""
-    refs: dict[str, set[str]] = {"PriorityClass": set(), "PersistentVolumeClaim": set(), "ConfigMap": set(),
-                                 "Secret": set(), "nodeSelector": set()}
+    refs: dict[str, set[str]] = {
+        "PriorityClass": set(),
+        "PersistentVolumeClaim": set(),
+        "ConfigMap": set(),
+        "Secret": set(),
+        "nodeSelector": set(),
+    }
 
     def walk(node: Any, parent: str = "") -> Iterator[None]:
         if isinstance(node, Mapping):
@@ -52,12 +66,26 @@ def references(objects: list[Mapping[str, Any]]) -> dict[str, set[str]]:
                     refs["PriorityClass"].add(str(value))
                 elif key == "persistentVolumeClaim" and isinstance(value, Mapping) and value.get("claimName"):
                     refs["PersistentVolumeClaim"].add(str(value["claimName"]))
-                elif key == "configMap" and isinstance(value, Mapping) and value.get("name") and not value.get("optional"):
+                elif (
+                    key == "configMap"
+                    and isinstance(value, Mapping)
+                    and value.get("name")
+                    and not value.get("optional")
+                ):
                     refs["ConfigMap"].add(str(value["name"]))
-                elif key == "secret" and isinstance(value, Mapping) and value.get("secretName") and not value.get("optional"):
+                elif (
+                    key == "secret"
+                    and isinstance(value, Mapping)
+                    and value.get("secretName")
+                    and not value.get("optional")
+                ):
                     refs["Secret"].add(str(value["secretName"]))
-                elif key in ("secretKeyRef", "configMapKeyRef") and isinstance(value, Mapping) and value.get("name") \
-                        and not value.get("optional"):
+                elif (
+                    key in ("secretKeyRef", "configMapKeyRef")
+                    and isinstance(value, Mapping)
+                    and value.get("name")
+                    and not value.get("optional")
+                ):
                     refs["Secret" if key == "secretKeyRef" else "ConfigMap"].add(str(value["name"]))
                 elif key == "nodeSelector" and isinstance(value, Mapping) and value:
                     refs["nodeSelector"].add(",".join(f"{k}={v}" for k, v in sorted(value.items())))
@@ -76,7 +104,7 @@ def references(objects: list[Mapping[str, Any]]) -> dict[str, set[str]]:
     return refs
 
 
-def preflight(cluster: Cluster, objects: list[Mapping[str, Any]]) -> Preflight:
+def preflight(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> Preflight:
     problems: list[str] = []
     warnings: list[str] = []
     dry: list[dict[str, Any]] = []
@@ -97,8 +125,12 @@ def preflight(cluster: Cluster, objects: list[Mapping[str, Any]]) -> Preflight:
             problems.append(f"{what}: {exc.message}")
     refs = references(objects)
     namespace = cluster.namespace
-    for kind, api_version in (("PriorityClass", "scheduling.k8s.io/v1"), ("PersistentVolumeClaim", "v1"),
-                              ("ConfigMap", "v1"), ("Secret", "v1")):
+    for kind, api_version in (
+        ("PriorityClass", "scheduling.k8s.io/v1"),
+        ("PersistentVolumeClaim", "v1"),
+        ("ConfigMap", "v1"),
+        ("Secret", "v1"),
+    ):
         for name in sorted(refs[kind]):
             try:
                 if cluster.find(api_version, kind, name, namespace) is None:
@@ -126,16 +158,20 @@ def _crd_problem(cluster: Cluster, obj: Mapping[str, Any]) -> str | None:
     except errors.Forbidden:
         return None  # the dry run will tell
     if crd is None:
-        return (f"{obj['kind']}/{obj['metadata']['name']}: the {obj['kind']} CRD ({name}) is not installed; "
-                f"install its operator first")
+        return (
+            f"{obj['kind']}/{obj['metadata']['name']}: the {obj['kind']} CRD ({name}) is not installed; "
+            f"install its operator first"
+        )
     served = [v["name"] for v in crd.get("spec", {}).get("versions", []) if v.get("served")]
     if version not in served:
-        return (f"{obj['kind']}/{obj['metadata']['name']}: {obj['apiVersion']} is not served by the installed "
-                f"CRD (served: {', '.join(served)})")
+        return (
+            f"{obj['kind']}/{obj['metadata']['name']}: {obj['apiVersion']} is not served by the installed "
+            f"CRD (served: {', '.join(served)})"
+        )
     return None
 
 
-def apply_all(cluster: Cluster, objects: list[Mapping[str, Any]]) -> list[Applied]:
+def apply_all(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> list[Applied]:
     """Server-side apply each object in order; report what changed."""
     results = []
     for obj in objects:
@@ -153,7 +189,7 @@ def apply_all(cluster: Cluster, objects: list[Mapping[str, Any]]) -> list[Applie
     return results
 
 
-def delete_all(cluster: Cluster, objects: list[Mapping[str, Any]]) -> list[Applied]:
+def delete_all(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> list[Applied]:
     results = []
     for obj in reversed(objects):
         meta = obj["metadata"]
@@ -170,8 +206,11 @@ def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     """An object without the fields the server changes on every write (for diff)."""
     out = {k: v for k, v in obj.items() if k != "status"}
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _VOLATILE}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k != "kubectl.kubernetes.io/last-applied-configuration"}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k != "kubectl.kubernetes.io/last-applied-configuration"
+    }
     if annotations:
         meta["annotations"] = annotations
     else:
@@ -180,9 +219,16 @@ def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-_FUNCTION_KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("apps/v1", "Deployment"),
-                   ("autoscaling/v2", "HorizontalPodAutoscaler"), ("nuclio.io/v1beta1", "NuclioFunction"),
-                   ("kubernetes.dask.org/v1", "DaskCluster"), ("kubernetes.dask.org/v1", "DaskAutoscaler"))
+_FUNCTION_KINDS = (
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("apps/v1", "Deployment"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("nuclio.io/v1beta1", "NuclioFunction"),
+    ("kubernetes.dask.org/v1", "DaskCluster"),
+    ("kubernetes.dask.org/v1", "DaskAutoscaler"),
+)
 
 
 def delete_by_function(cluster: Cluster, name: str) -> list[Applied]:

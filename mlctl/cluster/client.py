@@ -17,8 +17,9 @@ import random
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from mlctl import errors
 
@@ -68,8 +69,9 @@ class Cluster:
     # --- paths ---------------------------------------------------------------
 
     @staticmethod
-    def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None,
-             subresource: str = "") -> str:
+    def path(
+        api_version: str, kind: str, namespace: str | None = None, name: str | None = None, subresource: str = ""
+    ) -> str:
         if kind not in KINDS:
             raise errors.InvalidInput(f"mlctl does not know the Kubernetes kind '{kind}'")
         plural, namespaced = KINDS[kind]
@@ -85,9 +87,19 @@ class Cluster:
 
     # --- requests ------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None,
-                content_type: str = "application/json", what: str = "", deadline: float | None = None,
-                stream: bool = False, read_timeout: float | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+        what: str = "",
+        deadline: float | None = None,
+        stream: bool = False,
+        read_timeout: float | None = None,
+    ) -> Any:
         """One API call with retries of transient failures; JSON in, dict out.
 
         With ``stream`` the open urllib3 response is returned for the caller to read.
@@ -98,7 +110,9 @@ class Cluster:
         deadline = deadline or (time.monotonic() + self.timeout)
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
         _, url, headers, _, _ = self.api.param_serialize(
-            method=method, resource_path=path, query_params=params,
+            method=method,
+            resource_path=path,
+            query_params=params,
             header_params={"Accept": "application/json", "Content-Type": content_type},
             auth_settings=["BearerToken"],
         )
@@ -113,7 +127,12 @@ class Cluster:
                 timeout = urllib3.Timeout(connect=5.0, read=max(1.0, min(30.0, deadline - time.monotonic())))
             try:
                 response = self.api.rest_client.pool_manager.request(
-                    method, url, body=payload, headers=headers, timeout=timeout, preload_content=False,
+                    method,
+                    url,
+                    body=payload,
+                    headers=headers,
+                    timeout=timeout,
+                    preload_content=False,
                     retries=False,
                 )
             except (Urllib3Error, OSError) as exc:
@@ -150,11 +169,19 @@ class Cluster:
         except errors.NotFound:
             return None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None, *, selector: str = "",
-             all_namespaces: bool = False) -> list[dict[str, Any]]:
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        selector: str = "",
+        all_namespaces: bool = False,
+    ) -> list[dict[str, Any]]:
         ns = None if all_namespaces else (namespace or self.namespace)
-        result = self.request("GET", self.path(api_version, kind, ns),
-                              query={"labelSelector": selector or None}, what=f"{KINDS[kind][0]}")
+        result = self.request(
+            "GET", self.path(api_version, kind, ns), query={"labelSelector": selector or None}, what=f"{KINDS[kind][0]}"
+        )
         items = list(result.get("items", []))
         for item in items:  # list responses leave these out of each item
             item.setdefault("apiVersion", api_version)
@@ -166,38 +193,82 @@ class Cluster:
         meta = obj.get("metadata", {})
         namespace = meta.get("namespace") or self.namespace
         path = self.path(obj["apiVersion"], obj["kind"], namespace, meta["name"])
-        query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else None,
-                 "dryRun": "All" if dry_run else None}
-        return dict(self.request("PATCH", path, body=obj, query=query, content_type="application/apply-patch+yaml",
-                                 what=f"{obj['kind']} {meta['name']}"))
+        query = {
+            "fieldManager": FIELD_MANAGER,
+            "force": "true" if force else None,
+            "dryRun": "All" if dry_run else None,
+        }
+        return dict(
+            self.request(
+                "PATCH",
+                path,
+                body=obj,
+                query=query,
+                content_type="application/apply-patch+yaml",
+                what=f"{obj['kind']} {meta['name']}",
+            )
+        )
 
-    def patch(self, api_version: str, kind: str, name: str, patch: Mapping[str, Any],
-              namespace: str | None = None, subresource: str = "") -> dict[str, Any]:
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: Mapping[str, Any],
+        namespace: str | None = None,
+        subresource: str = "",
+    ) -> dict[str, Any]:
         path = self.path(api_version, kind, namespace or self.namespace, name, subresource)
-        return dict(self.request("PATCH", path, body=patch, content_type="application/merge-patch+json",
-                                 what=f"{kind} {name}"))
+        return dict(
+            self.request("PATCH", path, body=patch, content_type="application/merge-patch+json", what=f"{kind} {name}")
+        )
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               grace_seconds: int | None = None, propagation: str = "Background") -> bool:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        grace_seconds: int | None = None,
+        propagation: str = "Background",
+    ) -> bool:
         """Delete; False when it was already gone."""
         body: dict[str, Any] = {"propagationPolicy": propagation}
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds
         try:
-            self.request("DELETE", self.path(api_version, kind, namespace or self.namespace, name), body=body,
-                         what=f"{kind} {name}")
+            self.request(
+                "DELETE",
+                self.path(api_version, kind, namespace or self.namespace, name),
+                body=body,
+                what=f"{kind} {name}",
+            )
         except errors.NotFound:
             return False
         return True
 
-    def watch(self, api_version: str, kind: str, namespace: str | None, *, selector: str = "",
-              resource_version: str = "", timeout_seconds: int = 60) -> Iterator[dict[str, Any]]:
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        *,
+        selector: str = "",
+        resource_version: str = "",
+        timeout_seconds: int = 60,
+    ) -> Iterator[dict[str, Any]]:
         """Watch events (``{"type", "object"}``) until the server closes the stream."""
         path = self.path(api_version, kind, namespace)
-        query = {"watch": "true", "labelSelector": selector or None, "resourceVersion": resource_version or None,
-                 "allowWatchBookmarks": "true", "timeoutSeconds": timeout_seconds}
-        response = self.request("GET", path, query=query, stream=True, read_timeout=timeout_seconds + 10,
-                                what=f"watch {KINDS[kind][0]}")
+        query = {
+            "watch": "true",
+            "labelSelector": selector or None,
+            "resourceVersion": resource_version or None,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+        }
+        response = self.request(
+            "GET", path, query=query, stream=True, read_timeout=timeout_seconds + 10, what=f"watch {KINDS[kind][0]}"
+        )
         buffer = b""
         try:
             for chunk in response.stream(4096, decode_content=True):
@@ -214,13 +285,20 @@ class Cluster:
         finally:
             response.release_conn()
 
-    def logs(self, pod: str, namespace: str | None = None, *, follow: bool = False, container: str = "",
-             since_seconds: int | None = None) -> Iterator[str]:
+    def logs(
+        self,
+        pod: str,
+        namespace: str | None = None,
+        *,
+        follow: bool = False,
+        container: str = "",
+        since_seconds: int | None = None,
+    ) -> Iterator[str]:
         path = self.path("v1", "Pod", namespace or self.namespace, pod, "log")
-        query = {"follow": "true" if follow else None, "container": container or None,
-                 "sinceSeconds": since_seconds}
-        response = self.request("GET", path, query=query, stream=True, read_timeout=None if follow else 30,
-                                what=f"logs of pod {pod}")
+        query = {"follow": "true" if follow else None, "container": container or None, "sinceSeconds": since_seconds}
+        response = self.request(
+            "GET", path, query=query, stream=True, read_timeout=None if follow else 30, what=f"logs of pod {pod}"
+        )
         buffer = b""
         try:
             for chunk in response.stream(1024, decode_content=True):
@@ -235,7 +313,7 @@ class Cluster:
 
 
 def _backoff(attempt: int, deadline: float) -> None:
-    delay = min(2.0 ** (attempt - 1) * 0.2, 2.0) * (0.5 + random.random())  # noqa: S311 - jitter only
+    delay = min(2.0 ** (attempt - 1) * 0.2, 2.0) * (0.5 + random.random())
     time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 
 
@@ -273,8 +351,9 @@ def translate(status: int, reason: str, data: bytes | None, method: str, what: s
     return errors.ClusterError(f"{verb} {what} failed ({status} {reason}): {message}")
 
 
-def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None,
-            timeout: float = 30.0) -> Cluster:
+def connect(
+    kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None, timeout: float = 30.0
+) -> Cluster:
     """Load kubeconfig as kubectl does (KUBECONFIG, --kubeconfig, --context), else in-cluster config."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
@@ -284,8 +363,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
     context_name = ""
     try:
         path = kubeconfig or os.environ.get("KUBECONFIG") or None
-        loader = config.kube_config._get_kube_config_loader(  # noqa: SLF001 - gives the namespace too
-            filename=(path.split(os.pathsep)[0] if path else os.path.expanduser(config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION)),
+        default = Path(config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION).expanduser()
+        loader = config.kube_config._get_kube_config_loader(  # type: ignore[no-untyped-call]
+            filename=path.split(os.pathsep)[0] if path else str(default),
             active_context=context,
         )
         loader.load_and_set(configuration)
@@ -295,10 +375,10 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
         if kubeconfig or context:
             raise errors.InvalidInput(f"kubeconfig: {exc}") from None
         try:
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             try:
-                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace", encoding="utf-8") as handle:
-                    current_namespace = handle.read().strip() or "default"
+                token_dir = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+                current_namespace = (token_dir / "namespace").read_text(encoding="utf-8").strip() or "default"
             except OSError:
                 pass
         except ConfigException:
@@ -314,14 +394,8 @@ def configured(kubeconfig: str | None = None) -> bool:
     """Whether any cluster is configured (for the local-run fallback); no network."""
     path = kubeconfig or os.environ.get("KUBECONFIG")
     if path:
-        return any(os.path.exists(p) for p in path.split(os.pathsep) if p)
-    if os.path.exists(os.path.expanduser("~/.kube/config")):
+        return any(Path(p).exists() for p in path.split(os.pathsep) if p)
+    if Path("~/.kube/config").expanduser().exists():
         return True
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
-
-def sanitize(obj: Any) -> Any:
-    """A client model as a plain dict (camelCase keys), as manifests are."""
-    from kubernetes.client import ApiClient
-
-    return ApiClient().sanitize_for_serialization(obj)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlctl import errors
@@ -30,7 +30,7 @@ def is_ready(obj: Mapping[str, Any]) -> tuple[bool, str]:
     return True, ""
 
 
-def wait(cluster: Cluster, objects: list[Mapping[str, Any]], timeout: float, report: Callable[[str], None]) -> None:
+def wait(cluster: Cluster, objects: Sequence[Mapping[str, Any]], timeout: float, report: Callable[[str], None]) -> None:
     deadline = time.monotonic() + timeout
     pending = [o for o in objects if o.get("kind") in ("Deployment", "NuclioFunction", "DaskCluster")]
     last: dict[str, str] = {}
@@ -50,7 +50,9 @@ def wait(cluster: Cluster, objects: list[Mapping[str, Any]], timeout: float, rep
                 still.append(obj)
         pending = still
         if pending and time.monotonic() > deadline:
-            raise errors.WaitTimeout(f"not ready after {timeout:.0f}s: "
-                                     + ", ".join(f"{o['kind'].lower()}/{o['metadata']['name']}" for o in pending))
+            raise errors.WaitTimeout(
+                f"not ready after {timeout:.0f}s: "
+                + ", ".join(f"{o['kind'].lower()}/{o['metadata']['name']}" for o in pending)
+            )
         if pending:
             time.sleep(1.0)

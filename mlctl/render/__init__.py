@@ -20,15 +20,31 @@ REDACTED = "<redacted: --show-secrets to reveal>"
 _SECRET_NAME = re.compile(r"(?i)(secret|passw|token|access_?key|api_?key|private_?key|credential)")
 
 # apply order: what others refer to comes first
-_ORDER = {"Namespace": 0, "ServiceAccount": 1, "Role": 2, "RoleBinding": 3, "Secret": 4, "ConfigMap": 5,
-          "PersistentVolumeClaim": 6, "Service": 7}
+_ORDER = {
+    "Namespace": 0,
+    "ServiceAccount": 1,
+    "Role": 2,
+    "RoleBinding": 3,
+    "Secret": 4,
+    "ConfigMap": 5,
+    "PersistentVolumeClaim": 6,
+    "Service": 7,
+}
 
 
 def renderer(kind: str) -> Renderer:
     from importlib import import_module
 
-    modules = {"job": "job", "mpijob": "mpijob", "dask": "dask", "nuclio": "nuclio", "remote": "nuclio",
-               "serving": "nuclio", "application": "nuclio", "spark": "spark"}
+    modules = {
+        "job": "job",
+        "mpijob": "mpijob",
+        "dask": "dask",
+        "nuclio": "nuclio",
+        "remote": "nuclio",
+        "serving": "nuclio",
+        "application": "nuclio",
+        "spark": "spark",
+    }
     name = modules.get(kind)
     if name is None:
         raise InvalidInput(f"kind '{kind}' cannot be rendered (supported: {', '.join(sorted(modules))})")
@@ -66,9 +82,8 @@ def _redact_env(node: Any) -> None:
         for key, value in node.items():
             if key == "env" and isinstance(value, list):
                 for item in value:
-                    if isinstance(item, dict) and "value" in item and _SECRET_NAME.search(str(item.get("name"))):
-                        if item["value"]:
-                            item["value"] = REDACTED
+                    if isinstance(item, dict) and item.get("value") and _SECRET_NAME.search(str(item.get("name"))):
+                        item["value"] = REDACTED
             else:
                 _redact_env(value)
     elif isinstance(node, list):

@@ -37,7 +37,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
             "backoffLimit": 0,
             "template": {
                 # the annotations ride on the pod too: a watcher sees the limits without another read
-                "metadata": {"labels": pod.labels, "annotations": {**pod_.annotations(fn), **ctx.run_annotations(fn)}},
+                "metadata": {"labels": pod.labels, "annotations": {**pod_.pod_annotations(fn), **ctx.run_annotations(fn)}},
                 "spec": pod_.with_container(pod, restartPolicy="Never"),
             },
         },

@@ -25,33 +25,56 @@ def render(namespace: str, image: str, all_namespaces: bool = False) -> list[dic
     scoped = {} if all_namespaces else {"namespace": namespace}
     args = ["monitor", "--all-namespaces"] if all_namespaces else ["monitor", "--namespace", namespace]
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": NAME, "namespace": namespace, "labels": LABELS}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": role_kind,
-         "metadata": {"name": NAME, **scoped, "labels": LABELS}, "rules": RULES},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding_kind,
-         "metadata": {"name": NAME, **scoped, "labels": LABELS},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": NAME},
-         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}]},
-        {"apiVersion": "apps/v1", "kind": "Deployment",
-         "metadata": {"name": NAME, "namespace": namespace, "labels": LABELS},
-         "spec": {
-             "replicas": 1,
-             "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
-             "template": {
-                 "metadata": {"labels": LABELS},
-                 "spec": {
-                     "serviceAccountName": NAME,
-                     "containers": [{
-                         "name": "monitor", "image": image, "command": ["mlctl"], "args": args,
-                         "env": [{"name": "CI", "value": "1"}],
-                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
-                                       "limits": {"cpu": "500m", "memory": "256Mi"}},
-                         "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
-                                             "allowPrivilegeEscalation": False,
-                                             "readOnlyRootFilesystem": True},
-                     }],
-                 },
-             },
-         }},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": NAME, "namespace": namespace, "labels": LABELS},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": role_kind,
+            "metadata": {"name": NAME, **scoped, "labels": LABELS},
+            "rules": RULES,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": binding_kind,
+            "metadata": {"name": NAME, **scoped, "labels": LABELS},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": NAME},
+            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": NAME, "namespace": namespace, "labels": LABELS},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+                "template": {
+                    "metadata": {"labels": LABELS},
+                    "spec": {
+                        "serviceAccountName": NAME,
+                        "containers": [
+                            {
+                                "name": "monitor",
+                                "image": image,
+                                "command": ["mlctl"],
+                                "args": args,
+                                "env": [{"name": "CI", "value": "1"}],
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                                    "limits": {"cpu": "500m", "memory": "256Mi"},
+                                },
+                                "securityContext": {
+                                    "runAsNonRoot": True,
+                                    "runAsUser": 65532,
+                                    "allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },
     ]

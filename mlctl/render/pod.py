@@ -320,6 +320,6 @@ def with_container(pod: Pod, container: dict[str, Any] | None = None, **spec_fie
     return spec
 
 
-def annotations(fn: FunctionSpec) -> dict[str, str]:
+def pod_annotations(fn: FunctionSpec) -> dict[str, str]:
     """The function's metadata annotations, carried onto its pods as MLRun does."""
     return {str(k): str(v) for k, v in (fn.metadata.get("annotations") or {}).items()}

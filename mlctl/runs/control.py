@@ -64,8 +64,9 @@ def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bo
     objects: list[dict[str, Any]] = []
     for api_version, kind in RUN_KINDS.values():
         try:
-            objects += cluster.list(api_version, kind, namespace, selector=f"{MANAGED},{states.RUN_ID}",
-                                    all_namespaces=all_namespaces)
+            objects += cluster.list(
+                api_version, kind, namespace, selector=f"{MANAGED},{states.RUN_ID}", all_namespaces=all_namespaces
+            )
         except errors.NotFound:
             continue
     pods = cluster.list("v1", "Pod", namespace, selector=states.RUN_ID, all_namespaces=all_namespaces)
@@ -77,8 +78,11 @@ def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bo
 
 
 def _record_patch(state: str, status_text: str, result: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    annotations = {states.STATE: state, states.STATUS_TEXT: status_text,
-                   states.FINISHED: states.now().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    annotations = {
+        states.STATE: state,
+        states.STATUS_TEXT: status_text,
+        states.FINISHED: states.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     if result:
         annotations[states.RESULT] = json.dumps(dict(result), default=str)[:8000]
     return {"metadata": {"annotations": annotations}}
@@ -121,8 +125,13 @@ def finish(cluster: Cluster, run_id: str, record: record_.RunRecord, namespace: 
     obj, _ = found
     if (obj["metadata"].get("annotations") or {}).get(states.STATE) in record_.TERMINAL:
         return
-    cluster.patch(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
-                  _record_patch(record.state, record.status_text, record.result), obj["metadata"]["namespace"])
+    cluster.patch(
+        obj["apiVersion"],
+        obj["kind"],
+        obj["metadata"]["name"],
+        _record_patch(record.state, record.status_text, record.result),
+        obj["metadata"]["namespace"],
+    )
 
 
 def delete(cluster: Cluster, run_id: str, namespace: str | None = None) -> bool:

@@ -37,8 +37,15 @@ def _primary(runtime: str, pod: Mapping[str, Any]) -> bool:
     return check(pod) if check else True
 
 
-def follow(cluster: Cluster, run_id: str, runtime: str, namespace: str, callbacks: Callbacks,
-           timeout: float = float("inf"), stream_logs: bool = True) -> record_.RunRecord:
+def follow(
+    cluster: Cluster,
+    run_id: str,
+    runtime: str,
+    namespace: str,
+    callbacks: Callbacks,
+    timeout: float = float("inf"),
+    stream_logs: bool = True,
+) -> record_.RunRecord:
     """Watch until the run ends; raise ``WaitTimeout`` when ``timeout`` passes first."""
     described: dict[str, str] = {}
     logging: set[str] = set()
@@ -57,7 +64,12 @@ def follow(cluster: Cluster, run_id: str, runtime: str, namespace: str, callback
         if described.get(name) != text:
             described[name] = text
             callbacks.state(name, text)
-        if stream_logs and name not in logging and _primary(runtime, pod) and current.phase in ("Running", "Succeeded", "Failed"):
+        if (
+            stream_logs
+            and name not in logging
+            and _primary(runtime, pod)
+            and current.phase in ("Running", "Succeeded", "Failed")
+        ):
             logging.add(name)
             threading.Thread(target=_stream, args=(cluster, name, namespace, callbacks.log), daemon=True).start()
 
@@ -73,12 +85,14 @@ def follow(cluster: Cluster, run_id: str, runtime: str, namespace: str, callback
         if seen_pods.is_set() and not tracker.pods:
             return control.get(cluster, run_id, namespace).done  # aborted or deleted by someone else
         if time.monotonic() - started > timeout:
-            raise errors.WaitTimeout(f"run {run_id} still going after the --timeout; it goes on "
-                                     f"(mlctl runs get {run_id})")
+            raise errors.WaitTimeout(
+                f"run {run_id} still going after the --timeout; it goes on (mlctl runs get {run_id})"
+            )
         return False
 
-    monitor.watch(cluster, namespace=namespace, selector=f"{states.RUN_ID}={run_id}",
-                  on_pod=on_pod, on_abort=on_abort, done=done)
+    monitor.watch(
+        cluster, namespace=namespace, selector=f"{states.RUN_ID}={run_id}", on_pod=on_pod, on_abort=on_abort, done=done
+    )
     time.sleep(0.3)  # let a log stream flush its last lines
     record = control.get(cluster, run_id, namespace)
     if record.done and record.state != record_.ABORTED:

@@ -90,8 +90,9 @@ class PodFeed:
             try:
                 if not version:
                     version = self.relist()
-                for event in self.cluster.watch("v1", "Pod", self.namespace, selector=self.selector,
-                                                resource_version=version, timeout_seconds=60):
+                for event in self.cluster.watch(
+                    "v1", "Pod", self.namespace, selector=self.selector, resource_version=version, timeout_seconds=60
+                ):
                     if self._stop.is_set():
                         return
                     kind, obj = event.get("type"), event.get("object") or {}
@@ -145,7 +146,7 @@ def watch(
                 kind, payload = "", None
             while kind:
                 if kind == "FAILED":
-                    raise payload  # type: ignore[misc]
+                    raise payload
                 if kind == "RESET":
                     tracker.reset(payload)
                     for pod in payload:
@@ -165,8 +166,9 @@ def watch(
     return tracker
 
 
-def _abort_due(cluster: Cluster, tracker: Tracker, at: datetime,
-               on_abort: Callable[[str, str, str], None] | None) -> None:
+def _abort_due(
+    cluster: Cluster, tracker: Tracker, at: datetime, on_abort: Callable[[str, str, str], None] | None
+) -> None:
     for run_id, namespace, text in tracker.breaches(at):
         tracker.handled.add(run_id)
         try:

@@ -11,7 +11,7 @@ watcher, even a restarted one, reaches the same verdict.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,7 +72,9 @@ def classify(pod: Mapping[str, Any]) -> PodState:
             waiting = (container.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in _PULL_ERRORS:
                 since = parse_time(scheduled.get("lastTransitionTime")) if scheduled else created
-                return PodState("image_pull_backoff", since or created, phase, waiting.get("message") or waiting["reason"])
+                return PodState(
+                    "image_pull_backoff", since or created, phase, waiting.get("message") or waiting["reason"]
+                )
         if scheduled and scheduled.get("status") == "True":
             return PodState("pending_scheduled", parse_time(scheduled.get("lastTransitionTime")) or created, phase)
         reason = scheduled.get("message", "") if scheduled else ""
@@ -139,14 +141,15 @@ def failure_reason(pods: Iterable[Mapping[str, Any]]) -> str:
             terminated = (container.get("state") or {}).get("terminated") or {}
             if terminated and terminated.get("exitCode"):
                 return f"container {container.get('name')} exited with code {terminated.get('exitCode')}" + (
-                    f" ({terminated['reason']})" if terminated.get("reason") else "")
+                    f" ({terminated['reason']})" if terminated.get("reason") else ""
+                )
         reason = (pod.get("status") or {}).get("reason")
         if reason:
             return str(reason)
     return ""
 
 
-def run_record(obj: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> record_.RunRecord:
+def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> record_.RunRecord:
     """A cluster run's record from its run object (Job, MPIJob, SparkApplication) and pods."""
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
@@ -192,7 +195,7 @@ def run_record(obj: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> record_
     )
 
 
-def _derived_state(obj: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> tuple[str, str, str]:
+def _derived_state(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> tuple[str, str, str]:
     status = obj.get("status") or {}
     for condition in status.get("conditions") or []:
         if condition.get("status") != "True":

@@ -10,10 +10,32 @@ if TYPE_CHECKING:
     from mlctl.cluster.client import Cluster
 
 PANEL = "Cluster"
-Kubeconfig = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster).", rich_help_panel=PANEL, show_default=False)]
-Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context.", rich_help_panel=PANEL, show_default=False)]
-Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's, else 'default').", rich_help_panel=PANEL, show_default=False)]
-Timeout = Annotated[str, typer.Option("--timeout", help="How long to wait, e.g. 30s, 5m (also bounds API retries).", rich_help_panel=PANEL)]
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster).",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+Context = Annotated[
+    str | None, typer.Option("--context", help="Kubeconfig context.", rich_help_panel=PANEL, show_default=False)
+]
+Namespace = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="Namespace (default: the context's, else 'default').",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+Timeout = Annotated[
+    str,
+    typer.Option("--timeout", help="How long to wait, e.g. 30s, 5m (also bounds API retries).", rich_help_panel=PANEL),
+]
 
 
 def seconds(text: str, flag: str = "--timeout") -> float:

@@ -42,20 +42,40 @@ def _run_check(file: str, namespace: str, overrides: Any) -> list[dict[str, Any]
     return [o for o in objects if o["kind"] not in ("ConfigMap", "Secret")]
 
 
-@app.command(help=f"Apply functions' objects to the cluster (server-side apply, all-or-nothing preflight).\n\nOverride precedence: {opt.PANEL}.")
+@app.command(
+    help=f"Apply functions' objects to the cluster (server-side apply, all-or-nothing preflight).\n\nOverride precedence: {opt.PANEL}."
+)
 def deploy(
     files: Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)],
-    dry_run: Annotated[str | None, typer.Option("--dry-run", help="client: print what would be applied; server: also check it on the server.", show_default=False)] = None,
+    dry_run: Annotated[
+        str | None,
+        typer.Option(
+            "--dry-run",
+            help="client: print what would be applied; server: also check it on the server.",
+            show_default=False,
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the workloads are ready.")] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="text | json | yaml (with --dry-run).")] = "text",
-    engine: Annotated[str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
+    ] = None,
     show_secrets: opt.ShowSecrets = False,
-    kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None,
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
+    namespace: copt.Namespace = None,
     timeout: copt.Timeout = "5m",
-    env_file: opt.EnvFiles = None, env: opt.Env = None, set_: opt.Sets = None, image: opt.Image = None,
-    requests: opt.Requests = None, limits: opt.Limits = None, gpu_type: opt.GpuType = None,
-    preemption_mode: opt.Preemption = None, priority_class: opt.Priority = None,
-    node_selector: opt.NodeSelector = None, threshold: opt.Thresholds = None,
+    env_file: opt.EnvFiles = None,
+    env: opt.Env = None,
+    set_: opt.Sets = None,
+    image: opt.Image = None,
+    requests: opt.Requests = None,
+    limits: opt.Limits = None,
+    gpu_type: opt.GpuType = None,
+    preemption_mode: opt.Preemption = None,
+    priority_class: opt.Priority = None,
+    node_selector: opt.NodeSelector = None,
+    threshold: opt.Thresholds = None,
 ) -> int:
     from mlctl import render as render_
     from mlctl.cli import output as out
@@ -64,8 +84,19 @@ def deploy(
 
     if dry_run not in (None, "client", "server"):
         raise UsageError("--dry-run must be client or server")
-    overrides = opt.overrides(env_file, env, set_, image, requests, limits, gpu_type, preemption_mode,
-                              priority_class, node_selector, threshold)
+    overrides = opt.overrides(
+        env_file,
+        env,
+        set_,
+        image,
+        requests,
+        limits,
+        gpu_type,
+        preemption_mode,
+        priority_class,
+        node_selector,
+        threshold,
+    )
     deadline = copt.seconds(timeout)
     # everything is rendered and validated before the cluster is touched
     ns_for_render = namespace or "default"
@@ -91,8 +122,7 @@ def deploy(
         raise PreflightFailed(f"preflight failed: {len(check.problems)} problem(s); nothing was written")
     if dry_run == "server":
         applied = check.dry_run[: len(objects)]
-        out.emit_documents(applied if show_secrets else render_.redact(applied),
-                           "json" if output == "json" else "yaml")
+        out.emit_documents(applied if show_secrets else render_.redact(applied), "json" if output == "json" else "yaml")
         return 0
     with out.spinner(f"applying {len(objects)} objects"):
         results = apply.apply_all(cluster, objects)
@@ -113,12 +143,23 @@ def deploy(
 @app.command(help="Show how the live objects differ from the spec (exit 0: none, 1: differences).")
 def diff(
     files: Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)],
-    engine: Annotated[str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)] = None,
-    kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None,
-    env_file: opt.EnvFiles = None, env: opt.Env = None, set_: opt.Sets = None, image: opt.Image = None,
-    requests: opt.Requests = None, limits: opt.Limits = None, gpu_type: opt.GpuType = None,
-    preemption_mode: opt.Preemption = None, priority_class: opt.Priority = None,
-    node_selector: opt.NodeSelector = None, threshold: opt.Thresholds = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
+    ] = None,
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
+    namespace: copt.Namespace = None,
+    env_file: opt.EnvFiles = None,
+    env: opt.Env = None,
+    set_: opt.Sets = None,
+    image: opt.Image = None,
+    requests: opt.Requests = None,
+    limits: opt.Limits = None,
+    gpu_type: opt.GpuType = None,
+    preemption_mode: opt.Preemption = None,
+    priority_class: opt.Priority = None,
+    node_selector: opt.NodeSelector = None,
+    threshold: opt.Thresholds = None,
 ) -> int:
     import difflib
     import sys
@@ -129,8 +170,19 @@ def diff(
     from mlctl.errors import ExitCode
     from mlctl.spec import loader
 
-    overrides = opt.overrides(env_file, env, set_, image, requests, limits, gpu_type, preemption_mode,
-                              priority_class, node_selector, threshold)
+    overrides = opt.overrides(
+        env_file,
+        env,
+        set_,
+        image,
+        requests,
+        limits,
+        gpu_type,
+        preemption_mode,
+        priority_class,
+        node_selector,
+        threshold,
+    )
     cluster = copt.connect(kubeconfig, context, namespace)
     objects: list[dict[str, Any]] = []
     for file in files:
@@ -146,9 +198,14 @@ def diff(
             continue
         differences += 1
         name = f"{obj['kind'].lower()}/{meta['name']}"
-        sys.stdout.writelines(difflib.unified_diff(
-            before.splitlines(keepends=True), after.splitlines(keepends=True),
-            f"live/{name}" if live else "/dev/null", f"spec/{name}"))
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                before.splitlines(keepends=True),
+                after.splitlines(keepends=True),
+                f"live/{name}" if live else "/dev/null",
+                f"spec/{name}",
+            )
+        )
     if not differences:
         out.say("no differences")
     return ExitCode.DIFFERENCES if differences else ExitCode.OK
@@ -157,8 +214,12 @@ def diff(
 @app.command(help="Delete what deploy created, from a spec file or by function name.")
 def delete(
     target: Annotated[str, typer.Argument(help="Spec file, hub:// reference, or a function name.", show_default=False)],
-    engine: Annotated[str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)] = None,
-    kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
+    ] = None,
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
+    namespace: copt.Namespace = None,
 ) -> int:
     from pathlib import Path
 

@@ -25,11 +25,11 @@ def priority_classes(output: Output = "text", kubeconfig: copt.Kubeconfig = None
     names = [n for n in configured if n in live] if configured else sorted(live)
     default = config.default_priority_class
     if output == "json":
-        out.emit({"valid": names, "default": default,
-                  "values": {n: live[n].get("value") for n in names}}, "json")
+        out.emit({"valid": names, "default": default, "values": {n: live[n].get("value") for n in names}}, "json")
         return 0
-    out.table(["NAME", "VALUE", "DEFAULT"], [[n, str(live[n].get("value", "")), "*" if n == default else ""]
-                                             for n in names])
+    out.table(
+        ["NAME", "VALUE", "DEFAULT"], [[n, str(live[n].get("value", "")), "*" if n == default else ""] for n in names]
+    )
     return 0
 
 
@@ -51,15 +51,33 @@ def nodes(output: Output = "text", kubeconfig: copt.Kubeconfig = None, context: 
         spot = spot or any(t.get("key") == tol.get("key") for t in taints for tol in tolerated)
         capacity = node.get("status", {}).get("allocatable", {})
         gpus = sum(int(v) for k, v in capacity.items() if "gpu" in k and str(v).isdigit())
-        rows.append({"name": node["metadata"]["name"], "spot": spot, "cpu": capacity.get("cpu", ""),
-                     "memory": capacity.get("memory", ""), "gpus": gpus,
-                     "taints": [f"{t.get('key')}={t.get('value', '')}:{t.get('effect')}" for t in taints]})
+        rows.append(
+            {
+                "name": node["metadata"]["name"],
+                "spot": spot,
+                "cpu": capacity.get("cpu", ""),
+                "memory": capacity.get("memory", ""),
+                "gpus": gpus,
+                "taints": [f"{t.get('key')}={t.get('value', '')}:{t.get('effect')}" for t in taints],
+            }
+        )
     if output == "json":
         out.emit({"profile": {"node_selector": profile, "tolerations": tolerated}, "nodes": rows}, "json")
         return 0
     if not profile and not tolerated:
         out.say("no preemptible-node profile configured (preemptible_nodes.node_selector / tolerations)")
-    out.table(["NAME", "SPOT", "CPU", "MEMORY", "GPUS", "TAINTS"],
-              [[r["name"], "yes" if r["spot"] else "no", str(r["cpu"]), str(r["memory"]), str(r["gpus"]),
-                ",".join(r["taints"])] for r in rows])
+    out.table(
+        ["NAME", "SPOT", "CPU", "MEMORY", "GPUS", "TAINTS"],
+        [
+            [
+                r["name"],
+                "yes" if r["spot"] else "no",
+                str(r["cpu"]),
+                str(r["memory"]),
+                str(r["gpus"]),
+                ",".join(r["taints"]),
+            ]
+            for r in rows
+        ],
+    )
     return 0

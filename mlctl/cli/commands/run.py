@@ -14,24 +14,45 @@ from mlctl.cli.main import app
 RUN_RUNTIMES = ("job", "mpijob", "spark")
 
 
-@app.command(help=(
-    "Start a run of a function and watch it: state changes on stderr, logs, the result at the end.\n\n"
-    "Exit codes: 0 succeeded, 5 failed, 6 aborted (threshold or user), 7 --timeout reached (the run goes on).\n\n"
-    "Without any cluster configured (no kubeconfig, not in a cluster) the run happens locally; "
-    f"--cluster refuses that fallback.\n\nOverride precedence: {opt.PANEL}."))
+@app.command(
+    help=(
+        "Start a run of a function and watch it: state changes on stderr, logs, the result at the end.\n\n"
+        "Exit codes: 0 succeeded, 5 failed, 6 aborted (threshold or user), 7 --timeout reached (the run goes on).\n\n"
+        "Without any cluster configured (no kubeconfig, not in a cluster) the run happens locally; "
+        f"--cluster refuses that fallback.\n\nOverride precedence: {opt.PANEL}."
+    )
+)
 def run(
     file: Annotated[str, typer.Argument(help="Spec file or hub:// reference.", show_default=False)],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="K=V run parameter (value read as YAML); repeatable.", show_default=False)] = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return at once with the run id (mlctl monitor enforces thresholds).")] = False,
-    local: Annotated[bool, typer.Option("--local", help="Run on this machine with the same bootstrap as the pod.")] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="K=V run parameter (value read as YAML); repeatable.", show_default=False),
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Return at once with the run id (mlctl monitor enforces thresholds).")
+    ] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Run on this machine with the same bootstrap as the pod.")
+    ] = False,
     cluster_only: Annotated[bool, typer.Option("--cluster", help="Never fall back to a local run.")] = False,
-    output: Annotated[str, typer.Option("--output", "-o", help="text | json (one final JSON object on stdout).")] = "text",
-    kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="text | json (one final JSON object on stdout).")
+    ] = "text",
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
+    namespace: copt.Namespace = None,
     timeout: copt.Timeout = "-1",
-    env_file: opt.EnvFiles = None, env: opt.Env = None, set_: opt.Sets = None, image: opt.Image = None,
-    requests: opt.Requests = None, limits: opt.Limits = None, gpu_type: opt.GpuType = None,
-    preemption_mode: opt.Preemption = None, priority_class: opt.Priority = None,
-    node_selector: opt.NodeSelector = None, threshold: opt.Thresholds = None,
+    env_file: opt.EnvFiles = None,
+    env: opt.Env = None,
+    set_: opt.Sets = None,
+    image: opt.Image = None,
+    requests: opt.Requests = None,
+    limits: opt.Limits = None,
+    gpu_type: opt.GpuType = None,
+    preemption_mode: opt.Preemption = None,
+    priority_class: opt.Priority = None,
+    node_selector: opt.NodeSelector = None,
+    threshold: opt.Thresholds = None,
 ) -> int:
     from mlctl import pipeline
     from mlctl.cli import output as out
@@ -45,8 +66,19 @@ def run(
     if local and cluster_only:
         raise UsageError("--local and --cluster exclude each other")
     config = state.config()
-    overrides = opt.overrides(env_file, env, set_, image, requests, limits, gpu_type, preemption_mode,
-                              priority_class, node_selector, threshold)
+    overrides = opt.overrides(
+        env_file,
+        env,
+        set_,
+        image,
+        requests,
+        limits,
+        gpu_type,
+        preemption_mode,
+        priority_class,
+        node_selector,
+        threshold,
+    )
     loaded = pipeline.load(file, config, overrides)
     out.problems(loaded.warnings)
     params = ids.parse_params(param or [])
@@ -58,12 +90,23 @@ def run(
         return _run_local(loaded, config, run_id, params, output)
     if loaded.function.runtime not in RUN_RUNTIMES:
         raise UsageError(f"kind '{loaded.function.kind}' is a service, not a run: use mlctl deploy")
-    return _run_on_cluster(loaded, config, run_id, params, output, detach, copt.seconds(timeout),
-                           kubeconfig, context, namespace)
+    return _run_on_cluster(
+        loaded, config, run_id, params, output, detach, copt.seconds(timeout), kubeconfig, context, namespace
+    )
 
 
-def _run_on_cluster(loaded: Any, config: Any, run_id: str, params: dict[str, Any], output: str, detach: bool,
-                    timeout: float, kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+def _run_on_cluster(
+    loaded: Any,
+    config: Any,
+    run_id: str,
+    params: dict[str, Any],
+    output: str,
+    detach: bool,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+) -> int:
     from mlctl import pipeline
     from mlctl.cli import output as out
     from mlctl.cluster import apply
@@ -112,11 +155,15 @@ def finish(record: Any, output: str) -> int:
     if output == "json":
         out.emit(record.to_json(), "json")
     else:
-        out.say(f"run {record.run_id}: {record.state}" + (f": {record.status_text}" if record.status_text else ""),
-                "green" if record.state == record_.SUCCEEDED else "bold red")
+        out.say(
+            f"run {record.run_id}: {record.state}" + (f": {record.status_text}" if record.status_text else ""),
+            "green" if record.state == record_.SUCCEEDED else "bold red",
+        )
         if record.result:
             out.emit(dict(record.result), "yaml")
-    return {record_.SUCCEEDED: ExitCode.OK, record_.ABORTED: ExitCode.RUN_ABORTED}.get(record.state, ExitCode.RUN_FAILED)
+    return {record_.SUCCEEDED: ExitCode.OK, record_.ABORTED: ExitCode.RUN_ABORTED}.get(
+        record.state, ExitCode.RUN_FAILED
+    )
 
 
 def _run_local(loaded: Any, config: Any, run_id: str, params: dict[str, Any], output: str) -> int:
@@ -128,7 +175,10 @@ def _run_local(loaded: Any, config: Any, run_id: str, params: dict[str, Any], ou
     log_stream = sys.stderr if output == "json" else sys.stdout
     out.say(f"run {run_id} started locally ({loaded.function.name})")
     record = runner.run(
-        loaded.function, config, run_id=run_id, params=params,
+        loaded.function,
+        config,
+        run_id=run_id,
+        params=params,
         on_output=lambda stream, line: print(line, file=sys.stderr if stream == "stderr" else log_stream, flush=True),
     )
     return finish(record, output)

@@ -9,7 +9,9 @@ import typer
 from mlctl.cli.commands import cluster_opts as copt
 from mlctl.cli.main import app
 
-runs_app = typer.Typer(help="Runs on the cluster and on this machine: list, inspect, abort, delete.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Runs on the cluster and on this machine: list, inspect, abort, delete.", no_args_is_help=True
+)
 app.add_typer(runs_app, name="runs")
 Output = Annotated[str, typer.Option("--output", "-o", help="text | json.")]
 RunId = Annotated[str, typer.Argument(help="Run id.", show_default=False)]
@@ -33,7 +35,9 @@ def _local_store() -> Any:
 def list_(
     output: Output = "text",
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Runs of every namespace.")] = False,
-    kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None,
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
+    namespace: copt.Namespace = None,
 ) -> int:
     """List runs, cluster and local side by side (newest first)."""
     from mlctl.cli import output as out
@@ -48,9 +52,21 @@ def list_(
     if output == "json":
         out.emit([r.to_json() for r in records], "json")
         return 0
-    out.table(["RUN ID", "FUNCTION", "KIND", "WHERE", "STATE", "STARTED", "STATUS"],
-              [[r.run_id, r.function, r.kind, r.where if r.where == "local" else f"cluster/{r.namespace}",
-                r.state, r.started, r.status_text[:60]] for r in records])
+    out.table(
+        ["RUN ID", "FUNCTION", "KIND", "WHERE", "STATE", "STARTED", "STATUS"],
+        [
+            [
+                r.run_id,
+                r.function,
+                r.kind,
+                r.where if r.where == "local" else f"cluster/{r.namespace}",
+                r.state,
+                r.started,
+                r.status_text[:60],
+            ]
+            for r in records
+        ],
+    )
     return 0
 
 
@@ -69,8 +85,13 @@ def _find(run_id: str, kubeconfig: str | None, context: str | None, namespace: s
 
 
 @runs_app.command("get")
-def get(run_id: RunId, output: Output = "text",
-        kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None) -> int:
+def get(
+    run_id: RunId,
+    output: Output = "text",
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
+    namespace: copt.Namespace = None,
+) -> int:
     """Show one run: state, status text, timings, parameters, result."""
     from mlctl.cli import output as out
 
@@ -83,8 +104,13 @@ def get(run_id: RunId, output: Output = "text",
 
 
 @runs_app.command("logs")
-def logs(run_id: RunId, follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming.")] = False,
-         kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None) -> int:
+def logs(
+    run_id: RunId,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming.")] = False,
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
+    namespace: copt.Namespace = None,
+) -> int:
     """Print a run's logs."""
     import sys
 
@@ -102,8 +128,9 @@ def logs(run_id: RunId, follow: Annotated[bool, typer.Option("--follow", "-f", h
 
 
 @runs_app.command("abort")
-def abort(run_id: RunId,
-          kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None) -> int:
+def abort(
+    run_id: RunId, kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None
+) -> int:
     """Abort a run: its pods go, its record stays (state aborted, "aborted by user")."""
     from mlctl import errors
     from mlctl.cli import output as out
@@ -120,8 +147,9 @@ def abort(run_id: RunId,
 
 
 @runs_app.command("delete")
-def delete(run_id: RunId,
-           kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None) -> int:
+def delete(
+    run_id: RunId, kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None
+) -> int:
     """Delete a run and its record."""
     from mlctl.cli import output as out
     from mlctl.runs import control
@@ -139,10 +167,14 @@ def delete(run_id: RunId,
 def monitor(
     once: Annotated[bool, typer.Option("--once", help="Check every run once and exit (for cron).")] = False,
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace.")] = False,
-    install: Annotated[bool, typer.Option("--install", help="Deploy the monitor into the cluster (Deployment + least-privilege RBAC).")] = False,
+    install: Annotated[
+        bool, typer.Option("--install", help="Deploy the monitor into the cluster (Deployment + least-privilege RBAC).")
+    ] = False,
     image: Annotated[str, typer.Option("--image", help="Image with mlctl installed, for --install.")] = "mlctl:0.1.0",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --install: print the manifests only.")] = False,
-    kubeconfig: copt.Kubeconfig = None, context: copt.Context = None, namespace: copt.Namespace = None,
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
+    namespace: copt.Namespace = None,
 ) -> int:
     """Enforce state thresholds on every run (detached ones, runs started from CI): abort the stuck ones.
 
@@ -169,6 +201,10 @@ def monitor(
     cluster = copt.connect(kubeconfig, context, namespace)
     where = "all namespaces" if all_namespaces else f"namespace {cluster.namespace}"
     out.say(f"monitoring runs in {where}" + (" (once)" if once else ""))
-    monitor_.watch(cluster, all_namespaces=all_namespaces, once=once,
-                   on_abort=lambda run_id, ns, text: out.say(f"run {run_id} ({ns}): {text}", "bold red"))
+    monitor_.watch(
+        cluster,
+        all_namespaces=all_namespaces,
+        once=once,
+        on_abort=lambda run_id, ns, text: out.say(f"run {run_id} ({ns}): {text}", "bold red"),
+    )
     return 0
