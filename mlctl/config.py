@@ -6,7 +6,8 @@ Keys keep MLRun's names (``function_defaults.preemption_mode``,
 1. built-in defaults (MLRun's own)
 2. the user's config file (``<user config dir>/mlctl/config.yaml``)
 3. ``.mlctl.yaml`` in the current directory or the nearest parent
-4. ``--config FILE`` or ``MLCTL_CONFIG``
+4. ``--config FILE`` or ``MLCTL_CONFIG``; else ``MLRUN_CONFIG_FILE`` (an MLRun
+   config file: keys mlctl does not use are skipped there, not refused)
 5. ``MLRUN_*`` environment variables (so an MLRun environment works as is)
 6. ``MLCTL_*`` environment variables
 
@@ -44,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "default_image": "python:3.11-slim",
     "projects": {},
     "hub_url": "",
-    "cluster_config_map": "",
+    "cluster_config_map": "mlctl-system/mlctl-config",
 }
 
 PREEMPTION_MODES = ("allow", "constrain", "prevent", "none")
@@ -75,15 +76,47 @@ class Config:
     def default_preemption_mode(self) -> str:
         return str(self.get("function_defaults.preemption_mode") or "prevent")
 
+    def origin(self, dotted: str) -> str:
+        """Where a key's value came from (a file path, an environment layer, "default").
+
+        A key inside a value set whole (``preemptible_nodes.node_selector.zone``)
+        came from where that value came from.
+        """
+        parts = dotted.split(".")
+        for end in range(len(parts), 0, -1):
+            found = self.origins.get(".".join(parts[:end]))
+            if found:
+                return found
+        return "default"
+
+    def _mapping(self, dotted: str, value: Any = None, *, raw: bool = False) -> dict[str, str]:
+        """A string mapping stored as a mapping, JSON or base64 JSON (MLRun stores both)."""
+        decoded = decode_json(value if raw else self.get(dotted), dotted)
+        if decoded is None:
+            return {}
+        if not isinstance(decoded, Mapping):
+            raise InvalidInput(
+                f"config {dotted} (from {self.origin(dotted)}): expected a mapping "
+                f'such as {{"node-lifecycle": "spot"}}, got {type(decoded).__name__}'
+            )
+        return {str(k): str(v) for k, v in decoded.items()}
+
     @property
     def preemptible_node_selector(self) -> dict[str, str]:
-        value = decode_json(self.get("preemptible_nodes.node_selector"), "preemptible_nodes.node_selector")
-        return {str(k): str(v) for k, v in (value or {}).items()}
+        return self._mapping("preemptible_nodes.node_selector")
 
     @property
     def preemptible_tolerations(self) -> list[dict[str, Any]]:
-        value = decode_json(self.get("preemptible_nodes.tolerations"), "preemptible_nodes.tolerations")
-        return list(value or [])
+        key = "preemptible_nodes.tolerations"
+        value = decode_json(self.get(key), key)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(t, Mapping) for t in value):
+            raise InvalidInput(
+                f"config {key} (from {self.origin(key)}): expected a list of tolerations such as "
+                '[{"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}]'
+            )
+        return [dict(t) for t in value]
 
     @property
     def has_preemptible_profile(self) -> bool:
@@ -105,13 +138,14 @@ class Config:
 
     @property
     def default_node_selector(self) -> dict[str, str]:
-        value = decode_json(self.get("default_function_node_selector"), "default_function_node_selector")
-        return {str(k): str(v) for k, v in (value or {}).items()}
+        return self._mapping("default_function_node_selector")
 
     def project_node_selector(self, project: str) -> dict[str, str]:
         entry = (self.get("projects") or {}).get(project) or {}
-        value = decode_json(entry.get("default_function_node_selector"), f"projects.{project}")
-        return {str(k): str(v) for k, v in (value or {}).items()}
+        if not isinstance(entry, Mapping):
+            return {}
+        return self._mapping(f"projects.{project}.default_function_node_selector",
+                            entry.get("default_function_node_selector"), raw=True)
 
     @property
     def auto_mount_params(self) -> dict[str, str]:
@@ -124,8 +158,7 @@ class Config:
         if "=" in text:
             pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
             return {k.strip(): v.strip() for k, v in pairs}
-        value = decode_json(text, "storage.auto_mount_params")
-        return {str(k): str(v) for k, v in (value or {}).items()}
+        return self._mapping("storage.auto_mount_params", text, raw=True)
 
 
 def decode_json(value: Any, key: str) -> Any:
@@ -175,12 +208,18 @@ def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield dotted
 
 
-def _merge(base: dict[str, Any], layer: Mapping[str, Any], origin: str, origins: dict[str, str], prefix: str = "") -> None:
+def _merge(base: dict[str, Any], layer: Mapping[str, Any], origin: str, origins: dict[str, str],
+           prefix: str = "", defaults: Mapping[str, Any] = DEFAULTS) -> None:
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
         current = base.get(key)
-        if isinstance(current, dict) and current and isinstance(value, Mapping) and key != "projects":
-            _merge(current, value, origin, origins, dotted + ".")
+        section = defaults.get(key)
+        # Sections (function_defaults, storage, ...) merge key by key. A value
+        # that is itself a mapping (a node selector, a resource list, projects)
+        # is replaced whole, so a later layer can drop a label, and the result
+        # is the same whichever encoding (YAML, JSON, base64 JSON) a layer used.
+        if isinstance(section, dict) and section and isinstance(current, dict) and isinstance(value, Mapping):
+            _merge(current, value, origin, origins, dotted + ".", section)
         else:
             base[key] = copy.deepcopy(value)
             origins[dotted] = origin
@@ -204,20 +243,28 @@ def _env_layer(environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
     return layer
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path, *, strict: bool = True) -> dict[str, Any]:
+    """A config file's keys; ``strict=False`` drops keys mlctl does not use.
+
+    An MLRun config file (``MLRUN_CONFIG_FILE``) holds many keys mlctl has
+    no use for; like ``MLRUN_*`` variables, those are skipped, not errors.
+    """
     from mlctl.spec import loader
 
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read config file ({exc.strerror})") from None
-    if not text.strip():
-        return {}
-    document = loader.load_text(text, str(path))
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+        return {}  # empty, or comments only
+    document = loader.load_text(text, str(path), "a config file")
+    if not strict:
+        return {k: v for k, v in document.data.items() if k in DEFAULTS}
     unknown = [k for k in document.data if k not in DEFAULTS]
     if unknown:
+        line, column = document.locate((unknown[0],))
         raise InvalidInput(
-            f"{path}: unknown config key '{unknown[0]}' (known: {', '.join(sorted(DEFAULTS))})"
+            f"{path}:{line}:{column}: unknown config key '{unknown[0]}' (known: {', '.join(sorted(DEFAULTS))})"
         )
     return document.data
 
@@ -261,12 +308,14 @@ def _check(config: Config) -> None:
     mode = config.default_preemption_mode
     if mode not in PREEMPTION_MODES:
         raise InvalidInput(
-            f"config function_defaults.preemption_mode: '{mode}' is not one of {', '.join(PREEMPTION_MODES)}"
+            f"config function_defaults.preemption_mode (from {config.origin('function_defaults.preemption_mode')}): "
+            f"'{mode}' is not one of {', '.join(PREEMPTION_MODES)}"
         )
     mount = config.get("storage.auto_mount_type")
     if mount not in AUTO_MOUNT_TYPES:
         raise InvalidInput(
-            f"config storage.auto_mount_type: '{mount}' is not one of {', '.join(AUTO_MOUNT_TYPES)}"
+            f"config storage.auto_mount_type (from {config.origin('storage.auto_mount_type')}): "
+            f"'{mount}' is not one of {', '.join(AUTO_MOUNT_TYPES)}"
         )
     # decode once so a broken base64/JSON value fails here, not mid-render
     config.preemptible_node_selector  # noqa: B018
@@ -274,8 +323,17 @@ def _check(config: Config) -> None:
     config.default_node_selector  # noqa: B018
 
 
-def load(config_file: str | None = None, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
-    """Read the config files that exist and the environment (the I/O end)."""
+def load(
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    cluster: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the config files that exist and the environment (the I/O end).
+
+    ``cluster`` is the layer an admin set in the cluster's ConfigMap (read by
+    ``mlctl.cluster.settings``); it lies below every file and variable.
+    """
     environ = os.environ if environ is None else environ
     files: list[tuple[str, Mapping[str, Any]]] = []
     user = user_config_path()
@@ -284,10 +342,11 @@ def load(config_file: str | None = None, environ: Mapping[str, str] | None = Non
     project = _project_file(cwd or Path.cwd())
     if project:
         files.append((str(project), _read_file(project)))
-    explicit = config_file or environ.get("MLCTL_CONFIG") or environ.get("MLRUN_CONFIG_FILE")
-    if explicit:
-        path = Path(explicit)
+    explicit = config_file or environ.get("MLCTL_CONFIG")
+    mlrun_file = not explicit and environ.get("MLRUN_CONFIG_FILE")
+    if explicit or mlrun_file:
+        path = Path(str(explicit or mlrun_file))
         if not path.is_file():
-            raise InvalidInput(f"{explicit}: config file does not exist")
-        files.append((str(path), _read_file(path)))
-    return resolve(environ, files)
+            raise InvalidInput(f"{path}: config file does not exist")
+        files.append((str(path), _read_file(path, strict=not mlrun_file)))
+    return resolve(environ, files, cluster)

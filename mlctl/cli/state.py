@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlctl.config import Config
@@ -14,6 +14,7 @@ class Options:
     config_file: str | None = None
     debug: bool = False
     _config: Config | None = None
+    _cluster_layer: dict[str, Any] | None = None
 
 
 options = Options()
@@ -24,8 +25,14 @@ def config() -> Config:
     if options._config is None:
         from mlctl import config as config_
 
-        options._config = config_.load(options.config_file)
+        options._config = config_.load(options.config_file, cluster=options._cluster_layer)
     return options._config
+
+
+def use_cluster_settings(layer: dict[str, Any] | None) -> None:
+    """Add the cluster's admin-set config (below the user's own) to what config() returns."""
+    options._cluster_layer = layer
+    options._config = None
 
 
 def reset() -> None:
@@ -33,3 +40,4 @@ def reset() -> None:
     options.config_file = None
     options.debug = False
     options._config = None
+    options._cluster_layer = None

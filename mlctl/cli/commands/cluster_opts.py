@@ -50,6 +50,11 @@ def seconds(text: str, flag: str = "--timeout") -> float:
 
 
 def connect(kubeconfig: str | None, context: str | None, namespace: str | None, timeout: float = 30.0) -> Cluster:
-    from mlctl.cluster import client
+    """Connect, and add the cluster's admin-set config layer to this invocation's config."""
+    from mlctl.cli import state
+    from mlctl.cluster import client, settings
 
-    return client.connect(kubeconfig, context, namespace, timeout=min(timeout, 60.0))
+    cluster = client.connect(kubeconfig, context, namespace, timeout=min(timeout, 60.0))
+    reference = str(state.config().get("cluster_config_map") or "")
+    state.use_cluster_settings(settings.read(cluster, reference))
+    return cluster

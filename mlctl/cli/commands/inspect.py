@@ -18,8 +18,8 @@ def priority_classes(output: Output = "text", kubeconfig: copt.Kubeconfig = None
     from mlctl.cli import output as out
     from mlctl.cli import state
 
-    config = state.config()
     cluster = copt.connect(kubeconfig, context, None)
+    config = state.config()
     live = {p["metadata"]["name"]: p for p in cluster.list("scheduling.k8s.io/v1", "PriorityClass")}
     configured = config.valid_priority_classes
     names = [n for n in configured if n in live] if configured else sorted(live)
@@ -39,10 +39,10 @@ def nodes(output: Output = "text", kubeconfig: copt.Kubeconfig = None, context: 
     from mlctl.cli import output as out
     from mlctl.cli import state
 
+    cluster = copt.connect(kubeconfig, context, None)
     config = state.config()
     profile = config.preemptible_node_selector
     tolerated = config.preemptible_tolerations
-    cluster = copt.connect(kubeconfig, context, None)
     rows = []
     for node in cluster.list("v1", "Node"):
         labels = node["metadata"].get("labels", {})

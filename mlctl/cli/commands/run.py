@@ -65,6 +65,11 @@ def run(
         raise UsageError("--output must be text or json")
     if local and cluster_only:
         raise UsageError("--local and --cluster exclude each other")
+    if not local and not cluster_only and not client.configured(kubeconfig):
+        out.say("no cluster configured (no kubeconfig, not in a cluster): running locally")
+        local = True
+    # connect before reading the spec: the cluster may hold config (profile, priority classes)
+    cluster = None if local else copt.connect(kubeconfig, context, namespace, copt.seconds(timeout))
     config = state.config()
     overrides = opt.overrides(
         env_file,
@@ -83,19 +88,15 @@ def run(
     out.problems(loaded.warnings)
     params = ids.parse_params(param or [])
     run_id = ids.new_run_id()
-    if not local and not cluster_only and not client.configured(kubeconfig):
-        out.say("no cluster configured (no kubeconfig, not in a cluster): running locally")
-        local = True
-    if local:
+    if cluster is None:
         return _run_local(loaded, config, run_id, params, output)
     if loaded.function.runtime not in RUN_RUNTIMES:
         raise UsageError(f"kind '{loaded.function.kind}' is a service, not a run: use mlctl deploy")
-    return _run_on_cluster(
-        loaded, config, run_id, params, output, detach, copt.seconds(timeout), kubeconfig, context, namespace
-    )
+    return _run_on_cluster(cluster, loaded, config, run_id, params, output, detach, copt.seconds(timeout))
 
 
 def _run_on_cluster(
+    cluster: Any,
     loaded: Any,
     config: Any,
     run_id: str,
@@ -103,9 +104,6 @@ def _run_on_cluster(
     output: str,
     detach: bool,
     timeout: float,
-    kubeconfig: str | None,
-    context: str | None,
-    namespace: str | None,
 ) -> int:
     from mlctl import pipeline
     from mlctl.cli import output as out
@@ -114,7 +112,6 @@ def _run_on_cluster(
     from mlctl.render.context import RenderContext
     from mlctl.runs import follow
 
-    cluster = copt.connect(kubeconfig, context, namespace, timeout)
     objects = pipeline.render(loaded, config, RenderContext(namespace=cluster.namespace, run_id=run_id, params=params))
     with out.spinner(f"preflight: checking {len(objects)} objects"):
         check = apply.preflight(cluster, objects)
