@@ -46,7 +46,8 @@ class Problem:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         path = f" {self.path}:" if self.path else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}:{path} {self.message}{hint}"
+        prefix = f"{where}:{path} " if where else (f"{self.path}: " if self.path else "")
+        return f"{prefix}{self.message}{hint}"
 
 
 class MlctlError(Exception):

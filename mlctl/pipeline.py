@@ -27,12 +27,13 @@ class Loaded:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def read(source: str) -> Document:
+def read(source: str, config: Config | None = None) -> Document:
     """The document behind a source: a file path, or a ``hub://`` reference."""
     if source.startswith("hub://"):
         from mlctl import hub
 
-        text, label = hub.fetch_text(source)
+        hub_url = str(config.get("hub_url") or "") if config else ""
+        text, label = hub.fetch_text(source, source=hub_url or None)
         return loader.load_text(text, label)
     return loader.load_file(source)
 
@@ -55,7 +56,7 @@ def merge(document: Document, overrides: overrides_.Overrides, config: Config) -
 
 
 def load(source: str, config: Config, overrides: overrides_.Overrides | None = None) -> Loaded:
-    document = read(source)
+    document = read(source, config)
     warnings = check(document, config)
     if overrides and not overrides.is_empty():
         document = merge(document, overrides, config)

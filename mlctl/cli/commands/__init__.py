@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from mlctl.cli.commands import config_cmd, deploy, edit, hub, inspect, render, run, runs, validate  # noqa: F401
+from mlctl.cli.commands import config_cmd, deploy, edit, hub, inspect, render, run, runs, triggers, validate  # noqa: F401

@@ -97,7 +97,12 @@ def _short(url: str) -> str:
     return "/".join(parts[-4:]) if len(parts) > 4 else url
 
 
-report.install(_StderrReporter())
+def install_reporter() -> report.Reporter:
+    """Draw hub progress and warnings on stderr from now on; return the reporter replaced."""
+    return report.install(_StderrReporter())
+
+
+install_reporter()
 
 
 def _hub_source(hub_url: str | None) -> str:

@@ -28,9 +28,9 @@ def validate(
     found: list[Problem] = []
     for source in files:
         try:
-            found += check(read(source), config)
+            found += check(read(source, config), config)
         except InvalidInput as exc:
-            found += exc.problems or [Problem(source, 0, 0, "", exc.message)]
+            found += exc.problems or [Problem("", 0, 0, "", exc.message)]
     failed = any(p.severity == "error" or strict for p in found)
     if output == "json":
         out.emit({"valid": not failed, "files": len(files), "problems": [
