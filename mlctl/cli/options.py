@@ -7,11 +7,12 @@ ladder, stated in every command's help: see ``mlctl.spec.overrides``.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlctl.spec import overrides as overrides_
+if TYPE_CHECKING:  # imported when used: every command module imports this one at start-up
+    from mlctl.spec import overrides as overrides_
 
 PANEL = "Overrides (spec < --env-file < --env < other flags < --set)"
 
@@ -46,6 +47,7 @@ def overrides(
 ) -> overrides_.Overrides:
     """The flags as an ``Overrides`` value (reads the env files: the I/O end)."""
     from mlctl.spec import envfile
+    from mlctl.spec import overrides as overrides_
 
     return overrides_.Overrides(
         env_files=tuple(envfile.read(path) for path in env_file or []),

@@ -187,7 +187,7 @@ def _auto_mount(fn: FunctionSpec, config: Config, namespace: str) -> tuple[list[
     if kind in ("v3io_credentials", "v3io_fuse"):
         key = params.get("access_key", "")
         user = params.get("user", "")
-        env_ = [{"name": "V3IO_USERNAME", "value": user}] if user else []
+        env_: list[dict[str, Any]] = [{"name": "V3IO_USERNAME", "value": user}] if user else []
         objects: list[dict[str, Any]] = []
         if key:
             secret = _secret(fn, namespace, "v3io-auto", {V3IO_SECRET_KEY: key})

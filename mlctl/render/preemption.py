@@ -15,7 +15,8 @@
   requirements for its labels are AND-ed into each required term.
 
 With no profile configured every mode changes nothing. An empty
-``nodeSelectorTerms`` list is never produced: Kubernetes rejects it.
+``nodeSelectorTerms`` list is never produced, not even from the user's own
+affinity (MLRun writes one): Kubernetes rejects it.
 """
 
 from __future__ import annotations
@@ -47,22 +48,44 @@ class Profile:
 
 def apply(mode: str, placement: Placement, profile: Profile) -> Placement:
     if mode == "none" or not profile.configured:
-        return placement
+        return Placement(placement.node_selector, _prune(placement.affinity), placement.tolerations)
     tolerations = list(placement.tolerations)
     selector = dict(placement.node_selector)
     affinity = copy.deepcopy(dict(placement.affinity)) if placement.affinity else None
     if mode in ("allow", "constrain"):
-        tolerations += [t for t in profile.tolerations if t not in tolerations]
+        tolerations += [t for t in profile.tolerations if not any(_same(t, u) for u in tolerations)]
     if mode == "constrain" and profile.node_selector:
         requirements = [[_expression(k, "In", v)] for k, v in profile.node_selector.items()]
         affinity = _and_into_terms(affinity, requirements)
     if mode == "prevent":
-        tolerations = [t for t in tolerations if t not in profile.tolerations]
+        tolerations = [t for t in tolerations if not any(_same(t, p) for p in profile.tolerations)]
         selector = {k: v for k, v in selector.items() if profile.node_selector.get(k) != v}
         if not profile.tolerations and profile.node_selector:
             requirement = [_expression(k, "NotIn", v) for k, v in profile.node_selector.items()]
             affinity = _and_into_terms(affinity, [requirement])
-    return Placement(selector, affinity, tuple(tolerations))
+    return Placement(selector, _prune(affinity), tuple(tolerations))
+
+
+def _same(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Tolerations are the same when their set fields are (MLRun writes unset ones as null)."""
+    return {k: v for k, v in one.items() if v is not None} == {k: v for k, v in other.items() if v is not None}
+
+
+def _prune(affinity: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The affinity without an empty required-terms list (the API server rejects one)."""
+    if not affinity:
+        return None
+    node_affinity = affinity.get("nodeAffinity")
+    if not isinstance(node_affinity, Mapping):
+        return affinity
+    required = node_affinity.get(_REQUIRED)
+    if not isinstance(required, Mapping) or required.get("nodeSelectorTerms"):
+        return affinity
+    pruned_node = {k: v for k, v in node_affinity.items() if k != _REQUIRED}
+    pruned = {k: v for k, v in affinity.items() if k != "nodeAffinity"}
+    if any(v for v in pruned_node.values()):
+        pruned["nodeAffinity"] = pruned_node
+    return pruned or None
 
 
 def _expression(key: str, operator: str, value: str) -> dict[str, Any]:

@@ -33,8 +33,10 @@ def read(path: str | Path) -> dict[str, str]:
 def parse(text: str, source: str = "<env>") -> dict[str, str]:
     problems = []
     for binding in parse_stream(io.StringIO(text)):
-        line = binding.original.line
-        raw = binding.original.string.strip()
+        # dotenv counts blank lines before a binding as part of it: skip them
+        original = binding.original.string
+        line = binding.original.line + original[:len(original) - len(original.lstrip())].count("\n")
+        raw = original.strip()
         if binding.error:
             problems.append(Problem(
                 source, line, 1, "", f"cannot parse '{_shorten(raw)}'",

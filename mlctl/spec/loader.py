@@ -12,6 +12,7 @@ validating hundreds of specs a second cheap.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +21,17 @@ from typing import Any
 from ruamel.yaml import YAML, nodes
 from ruamel.yaml.error import MarkedYAMLError
 
+try:
+    from ruamel.yaml.error import MantissaNoDotYAML1_1Warning as _MantissaWarning
+except ImportError:  # pragma: no cover - older ruamel.yaml does not warn
+    _MantissaWarning = UserWarning  # type: ignore[misc,assignment]
+
 from mlctl.errors import InvalidInput, Problem, invalid
 
 try:  # the C parser is an optional speed-up; the pure one gives the same result
     from ruamel.yaml.cyaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on the installed wheel
-    from ruamel.yaml.main import SafeLoader as _Loader  # type: ignore[assignment]
+    from ruamel.yaml.main import SafeLoader as _Loader  # type: ignore[assignment,attr-defined]
 
 Path_ = tuple[str | int, ...]
 
@@ -88,8 +94,8 @@ def load_file(path: str | Path) -> Document:
     return load_text(text, source)
 
 
-def load_text(text: str, source: str) -> Document:
-    """Parse YAML text that should hold one function spec."""
+def load_text(text: str, source: str, what: str = "a function spec") -> Document:
+    """Parse YAML text that should hold one mapping (``what`` names it in messages)."""
     conflicts = list(_conflict_markers(text, source))
     if conflicts:
         raise invalid(conflicts)
@@ -97,14 +103,18 @@ def load_text(text: str, source: str) -> Document:
     try:
         root = loader.get_single_node()
         if root is None:
-            raise invalid([Problem(source, 1, 1, "", "empty file: a function spec is a YAML mapping")])
+            raise invalid([Problem(source, 1, 1, "", f"empty file: {what} is a YAML mapping")])
         duplicates = list(_duplicate_keys(root, (), source))
         if duplicates:
             raise invalid(duplicates)
         if not isinstance(root, nodes.MappingNode):
             line, col = _mark(root)
-            raise invalid([Problem(source, line, col, "", "a function spec must be a YAML mapping")])
-        data = loader.construct_document(root)
+            raise invalid([Problem(source, line, col, "", f"{what} must be a YAML mapping")])
+        with warnings.catch_warnings():
+            # ruamel warns on stderr about `1e3` (a float in YAML 1.2, which specs
+            # are read as); the value is read right, the warning would only confuse
+            warnings.simplefilter("ignore", _MantissaWarning)
+            data = loader.construct_document(root)
     except MarkedYAMLError as exc:
         raise invalid([_yaml_problem(exc, source)]) from None
     finally:
@@ -176,7 +186,7 @@ def dump(data: Any) -> str:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     yaml.width = 4096
     yaml.representer.add_representer(str, _represent_str)
     yaml.representer.ignore_aliases = lambda _data: True  # manifests never use anchors

@@ -141,7 +141,7 @@ def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str =
         spec["image"] = overrides.image
     gpu_type = overrides.gpu_type or default_gpu_type
     if overrides.requests or overrides.limits or overrides.gpu_type:
-        resources = spec.get("resources") if isinstance(spec.get("resources"), dict) else {}
+        resources: dict[str, Any] = spec["resources"] if isinstance(spec.get("resources"), dict) else {}
         for section, values in (("requests", overrides.requests), ("limits", overrides.limits)):
             current = dict(resources.get(section) or {})
             for key, value in values.items():

@@ -29,12 +29,14 @@ from mlctl.spec.loader import Document, Path_
 SUPPORTED_KINDS = ("job", "mpijob", "dask", "nuclio", "remote", "serving", "application", "spark")
 THRESHOLD_KINDS = ("job", "mpijob", "spark")
 NUCLIO_KINDS = ("nuclio", "remote", "serving", "application")
+# MLRun's own words (DaskCluster / RemoteRuntime.set_state_thresholds), so a
+# user who met them in MLRun recognises them here
 _THRESHOLD_REFUSALS = {
-    "dask": "State thresholds are not supported for the dask runtime; use spec.scheduler_timeout instead",
-    **{
-        kind: f"State thresholds do not apply to {kind} functions: Nuclio monitors the health of its own pods"
-        for kind in NUCLIO_KINDS
-    },
+    "dask": "State thresholds is not supported for Dask runtime yet, use spec.scheduler_timeout instead",
+    **dict.fromkeys(
+        NUCLIO_KINDS,
+        "State thresholds do not apply for nuclio as it has its own function pods healthiness monitoring",
+    ),
 }
 _LABEL_NAME = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -58,8 +60,13 @@ def _validator() -> Any:
 
 def check(document: Document, config: Config) -> list[Problem]:
     """Every problem in the document, errors and warnings, sorted by position."""
-    problems = list(_schema_problems(document))
-    problems.extend(_semantic_problems(document, config))
+    semantic = list(_semantic_problems(document, config))
+    # Where a check below explains an error in words (a quantity, a time
+    # string, a state name), the schema's generic message for the same
+    # value would only repeat it: one problem, said once.
+    explained = {p.path for p in semantic if p.severity == "error"}
+    problems = [p for p in _schema_problems(document) if p.path not in explained]
+    problems.extend(semantic)
     unique = {(p.line, p.column, p.path, p.message): p for p in problems}
     return sorted(unique.values())
 
@@ -169,12 +176,13 @@ def _matches_pattern(node: Mapping[str, Any], key: str) -> bool:
 def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
     data = document.data
     kind = data.get("kind")
-    spec = data.get("spec") if isinstance(data.get("spec"), Mapping) else {}
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), Mapping) else {}
+    spec: Mapping[str, Any] = data["spec"] if isinstance(data.get("spec"), Mapping) else {}
+    metadata: Mapping[str, Any] = data["metadata"] if isinstance(data.get("metadata"), Mapping) else {}
     if isinstance(kind, str) and kind not in SUPPORTED_KINDS:
         return  # the schema has said which kinds exist; nothing below applies
-    # MLRun's metadata labels are its own records and are not copied onto
-    # Kubernetes objects, so a value Kubernetes would refuse only warrants a warning
+    # Function labels go onto the pods (as MLRun does) when Kubernetes accepts
+    # them; one it would refuse (hub specs have `framework: tensorflow, keras`)
+    # stays in the spec only, which warrants a warning, not an error
     yield from (
         Problem(p.file, p.line, p.column, p.path, p.message + "; kept in the spec, not put on Kubernetes objects",
                 p.hint, "warning")
@@ -255,6 +263,10 @@ def _resources(document: Document, path: Path_, value: Any, config: Config) -> I
                 parsed[name][resource] = quantity.parse(amount)
             except quantity.QuantityError as exc:
                 yield document.problem((*path, name, resource), str(exc))
+                continue
+            if parsed[name][resource] < 0:
+                yield document.problem((*path, name, resource), f"{name[:-1]} {amount} is negative",
+                                       "resource amounts are 0 or more")
     requests, limits = parsed["requests"], parsed["limits"]
     for resource, amount in requests.items():
         limit = limits.get(resource)
@@ -382,13 +394,21 @@ def _autoscaling_lints(document: Document, kind: Any, spec: Mapping[str, Any]) -
         return
     requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
     if isinstance(requests, Mapping) and isinstance(limits, Mapping) and requests and limits:
-        differing = [r for r in set(requests) | set(limits) if str(requests.get(r)) != str(limits.get(r))]
+        # a resource with a limit and no request is requested at its limit (Kubernetes'
+        # default, and how GPUs are given), so only requests can differ
+        differing = [r for r in requests if not _same_amount(requests[r], limits.get(r))]
         if differing:
             yield document.problem(
                 ("spec", "resources"),
                 f"limits differ from requests ({', '.join(sorted(differing))}) on an autoscaled function",
                 "node auto-scaling works best with limits equal to requests", "warning",
             )
+
+
+def _same_amount(request: Any, limit: Any) -> bool:
+    if not quantity.is_valid(request) or not quantity.is_valid(limit):
+        return str(request) == str(limit)
+    return quantity.parse(request) == quantity.parse(limit)
 
 
 def _workers_vs_gpus(document: Document, kind: Any, spec: Mapping[str, Any], config: Config) -> Iterator[Problem]:

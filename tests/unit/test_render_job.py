@@ -166,6 +166,17 @@ def test_labels_name_the_function_and_say_who_manages_it() -> None:
     assert by_kind(objects, "ConfigMap")["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "mlctl"
 
 
+def test_function_labels_go_on_the_pod_unless_kubernetes_would_refuse_them() -> None:
+    text = job_spec().replace("  tag: v1\n", "  tag: v1\n  labels:\n    team: ml\n    framework: tensorflow, keras\n"
+                                             "    app.kubernetes.io/managed-by: someone-else\n")
+
+    labels = by_kind(render(text), "Job")["spec"]["template"]["metadata"]["labels"]
+
+    assert labels["team"] == "ml"
+    assert "framework" not in labels
+    assert labels["app.kubernetes.io/managed-by"] == "mlctl"
+
+
 def test_the_effective_thresholds_ride_on_the_job() -> None:
     job = by_kind(render(job_spec("state_thresholds: {executing: 2h}")), "Job")
 

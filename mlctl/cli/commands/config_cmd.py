@@ -14,16 +14,26 @@ app.add_typer(config_app, name="config")
 
 
 @config_app.command("show")
-def show(output: Annotated[str, typer.Option("--output", "-o", help="table | yaml | json.")] = "table") -> int:
+def show(
+    output: Annotated[str, typer.Option("--output", "-o", help="table | yaml | json.")] = "table",
+    show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print access keys instead of redacting them.")]
+    = False,
+) -> int:
     """Print every config key, its value and its origin."""
+    import copy
+
+    from mlctl.cli import options
     from mlctl.cli import output as out
     from mlctl.cli import state
 
+    options.check_output(output, ("table", "yaml", "json"))
     config = state.config()
-    rows = _flatten(dict(config.values))
+    values = copy.deepcopy(dict(config.values))
+    if not show_secrets:
+        _redact(values, config.auto_mount_params)
+    rows = _flatten(values)
     if output in ("yaml", "json"):
-        out.emit({"values": dict(config.values),
-                  "origins": {k: config.origins.get(k, "default") for k in rows}}, output)
+        out.emit({"values": values, "origins": {k: config.origin(k) for k in rows}}, output)
         return 0
     width = max(len(k) for k in rows)
     import json
@@ -31,8 +41,19 @@ def show(output: Annotated[str, typer.Option("--output", "-o", help="table | yam
 
     for key, value in rows.items():
         text = (value if isinstance(value, str) else json.dumps(value)) or '""'
-        sys.stdout.write(f"{key:<{width}}  {text}  ({config.origins.get(key, 'default')})\n")
+        sys.stdout.write(f"{key:<{width}}  {text}  ({config.origin(key)})\n")
     return 0
+
+
+def _redact(values: dict[str, object], params: dict[str, str]) -> None:
+    """Hide secret-looking auto-mount parameters (a v3io access key, say)."""
+    from mlctl import render
+
+    storage = values.get("storage")
+    if not isinstance(storage, dict) or not any(render.is_secret_name(k) for k in params):
+        return
+    storage["auto_mount_params"] = ",".join(
+        f"{k}={render.REDACTED if render.is_secret_name(k) else v}" for k, v in params.items())
 
 
 def _flatten(data: dict[str, object], prefix: str = "") -> dict[str, object]:

@@ -19,11 +19,13 @@ def validate(
 
     Problems print as FILE:LINE:COL: path: message (hint).
     """
+    from mlctl.cli import options
     from mlctl.cli import output as out
     from mlctl.cli import state
     from mlctl.errors import ExitCode, InvalidInput, Problem
     from mlctl.pipeline import check, read
 
+    options.check_output(output, ("text", "json"))
     config = state.config()
     found: list[Problem] = []
     for source in files:
