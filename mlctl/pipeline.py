@@ -11,13 +11,16 @@ files; everything after it is pure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlctl.config import Config
 from mlctl.errors import Problem, invalid
-from mlctl.spec import loader, model, validate
-from mlctl.spec import overrides as overrides_
+from mlctl.spec import loader, validate
 from mlctl.spec.loader import Document
+
+if TYPE_CHECKING:  # imported where used: `validate` needs neither, and starts faster without
+    from mlctl.config import Config
+    from mlctl.spec import model
+    from mlctl.spec import overrides as overrides_
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def check(document: Document, config: Config) -> list[Problem]:
 
 def merge(document: Document, overrides: overrides_.Overrides, config: Config) -> Document:
     """The document with command-line overrides merged in (positions kept)."""
+    from mlctl.spec import overrides as overrides_
+
     if overrides.is_empty():
         return document
     data = overrides_.apply(document.data, overrides, str(config.get("default_gpu_type")))
@@ -56,6 +61,8 @@ def merge(document: Document, overrides: overrides_.Overrides, config: Config) -
 
 
 def load(source: str, config: Config, overrides: overrides_.Overrides | None = None) -> Loaded:
+    from mlctl.spec import model
+
     document = read(source, config)
     warnings = check(document, config)
     if overrides and not overrides.is_empty():

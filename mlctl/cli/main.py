@@ -49,9 +49,41 @@ def main(
     state.options.debug = debug or bool(os.environ.get("MLCTL_DEBUG"))
 
 
-def _register() -> None:
-    # importing a command module registers its commands on `app`
-    from mlctl.cli import commands  # noqa: F401
+def _command_name(argv: list[str]) -> str:
+    """The command word of ``argv``, past the global options."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return ""
+
+
+def _register(argv: list[str]) -> None:
+    """Register the invoked command only; for help, list the table without importing it.
+
+    Importing a command module registers its commands on ``app``. Listing
+    uses stand-ins that carry the table's one-line help, so ``mlctl --help``
+    imports none of them.
+    """
+    from mlctl.cli import commands
+
+    # an earlier invocation in this process (tests) may have left stand-ins
+    app.registered_commands = [c for c in app.registered_commands if c.callback is not _stand_in]
+    name = _command_name(argv)
+    if name in commands.TABLE:
+        commands.load(name)
+        return
+    if argv and name:
+        commands.load_all()  # an unknown command: let click list the real ones and suggest
+        return
+    for listed, (_, summary) in commands.TABLE.items():
+        app.command(listed, help=summary, short_help=summary, add_help_option=False)(_stand_in)
+
+
+def _stand_in() -> None:
+    """Never runs: the real command is registered whenever its name is given."""
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -77,11 +109,12 @@ def _usage_error() -> type[Exception]:
 def invoke(argv: list[str] | None = None) -> int:
     from mlctl.errors import ExitCode, MlctlError
 
-    _register()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    _register(arguments)
     state.reset()
     usage_error: Any = _usage_error()
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="mlctl")
+        result = app(args=arguments, standalone_mode=False, prog_name="mlctl")
     except usage_error as exc:
         exc.show()
         return ExitCode.USAGE

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlctl.config import Config
 
 
-@dataclass
 class Options:
-    config_file: str | None = None
-    debug: bool = False
-    _config: Config | None = None
-    _cluster_layer: dict[str, Any] | None = None
+    """A plain class, not a dataclass: this module is on every command's start-up path."""
+
+    def __init__(self) -> None:
+        self.config_file: str | None = None
+        self.debug = False
+        self._config: Config | None = None
+        self._cluster_layer: dict[str, Any] | None = None
 
 
 options = Options()

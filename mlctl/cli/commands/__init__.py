@@ -1,5 +1,51 @@
-"""Importing this package registers every command on the app."""
+"""The command table: which module registers each command, and its one-line help.
+
+Only the module of the command being run is imported (the rest of the CLI
+costs nothing); ``mlctl --help`` lists the table without importing any.
+A unit test keeps each one-line help equal to its command's own.
+"""
 
 from __future__ import annotations
 
-from mlctl.cli.commands import config_cmd, deploy, edit, hub, inspect, render, run, runs, triggers, validate  # noqa: F401
+from importlib import import_module
+
+# command -> (module under mlctl.cli.commands, one-line help); in help order
+TABLE: dict[str, tuple[str, str]] = {
+    "validate": ("validate", "Check specs against the schema and mlctl's rules."),
+    "render": ("render", "Print the Kubernetes manifests of a spec."),
+    "deploy": ("deploy", "Apply functions' objects to the cluster, all or nothing."),
+    "diff": ("deploy", "Show how the live objects differ from the spec."),
+    "delete": ("deploy", "Delete what deploy created."),
+    "run": ("run", "Start a run of a function and watch it to its end."),
+    "runs": ("runs", "Runs on the cluster and on this machine: list, get, logs, abort, delete."),
+    "monitor": ("runs", "Abort every run stuck past its state thresholds."),
+    "priority-classes": ("inspect", "The valid priority class names and the default."),
+    "nodes": ("inspect", "Nodes, and which ones the preemptible-node profile marks as spot."),
+    "config": ("config_cmd", "Show mlctl's effective configuration and where it came from."),
+    "hub": ("hub", "Functions of the MLRun function hub: list, show, pull."),
+    "new": ("edit", "Write a fresh spec (the counterpart of code_to_function)."),
+    "set-env": ("edit", "Set environment variables in a spec."),
+    "set-thresholds": ("edit", "Set the state thresholds that abort stuck runs."),
+    "set-resources": ("edit", "Set CPU, memory and GPU requests and limits."),
+    "set-replicas": ("edit", "Set a fixed replica count or an autoscaling range."),
+    "set-preemption": ("edit", "Choose spot or on-demand nodes (preemption mode)."),
+    "set-priority": ("edit", "Set the pod priority class."),
+    "set-node-selection": ("edit", "Set node selector, node name, tolerations, affinity."),
+    "mount": ("edit", "Mount a PVC, ConfigMap, Secret or v3io volume."),
+    "set-http": ("triggers", "Set the HTTP trigger of a Nuclio or serving function."),
+    "add-stream-trigger": ("triggers", "Add a v3io stream trigger to a Nuclio or serving function."),
+}
+
+
+def short_help(name: str) -> str:
+    return TABLE[name][1]
+
+
+def load(name: str) -> None:
+    """Import the module that registers ``name`` (and its neighbours) on the app."""
+    import_module(f"mlctl.cli.commands.{TABLE[name][0]}")
+
+
+def load_all() -> None:
+    for module in dict.fromkeys(module for module, _ in TABLE.values()):
+        import_module(f"mlctl.cli.commands.{module}")
