@@ -102,9 +102,15 @@ def parse_seconds(value: object) -> float:
 
 
 def format_seconds(seconds: float) -> str:
-    """A short human duration: 303 -> ``5m3s``, 3600 -> ``1h``, -1 -> ``no limit``."""
+    """A short human duration: 303 -> ``5m3s``, 3600 -> ``1h``, 20.4 -> ``20.4s``, -1 -> ``no limit``.
+
+    Under a minute a tenth of a second is kept, so a breach never reads
+    "waited 20s, limit 20s".
+    """
     if seconds < 0:
         return "no limit"
+    if seconds < 60 and round(seconds, 1) != round(seconds):
+        return f"{seconds:.1f}s"
     whole = int(round(seconds))
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
