@@ -1,0 +1,140 @@
+"""The other runtimes on the real control plane: MPIJob and SparkApplication runs,
+and serving on plain Kubernetes (Deployment + Service + HPA).
+
+No MPI or Spark operator runs in the testbed, only their CRDs: a test plays
+the operator and creates the pods from the run object's own templates, as
+the operator would, so mlctl's classification and thresholds meet real pods
+that the scheduler and kwok move through their states.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from tests.integration import support
+
+pytest_plugins = ["tests.integration.fixtures"]
+
+CODE = base64.b64encode(b"def handler(context=None):\n    return 1\n").decode()
+
+
+def _spec(folder: Path, kind: str, name: str, labels: dict[str, str] | None = None, **spec: Any) -> Path:
+    body: dict[str, Any] = {
+        "image": "python:3.11-slim",
+        "default_handler": "handler",
+        "build": {"functionSourceCode": CODE, "origin_filename": f"{name}.py"},
+        **spec,
+    }
+    metadata: dict[str, Any] = {"name": name, "project": "itest"}
+    if labels:
+        metadata["labels"] = labels
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"kind": kind, "metadata": metadata, "spec": body}, sort_keys=False))
+    return path
+
+
+def _play_operator(kube: support.Kube, template: dict[str, Any], name: str, extra_labels: dict[str, str]) -> None:
+    """Create one pod from a run object's pod template, as its operator would."""
+    metadata = copy.deepcopy(template.get("metadata") or {})
+    metadata["name"] = name
+    metadata.setdefault("labels", {}).update(extra_labels)
+    spec = copy.deepcopy(template["spec"])
+    spec.setdefault("restartPolicy", "Never")
+    kube.core.create_namespaced_pod(kube.namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
+
+
+def test_mpijob_workers_stuck_in_image_pull_are_aborted_and_the_mpijob_suspended(
+    mlctl: support.Mlctl, kube: support.Kube, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, "mpijob", "mpi-train", labels={"mlctl.test/behavior": "image-pull-backoff"}, replicas=2)
+
+    started = mlctl("run", str(spec), "--detach", "-o", "json", "--threshold", "image_pull_backoff=3s")
+
+    assert started.code == 0, started
+    run_id = started.json()["run_id"]
+    mpijob = kube.custom.list_namespaced_custom_object(
+        "kubeflow.org", "v2beta1", kube.namespace, "mpijobs", label_selector=f"mlctl.io/run-id={run_id}"
+    )["items"][0]
+    worker = mpijob["spec"]["mpiReplicaSpecs"]["Worker"]
+    assert worker["replicas"] == 2
+    for index in range(worker["replicas"]):
+        _play_operator(kube, worker["template"], f"{mpijob['metadata']['name']}-worker-{index}",
+                       {"training.kubeflow.org/job-role": "worker"})
+    support.wait_for(
+        lambda: all(
+            (p.status.container_statuses or [None])[0]
+            and p.status.container_statuses[0].state.waiting
+            and p.status.container_statuses[0].state.waiting.reason == "ImagePullBackOff"
+            for p in kube.pods(run_id)
+        ) and len(kube.pods(run_id)) == 2,
+        "the worker pods to sit in ImagePullBackOff",
+    )
+
+    support.wait_for(lambda: mlctl("monitor", "--once").code == 0 and not kube.pods(run_id), "the monitor to abort")
+
+    record = mlctl("runs", "get", run_id, "-o", "json").json()
+    assert record["state"] == "aborted"
+    assert support.ABORT_TEXT.match(record["status_text"]).group("state") == "image_pull_backoff"  # type: ignore[union-attr]
+    live = kube.custom.get_namespaced_custom_object(
+        "kubeflow.org", "v2beta1", kube.namespace, "mpijobs", mpijob["metadata"]["name"]
+    )
+    assert live["spec"]["runPolicy"]["suspend"] is True
+    assert live["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["command"][0] == "mpirun"
+
+
+def test_an_attached_spark_run_ends_with_its_driver_pod(
+    mlctl: support.Mlctl, spawn: support.Spawner, kube: support.Kube, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, "spark", "etl", replicas=2, service_account="default")
+
+    attached = spawn("run", str(spec), "-o", "json", label="spark-run")
+    app = support.wait_for(
+        lambda: next(iter(kube.custom.list_namespaced_custom_object(
+            "sparkoperator.k8s.io", "v1beta2", kube.namespace, "sparkapplications")["items"]), None),
+        "the SparkApplication",
+    )
+    run_id = app["metadata"]["labels"]["mlctl.io/run-id"]
+    assert app["spec"]["executor"]["instances"] == 2
+    driver = {
+        "metadata": {"labels": {**app["metadata"]["labels"], "spark-role": "driver"},
+                     "annotations": app["metadata"].get("annotations", {})},
+        "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": app["spec"]["image"]}],
+                 "serviceAccountName": "default"},
+    }
+    _play_operator(kube, driver, f"{app['metadata']['name']}-driver", {})
+
+    result = attached.wait(timeout=60)
+
+    assert result.code == 0, result
+    assert result.json()["state"] == "completed"
+    assert result.json()["run_id"] == run_id
+
+
+def test_serving_on_plain_kubernetes_scales_within_its_bounds(
+    mlctl: support.Mlctl, kube: support.Kube, tmp_path: Path
+) -> None:
+    spec = _spec(
+        tmp_path, "serving", "predictor", min_replicas=2, max_replicas=5,
+        config={"spec.targetCPU": 60},
+        resources={"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}},
+    )
+
+    deployed = mlctl("deploy", str(spec), "--engine", "kubernetes", "--wait", "--timeout", "60s")
+
+    assert deployed.code == 0, deployed
+    autoscaling = client.AutoscalingV2Api(kube.api)
+    (hpa,) = autoscaling.list_namespaced_horizontal_pod_autoscaler(kube.namespace).items
+    assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (2, 5)
+    assert hpa.spec.metrics[0].resource.target.average_utilization == 60
+    (deployment,) = kube.apps.list_namespaced_deployment(kube.namespace).items
+    assert deployment.status.available_replicas == 2
+    assert hpa.spec.scale_target_ref.name == deployment.metadata.name
+    (service,) = [s for s in kube.core.list_namespaced_service(kube.namespace).items
+                  if s.metadata.name == deployment.metadata.name]
+    assert service.spec.selector == deployment.spec.selector.match_labels
