@@ -27,9 +27,10 @@ from typing import Any
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import pod as pod_
+from mlctl.render import run_object
 from mlctl.render.context import RenderContext
 from mlctl.spec import quantity
-from mlctl.spec.model import FunctionSpec, k8s_name
+from mlctl.spec.model import FunctionSpec
 
 VERSIONS = ("v2beta1", "v1")
 DEFAULT_MPI_ARGS = ("-x", "NCCL_SOCKET_NTHREADS=2", "-x", "NCCL_NSOCKS_PERTHREAD=8", "-x", "NCCL_MIN_NCHANNELS=4")
@@ -41,12 +42,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     version = str(config.get("mpijob_crd_version") or "v2beta1")
     if version not in VERSIONS:
         raise InvalidInput(f"config mpijob_crd_version: '{version}' is not one of {', '.join(VERSIONS)}")
-    objects: list[dict[str, Any]] = []
-    code = pod_.code_config_map(fn, ctx.namespace)
-    if code:
-        objects.append(code)
-    pod = pod_.build(fn, config, ctx.namespace, run_env=ctx.run_env(fn), run_id=ctx.run_id)
-    objects += pod.extra_objects
+    objects, pod = run_object.function_objects(fn, config, ctx)
     if not ctx.for_run:
         return objects
 
@@ -81,22 +77,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
                 "Worker": {"replicas": workers, "template": worker_template},
             },
         }
-    job = {
-        "apiVersion": f"kubeflow.org/{version}",
-        "kind": "MPIJob",
-        "metadata": {
-            "name": run_object_name(fn, ctx.run_id),
-            "namespace": ctx.namespace,
-            "labels": pod.labels,
-            "annotations": annotations,
-        },
-        "spec": spec,
-    }
-    return [*objects, job]
-
-
-def run_object_name(fn: FunctionSpec, run_id: str) -> str:
-    return f"{k8s_name(fn.name, limit=NAME_LIMIT - len(run_id) - 1)}-{run_id}"
+    return [*objects, run_object.build(fn, ctx, pod, f"kubeflow.org/{version}", "MPIJob", spec, NAME_LIMIT)]
 
 
 def mpirun_command(fn: FunctionSpec, container: dict[str, Any]) -> list[str]:

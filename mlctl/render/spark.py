@@ -30,9 +30,10 @@ from typing import Any
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import pod as pod_
+from mlctl.render import run_object
 from mlctl.render.context import RenderContext
 from mlctl.spec import quantity, validate
-from mlctl.spec.model import FunctionSpec, k8s_name, thaw
+from mlctl.spec.model import FunctionSpec, thaw
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
 DEFAULT_SPARK_VERSION = "3.5.3"
@@ -56,12 +57,7 @@ def default_image(version: str) -> str:
 
 
 def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[str, Any]]:
-    objects: list[dict[str, Any]] = []
-    code = pod_.code_config_map(fn, ctx.namespace)
-    if code:
-        objects.append(code)
-    pod = pod_.build(fn, config, ctx.namespace, run_env=ctx.run_env(fn), run_id=ctx.run_id)
-    objects += pod.extra_objects
+    objects, pod = run_object.function_objects(fn, config, ctx)
     if not ctx.for_run:
         return objects
     if fn.get("node_name"):
@@ -109,22 +105,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
         spec["monitoring"] = {"exposeDriverMetrics": True, "exposeExecutorMetrics": True}
         if monitoring.get("exporter_jar"):
             spec["monitoring"]["prometheus"] = {"jmxExporterJar": str(monitoring["exporter_jar"])}
-    app = {
-        "apiVersion": API_VERSION,
-        "kind": "SparkApplication",
-        "metadata": {
-            "name": run_object_name(fn, ctx.run_id),
-            "namespace": ctx.namespace,
-            "labels": pod.labels,
-            "annotations": annotations,
-        },
-        "spec": spec,
-    }
-    return [*objects, app]
-
-
-def run_object_name(fn: FunctionSpec, run_id: str) -> str:
-    return f"{k8s_name(fn.name, limit=NAME_LIMIT - len(run_id) - 1)}-{run_id}"
+    return [*objects, run_object.build(fn, ctx, pod, API_VERSION, "SparkApplication", spec, NAME_LIMIT)]
 
 
 def main_application_file(fn: FunctionSpec) -> str:
