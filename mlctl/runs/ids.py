@@ -23,8 +23,5 @@ def parse_params(values: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = value.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"--param '{value}': expected KEY=VALUE")
-        try:
-            params[key.strip()] = loader.load_text(f"v: {raw}\n", "--param").data["v"] if raw.strip() else ""
-        except InvalidInput:
-            params[key.strip()] = raw
+        params[key.strip()] = loader.value(raw)
     return params

@@ -199,3 +199,26 @@ def _represent_str(representer: Any, value: str) -> Any:
     """Multi-line text (code, scripts) as a literal block, as a person would write it."""
     style = "|" if "\n" in value else None
     return representer.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def value(text: str) -> Any:
+    """A command-line value read as YAML (``3`` -> 3, ``[1, 2]`` -> a list, ``true`` -> True).
+
+    Only JSON's types come back: a date (``2024-01-31``), or text that is not
+    YAML at all, stays the text it was, since runs and manifests carry JSON.
+    """
+    if not text.strip():
+        return ""
+    try:
+        parsed = load_text(f"v: {text}\n", "<value>").data["v"]
+    except InvalidInput:
+        return text
+    return parsed if _json_only(parsed) else text
+
+
+def _json_only(node: Any) -> bool:
+    if isinstance(node, dict):
+        return all(isinstance(k, str) and _json_only(v) for k, v in node.items())
+    if isinstance(node, list):
+        return all(_json_only(v) for v in node)
+    return node is None or isinstance(node, str | int | float | bool)

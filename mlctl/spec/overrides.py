@@ -88,11 +88,7 @@ def parse_sets(values: Sequence[str]) -> tuple[tuple[str, Any], ...]:
     out = []
     for key, value in parse_pairs(values, "--set"):
         path_of(key)  # fail early on a malformed path
-        try:
-            parsed = loader.load_text(f"v: {value}\n", "--set").data["v"] if value else ""
-        except InvalidInput:
-            parsed = value
-        out.append((key, parsed))
+        out.append((key, loader.value(value or "")))
     return tuple(out)
 
 

@@ -247,3 +247,12 @@ def test_cli_env_file_with_a_bad_line_exits_3_naming_the_line(spec_file: SpecFil
 
     assert result.code == 3
     assert f"{env}:2:1: justkey: a key without a value" in result.err
+
+
+def test_a_date_given_on_the_command_line_stays_text_so_runs_carry_json() -> None:
+    from mlctl.runs import ids
+
+    params = ids.parse_params(["day=2024-01-31", "epochs=3", "layers=[1, 2]", "flag=true"])
+
+    assert params == {"day": "2024-01-31", "epochs": 3, "layers": [1, 2], "flag": True}
+    assert overrides.parse_sets(["spec.description=2024-01-31"]) == (("spec.description", "2024-01-31"),)
