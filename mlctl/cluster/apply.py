@@ -5,7 +5,10 @@ a server-side dry run of every object (the API server's own validation
 and admission), plus the things objects refer to: priority classes,
 mounted PVCs / ConfigMaps / Secrets (unless this apply creates them), the
 CRD of each custom kind. A node selector that matches no node is a
-warning. Then objects are applied in order with server-side apply.
+warning. Then objects are applied with server-side apply, in tiers (what
+others refer to first). Independent requests run a few at a time: kubectl
+sends one after the other, and the checks would otherwise double the time
+a deploy takes.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl import errors
-from mlctl.cluster.client import Cluster
+from mlctl.cluster.client import Cluster, concurrently
 
+MANAGED = "app.kubernetes.io/managed-by=mlctl"  # the label on everything mlctl renders
 _BUILT_IN_GROUPS = (
     "",
     "v1",
@@ -105,88 +109,163 @@ def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
 
 
 def preflight(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> Preflight:
+    """Every check, the independent requests a few at a time; problems in the objects' order."""
     problems: list[str] = []
     warnings: list[str] = []
-    dry: list[dict[str, Any]] = []
-    for obj in objects:
+    custom = sorted({(o["apiVersion"], o["kind"]) for o in objects if _group(o["apiVersion"]) not in _BUILT_IN_GROUPS})
+    crds = dict(zip(custom, concurrently(lambda key: _crd_problem(cluster, *key), custom), strict=True))
+
+    def dry_run(obj: Mapping[str, Any]) -> dict[str, Any] | str:
         what = f"{obj['kind']}/{obj['metadata']['name']}"
-        if _group(obj["apiVersion"]) not in _BUILT_IN_GROUPS:
-            crd = _crd_problem(cluster, obj)
-            if crd:
-                problems.append(crd)
-                continue
+        crd = crds.get((obj["apiVersion"], obj["kind"]))
+        if crd:
+            return f"{what}: {crd}"
         try:
-            dry.append(cluster.apply(obj, dry_run=True))
-        except errors.Forbidden:
+            return cluster.apply(obj, dry_run=True)
+        except (errors.Forbidden, errors.Unreachable, errors.Unauthorized):
             raise
         except errors.ClusterError as exc:
-            if isinstance(exc, errors.Unreachable | errors.Unauthorized):
-                raise
-            problems.append(f"{what}: {exc.message}")
+            return f"{what}: {exc.message}"
+
+    dry: list[dict[str, Any]] = []
+    for outcome in concurrently(dry_run, objects):
+        if isinstance(outcome, str):
+            problems.append(outcome)
+        else:
+            dry.append(outcome)
     refs = references(objects)
     namespace = cluster.namespace
-    for kind, api_version in (
-        ("PriorityClass", "scheduling.k8s.io/v1"),
-        ("PersistentVolumeClaim", "v1"),
-        ("ConfigMap", "v1"),
-        ("Secret", "v1"),
-    ):
-        for name in sorted(refs[kind]):
-            try:
-                if cluster.find(api_version, kind, name, namespace) is None:
-                    where = "" if kind == "PriorityClass" else f" in namespace {namespace}"
-                    problems.append(f"{kind} '{name}' does not exist{where}")
-            except errors.Forbidden:
-                warnings.append(f"cannot check that {kind} '{name}' exists (not allowed to read it)")
-    for selector in sorted(refs["nodeSelector"]):
+    wanted = [
+        (kind, api_version, name)
+        for kind, api_version in (
+            ("PriorityClass", "scheduling.k8s.io/v1"),
+            ("PersistentVolumeClaim", "v1"),
+            ("ConfigMap", "v1"),
+            ("Secret", "v1"),
+        )
+        for name in sorted(refs[kind])
+    ]
+
+    def exists(ref: tuple[str, str, str]) -> bool | None:
+        kind, api_version, name = ref
         try:
-            if not cluster.list("v1", "Node", selector=selector):
-                warnings.append(f"no node matches the node selector {selector}: pods will stay Pending")
+            return cluster.find(api_version, kind, name, namespace) is not None
         except errors.Forbidden:
-            pass  # a namespaced user may not list nodes; the scheduler will tell
+            return None
+
+    for (kind, _, name), found in zip(wanted, concurrently(exists, wanted), strict=True):
+        if found is None:
+            warnings.append(f"cannot check that {kind} '{name}' exists (not allowed to read it)")
+        elif not found:
+            where = "" if kind == "PriorityClass" else f" in namespace {namespace}"
+            problems.append(f"{kind} '{name}' does not exist{where}")
+    selectors = sorted(refs["nodeSelector"])
+
+    def matches(selector: str) -> bool:
+        try:
+            return bool(cluster.list("v1", "Node", selector=selector))
+        except errors.Forbidden:
+            return True  # a namespaced user may not list nodes; the scheduler will tell
+
+    for selector, matched in zip(selectors, concurrently(matches, selectors), strict=True):
+        if not matched:
+            warnings.append(f"no node matches the node selector {selector}: pods will stay Pending")
     return Preflight(problems, warnings, dry)
 
 
-def _crd_problem(cluster: Cluster, obj: Mapping[str, Any]) -> str | None:
+def _crd_problem(cluster: Cluster, api_version: str, kind: str) -> str | None:
+    """Why objects of this kind cannot be written (no CRD, version not served), or None."""
     from mlctl.cluster.client import KINDS
 
-    group, _, version = obj["apiVersion"].partition("/")
-    plural = KINDS.get(obj["kind"], (obj["kind"].lower() + "s", True))[0]
+    group, _, version = api_version.partition("/")
+    plural = KINDS.get(kind, (kind.lower() + "s", True))[0]
     name = f"{plural}.{group}"
     try:
         crd = cluster.find("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
     except errors.Forbidden:
         return None  # the dry run will tell
     if crd is None:
-        return (
-            f"{obj['kind']}/{obj['metadata']['name']}: the {obj['kind']} CRD ({name}) is not installed; "
-            f"install its operator first"
-        )
+        return f"the {kind} CRD ({name}) is not installed; install its operator first"
     served = [v["name"] for v in crd.get("spec", {}).get("versions", []) if v.get("served")]
     if version not in served:
-        return (
-            f"{obj['kind']}/{obj['metadata']['name']}: {obj['apiVersion']} is not served by the installed "
-            f"CRD (served: {', '.join(served)})"
-        )
+        return f"{api_version} is not served by the installed CRD (served: {', '.join(served)})"
     return None
 
 
-def apply_all(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> list[Applied]:
-    """Server-side apply each object in order; report what changed."""
-    results = []
-    for obj in objects:
+# What must exist before what: namespaces and CRDs before anything in them;
+# what workloads refer to (accounts, RBAC, config, claims, services) before
+# the workloads. Objects of one tier do not depend on each other and are
+# applied at once.
+_TIERS = {
+    "Namespace": 0,
+    "CustomResourceDefinition": 0,
+    "PriorityClass": 1,
+    "ServiceAccount": 1,
+    "Role": 1,
+    "ClusterRole": 1,
+    "RoleBinding": 1,
+    "ClusterRoleBinding": 1,
+    "Secret": 1,
+    "ConfigMap": 1,
+    "PersistentVolumeClaim": 1,
+    "Service": 1,
+}
+
+
+def apply_all(
+    cluster: Cluster,
+    objects: Sequence[Mapping[str, Any]],
+    dry_run: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Applied]:
+    """Server-side apply every object, tier by tier; report what changed, in the objects' order.
+
+    ``dry_run`` is the preflight's result for the same objects. It tells what
+    exists already, so no read is needed before each write; and an object
+    whose dry run came back identical to the live one (read with one list per
+    kind) would not change, so it is not written again.
+    """
+    known = dry_run is not None and len(dry_run) == len(objects)
+    live: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+    if known:
+        kinds = sorted(
+            {(o["apiVersion"], o["kind"], o["metadata"].get("namespace") or cluster.namespace) for o in objects}
+        )
+
+        def listing(key: tuple[str, str, str]) -> list[dict[str, Any]]:
+            try:
+                return cluster.list(key[0], key[1], key[2], selector=MANAGED)
+            except (errors.Forbidden, errors.NotFound):
+                return []  # then every object is written
+
+        for (api_version, kind, namespace), items in zip(kinds, concurrently(listing, kinds), strict=True):
+            for item in items:
+                live[(api_version, kind, namespace, item["metadata"]["name"])] = item
+
+    def one(index: int) -> Applied:
+        obj = objects[index]
         meta = obj["metadata"]
         namespace = meta.get("namespace") or cluster.namespace
-        before = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], namespace)
+        if dry_run is not None and known:
+            before = (dry_run[index].get("metadata") or {}).get("resourceVersion") or None
+            if before and live.get((obj["apiVersion"], obj["kind"], namespace, meta["name"])) == dry_run[index]:
+                return Applied(obj["kind"], meta["name"], namespace, "unchanged")
+        else:
+            found = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], namespace)
+            before = found["metadata"].get("resourceVersion") if found else None
         after = cluster.apply(obj)
         if before is None:
             action = "created"
-        elif before["metadata"].get("resourceVersion") == after["metadata"].get("resourceVersion"):
+        elif before == after["metadata"].get("resourceVersion"):
             action = "unchanged"
         else:
             action = "configured"
-        results.append(Applied(obj["kind"], meta["name"], namespace, action))
-    return results
+        return Applied(obj["kind"], meta["name"], namespace, action)
+
+    results: dict[int, Applied] = {}
+    for tier in sorted({_TIERS.get(o["kind"], 2) for o in objects}):
+        indexes = [i for i, o in enumerate(objects) if _TIERS.get(o["kind"], 2) == tier]
+        results.update(zip(indexes, concurrently(one, indexes), strict=True))
+    return [results[i] for i in range(len(objects))]
 
 
 def delete_all(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> list[Applied]:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from mlctl import errors
@@ -65,6 +67,8 @@ class Cluster:
     context: str = ""
     timeout: float = 30.0
     requests_made: int = field(default=0)
+    # requests may be sent from several threads (apply, the monitor's watch)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # --- paths ---------------------------------------------------------------
 
@@ -99,10 +103,13 @@ class Cluster:
         deadline: float | None = None,
         stream: bool = False,
         read_timeout: float | None = None,
+        verb: str = "",
     ) -> Any:
         """One API call with retries of transient failures; JSON in, dict out.
 
         With ``stream`` the open urllib3 response is returned for the caller to read.
+        ``verb`` is the Kubernetes verb for error messages when the method does not
+        say it (a GET that lists or watches).
         """
         import urllib3
         from urllib3.exceptions import HTTPError as Urllib3Error
@@ -120,7 +127,8 @@ class Cluster:
         attempt = 0
         while True:
             attempt += 1
-            self.requests_made += 1
+            with self._lock:
+                self.requests_made += 1
             if stream:
                 timeout = urllib3.Timeout(connect=5.0, read=read_timeout)
             else:
@@ -153,7 +161,7 @@ class Cluster:
             if response.status in _TRANSIENT and time.monotonic() < deadline:
                 _backoff(attempt, deadline)
                 continue
-            raise translate(response.status, response.reason, data, method, what or path)
+            raise translate(response.status, response.reason, data, method, what or path, verb)
 
     @property
     def host(self) -> str:
@@ -179,8 +187,14 @@ class Cluster:
         all_namespaces: bool = False,
     ) -> list[dict[str, Any]]:
         ns = None if all_namespaces else (namespace or self.namespace)
+        plural, namespaced = KINDS[kind]
+        where = "" if not namespaced else f" in namespace {ns}" if ns else " in all namespaces"
         result = self.request(
-            "GET", self.path(api_version, kind, ns), query={"labelSelector": selector or None}, what=f"{KINDS[kind][0]}"
+            "GET",
+            self.path(api_version, kind, ns),
+            query={"labelSelector": selector or None},
+            what=plural + where,
+            verb="list",
         )
         items = list(result.get("items", []))
         for item in items:  # list responses leave these out of each item
@@ -266,8 +280,16 @@ class Cluster:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": timeout_seconds,
         }
+        plural, namespaced = KINDS[kind]
+        where = "" if not namespaced else f" in namespace {namespace}" if namespace else " in all namespaces"
         response = self.request(
-            "GET", path, query=query, stream=True, read_timeout=timeout_seconds + 10, what=f"watch {KINDS[kind][0]}"
+            "GET",
+            path,
+            query=query,
+            stream=True,
+            read_timeout=timeout_seconds + 10,
+            what=plural + where,
+            verb="watch",
         )
         buffer = b""
         try:
@@ -296,8 +318,16 @@ class Cluster:
     ) -> Iterator[str]:
         path = self.path("v1", "Pod", namespace or self.namespace, pod, "log")
         query = {"follow": "true" if follow else None, "container": container or None, "sinceSeconds": since_seconds}
+        # A node that cannot serve logs answers 500 through the API server; that is
+        # not worth the full retry deadline of other requests.
         response = self.request(
-            "GET", path, query=query, stream=True, read_timeout=None if follow else 30, what=f"logs of pod {pod}"
+            "GET",
+            path,
+            query=query,
+            stream=True,
+            read_timeout=None if follow else 30,
+            what=f"logs of pod {pod}",
+            deadline=time.monotonic() + min(self.timeout, 5.0),
         )
         buffer = b""
         try:
@@ -310,6 +340,23 @@ class Cluster:
                 yield buffer.decode("utf-8", "replace")
         finally:
             response.release_conn()
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+WORKERS = 8  # requests sent at once; the connection pool keeps more (see connect)
+
+
+def concurrently(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``work`` over ``items`` on a few threads (requests wait on the network), results in order.
+
+    The first error raised is raised again once every call has ended.
+    """
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items)), thread_name_prefix="mlctl-api") as pool:
+        futures = [pool.submit(work, item) for item in items]
+    return [future.result() for future in futures]
 
 
 def _backoff(attempt: int, deadline: float) -> None:
@@ -326,8 +373,14 @@ def _reason(exc: BaseException) -> str:
     return text.split(":")[-1].strip()[:120] or type(exc).__name__
 
 
-def translate(status: int, reason: str, data: bytes | None, method: str, what: str) -> errors.ClusterError:
-    """An API server's error response as mlctl's own error, with the server's message."""
+def translate(
+    status: int, reason: str, data: bytes | None, method: str, what: str, verb: str = ""
+) -> errors.ClusterError:
+    """An API server's error response as mlctl's own error, with the server's message.
+
+    The verb is Kubernetes' own (``patch``, ``list`` ...), the one RBAC rules name,
+    so a refused user knows what permission to ask for.
+    """
     try:
         body = json.loads(data) if data else {}
     except (TypeError, ValueError):
@@ -335,7 +388,9 @@ def translate(status: int, reason: str, data: bytes | None, method: str, what: s
     if not isinstance(body, dict):
         body = {}
     message = body.get("message") or reason or "no message"
-    verb = {"GET": "get", "PATCH": "update", "POST": "create", "DELETE": "delete", "PUT": "update"}.get(method, method)
+    verb = verb or {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete", "PUT": "update"}.get(
+        method, method
+    )
     if status == 401:
         return errors.Unauthorized(f"the API server did not accept your credentials (401): {message}")
     if status == 403:
@@ -386,6 +441,8 @@ def connect(
                 "no cluster configured: no kubeconfig (KUBECONFIG, ~/.kube/config) and not running in a cluster"
             ) from None
     configuration.retries = False  # retries are ours, with a deadline
+    # room for the requests mlctl sends at once (WORKERS), so connections are kept
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, WORKERS + 4)
     api = client.ApiClient(configuration)
     return Cluster(api=api, namespace=namespace or current_namespace, context=context_name, timeout=timeout)
 
@@ -398,4 +455,3 @@ def configured(kubeconfig: str | None = None) -> bool:
     if Path("~/.kube/config").expanduser().exists():
         return True
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-

@@ -23,7 +23,7 @@ def _render_function(file: str, namespace: str, overrides: Any, engine: str | No
     return loaded, pipeline.render(loaded, config, RenderContext(namespace=namespace, engine=engine or ""))
 
 
-def _run_check(file: str, namespace: str, overrides: Any) -> list[dict[str, Any]]:
+def _run_check(loaded: Any, namespace: str) -> list[dict[str, Any]]:
     """For a kind that runs (job, mpijob, spark): the run object a `mlctl run` would create.
 
     Deploy applies only the function's objects (code, secrets), but the
@@ -34,11 +34,9 @@ def _run_check(file: str, namespace: str, overrides: Any) -> list[dict[str, Any]
     from mlctl.cli import state
     from mlctl.render.context import RenderContext
 
-    config = state.config()
-    loaded = pipeline.load(file, config, overrides)
     if loaded.function.runtime not in ("job", "mpijob", "spark"):
         return []
-    objects = pipeline.render(loaded, config, RenderContext(namespace=namespace, run_id="preflight"))
+    objects = pipeline.render(loaded, state.config(), RenderContext(namespace=namespace, run_id="preflight"))
     return [o for o in objects if o["kind"] not in ("ConfigMap", "Secret")]
 
 
@@ -105,13 +103,16 @@ def deploy(
         cluster = copt.connect(kubeconfig, context, namespace, deadline)
         ns_for_render = cluster.namespace
     objects: list[dict[str, Any]] = []
+    loaded_functions = []
     for file in files:
-        objects += _render_function(file, ns_for_render, overrides, engine)[1]
+        loaded, rendered = _render_function(file, ns_for_render, overrides, engine)
+        loaded_functions.append(loaded)
+        objects += rendered
     objects = render_.render_order(objects)
-    checks = [o for file in files for o in _run_check(file, ns_for_render, overrides)]
     if dry_run == "client" or cluster is None:
         out.emit_documents(objects if show_secrets else render_.redact(objects), "json" if output == "json" else "yaml")
         return 0
+    checks = [o for loaded in loaded_functions for o in _run_check(loaded, ns_for_render)]
     with out.spinner(f"preflight: checking {len(objects)} objects on {cluster.host}"):
         check = apply.preflight(cluster, objects + checks)
     for warning in check.warnings:
@@ -125,7 +126,7 @@ def deploy(
         out.emit_documents(applied if show_secrets else render_.redact(applied), "json" if output == "json" else "yaml")
         return 0
     with out.spinner(f"applying {len(objects)} objects"):
-        results = apply.apply_all(cluster, objects)
+        results = apply.apply_all(cluster, objects, check.dry_run[: len(objects)])
     if output == "json":
         out.emit({"applied": [r.__dict__ for r in results]}, "json")
     else:
