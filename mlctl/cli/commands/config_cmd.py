@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from mlctl.cli.commands import cluster_opts as copt
 from mlctl.cli.main import app
 
 config_app = typer.Typer(help="Inspect mlctl's configuration (MLRun's keys; MLCTL_* / MLRUN_* variables, config files).",
@@ -18,6 +19,11 @@ def show(
     output: Annotated[str, typer.Option("--output", "-o", help="table | yaml | json.")] = "table",
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print access keys instead of redacting them.")]
     = False,
+    from_cluster: Annotated[
+        bool, typer.Option("--from-cluster", help="Include the layer an admin keeps in the cluster's ConfigMap.")
+    ] = False,
+    kubeconfig: copt.Kubeconfig = None,
+    context: copt.Context = None,
 ) -> int:
     """Print every config key, its value and its origin."""
     import copy
@@ -27,6 +33,8 @@ def show(
     from mlctl.cli import state
 
     options.check_output(output, ("table", "yaml", "json"))
+    if from_cluster:
+        copt.connect(kubeconfig, context, None)  # adds the cluster's layer to this invocation's config
     config = state.config()
     values = copy.deepcopy(dict(config.values))
     if not show_secrets:
