@@ -291,14 +291,10 @@ class Cluster:
             what=plural + where,
             verb="watch",
         )
-        buffer = b""
         try:
-            for chunk in response.stream(4096, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        yield json.loads(line)
+            for line in _lines(response):
+                if line.strip():
+                    yield json.loads(line)
         except Exception as exc:  # a dropped stream ends the watch; callers re-list and resume
             from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -329,15 +325,9 @@ class Cluster:
             what=f"logs of pod {pod}",
             deadline=time.monotonic() + min(self.timeout, 5.0),
         )
-        buffer = b""
         try:
-            for chunk in response.stream(1024, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    yield line.decode("utf-8", "replace")
-            if buffer:
-                yield buffer.decode("utf-8", "replace")
+            for line in _lines(response):
+                yield line.decode("utf-8", "replace")
         finally:
             response.release_conn()
 
@@ -357,6 +347,18 @@ def concurrently(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(items)), thread_name_prefix="mlctl-api") as pool:
         futures = [pool.submit(work, item) for item in items]
     return [future.result() for future in futures]
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    """The lines of a streamed response as they arrive (the last one may lack its newline)."""
+    buffer = b""
+    for chunk in response.stream(4096, decode_content=True):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield line
+    if buffer:
+        yield buffer
 
 
 def _backoff(attempt: int, deadline: float) -> None:
