@@ -38,18 +38,15 @@ def environment() -> dict[str, str]:
     return env
 
 
-def median_seconds(commands: Sequence[Sequence[str]], runs: int, env: dict[str, str],
-                   cwd: Path = REPO) -> list[float]:
+def median_seconds(commands: Sequence[Sequence[str]], runs: int, env: dict[str, str], cwd: Path = REPO) -> list[float]:
     """Median wall time of each command over ``runs`` runs, interleaved, after two warm-up runs each."""
     for command in commands:
         for _ in range(2):
-            subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           check=False)
+            subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     times: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
         for index, command in enumerate(commands):
             start = time.perf_counter()
-            subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           check=False)
+            subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             times[index].append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]

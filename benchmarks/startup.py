@@ -30,9 +30,12 @@ def main() -> int:
     mlctl = mlctl_command()
     pairs = [
         ("mlctl --help", [*mlctl, "--help"], 'python -c "import typer"', [sys.executable, "-c", "import typer"]),
-        ("mlctl validate specs-examples/hello.yaml", [*mlctl, "validate", str(REPO / "specs-examples/hello.yaml")],
-         'python -c "import typer, ruamel.yaml, jsonschema"',
-         [sys.executable, "-c", "import typer, ruamel.yaml, jsonschema"]),
+        (
+            "mlctl validate specs-examples/hello.yaml",
+            [*mlctl, "validate", str(REPO / "specs-examples/hello.yaml")],
+            'python -c "import typer, ruamel.yaml, jsonschema"',
+            [sys.executable, "-c", "import typer, ruamel.yaml, jsonschema"],
+        ),
     ]
     print(f"python {sys.version.split()[0]} ({sys.executable}); {args.runs} runs each; median wall time")
     for name, command, base_name, base in pairs:

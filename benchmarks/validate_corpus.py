@@ -45,8 +45,10 @@ def main() -> int:
     (seconds,) = median_seconds([[*mlctl_command(), "validate", *files]], args.runs, environment())
     rate = len(files) / seconds
     verdict = "ok" if rate >= GOAL else f"MISSED (goal >= {GOAL:.0f}/s)"
-    print(f"mlctl validate <{len(files)} corpus files>: {seconds * 1000:.0f} ms (median of {args.runs}), "
-          f"{rate:.0f} specs/s  {verdict}")
+    print(
+        f"mlctl validate <{len(files)} corpus files>: {seconds * 1000:.0f} ms (median of {args.runs}), "
+        f"{rate:.0f} specs/s  {verdict}"
+    )
     warm = in_process(files)  # the first pass builds the schema validator
     warm = min(warm, in_process(files))
     print(f"in-process read + check, after imports: {warm * 1000:.0f} ms, {len(files) / warm:.0f} specs/s")

@@ -144,8 +144,9 @@ class Config:
         entry = (self.get("projects") or {}).get(project) or {}
         if not isinstance(entry, Mapping):
             return {}
-        return self._mapping(f"projects.{project}.default_function_node_selector",
-                            entry.get("default_function_node_selector"), raw=True)
+        return self._mapping(
+            f"projects.{project}.default_function_node_selector", entry.get("default_function_node_selector"), raw=True
+        )
 
     @property
     def auto_mount_params(self) -> dict[str, str]:
@@ -208,8 +209,14 @@ def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield dotted
 
 
-def _merge(base: dict[str, Any], layer: Mapping[str, Any], origin: str, origins: dict[str, str],
-           prefix: str = "", defaults: Mapping[str, Any] = DEFAULTS) -> None:
+def _merge(
+    base: dict[str, Any],
+    layer: Mapping[str, Any],
+    origin: str,
+    origins: dict[str, str],
+    prefix: str = "",
+    defaults: Mapping[str, Any] = DEFAULTS,
+) -> None:
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
         current = base.get(key)
@@ -233,7 +240,7 @@ def _env_layer(environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
     for name, raw in environ.items():
         if not name.startswith(prefix) or name in _NOT_KEYS:
             continue
-        parts = name[len(prefix):].lower().split("__")
+        parts = name[len(prefix) :].lower().split("__")
         if parts[0] not in DEFAULTS:
             continue  # MLRun has many keys mlctl has no use for
         node = layer

@@ -73,8 +73,13 @@ class Logger:
 class Response:
     """What a handler may return to set the status, headers or content type."""
 
-    def __init__(self, headers: dict[str, Any] | None = None, body: Any = None,
-                 content_type: str | None = None, status_code: int = 200) -> None:
+    def __init__(
+        self,
+        headers: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        status_code: int = 200,
+    ) -> None:
         self.headers = headers or {}
         self.body = body
         self.content_type = content_type

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -91,31 +91,17 @@ def run(argv: list[str] | None = None) -> None:
     sys.exit(invoke(argv))
 
 
-def _usage_error() -> type[Exception]:
-    """The UsageError class of the click that typer runs on.
-
-    typer 0.2x vendors click as ``typer._click``: its errors are not
-    ``click``'s, and catching ``click.exceptions.UsageError`` would turn
-    every usage error into an internal error (exit 70). Older typer runs on
-    click itself. ``typer.Exit`` / ``typer.Abort`` are right in both.
-    """
-    try:
-        from typer._click.exceptions import UsageError
-    except ImportError:  # typer < 0.20
-        from click.exceptions import UsageError  # type: ignore[assignment]
-    return UsageError
-
-
 def invoke(argv: list[str] | None = None) -> int:
+    import click
+
     from mlctl.errors import ExitCode, MlctlError
 
     arguments = sys.argv[1:] if argv is None else list(argv)
     _register(arguments)
     state.reset()
-    usage_error: Any = _usage_error()
     try:
         result = app(args=arguments, standalone_mode=False, prog_name="mlctl")
-    except usage_error as exc:
+    except click.exceptions.UsageError as exc:
         exc.show()
         return ExitCode.USAGE
     except typer.Exit as exc:

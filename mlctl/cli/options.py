@@ -16,20 +16,106 @@ if TYPE_CHECKING:  # imported when used: every command module imports this one a
 
 PANEL = "Overrides (spec < --env-file < --env < other flags < --set)"
 
-EnvFiles = Annotated[list[str] | None, typer.Option("--env-file", help="Env file (python-dotenv format); repeatable, later files win.", rich_help_panel=PANEL, show_default=False)]
-Env = Annotated[list[str] | None, typer.Option("--env", "-e", help="K=V, or K to take the value from your environment; repeatable.", rich_help_panel=PANEL, show_default=False)]
-Sets = Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE, e.g. spec.replicas=3 (value read as YAML); repeatable; wins over everything.", rich_help_panel=PANEL, show_default=False)]
-Image = Annotated[str | None, typer.Option("--image", help="Container image.", rich_help_panel=PANEL, show_default=False)]
-Requests = Annotated[list[str] | None, typer.Option("--requests", help="cpu=1,memory=1Gi (patches spec.resources.requests).", rich_help_panel=PANEL, show_default=False)]
-Limits = Annotated[list[str] | None, typer.Option("--limits", help="cpu=2,memory=2Gi,gpus=1 (patches spec.resources.limits).", rich_help_panel=PANEL, show_default=False)]
-GpuType = Annotated[str | None, typer.Option("--gpu-type", help="Resource name for gpus= (default nvidia.com/gpu).", rich_help_panel=PANEL, show_default=False)]
-Preemption = Annotated[str | None, typer.Option("--preemption-mode", help="allow | constrain | prevent | none.", rich_help_panel=PANEL, show_default=False)]
-Priority = Annotated[str | None, typer.Option("--priority-class", help="Pod priority class name.", rich_help_panel=PANEL, show_default=False)]
-NodeSelector = Annotated[list[str] | None, typer.Option("--node-selector", help="K=V node label (an empty V removes K); repeatable.", rich_help_panel=PANEL, show_default=False)]
-Thresholds = Annotated[list[str] | None, typer.Option("--threshold", help="STATE=TIME, e.g. running=2h; replaces the spec's thresholds for this run.", rich_help_panel=PANEL, show_default=False)]
+EnvFiles = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--env-file",
+        help="Env file (python-dotenv format); repeatable, later files win.",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+Env = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--env",
+        "-e",
+        help="K=V, or K to take the value from your environment; repeatable.",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="PATH=VALUE, e.g. spec.replicas=3 (value read as YAML); repeatable; wins over everything.",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+Image = Annotated[
+    str | None, typer.Option("--image", help="Container image.", rich_help_panel=PANEL, show_default=False)
+]
+Requests = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--requests",
+        help="cpu=1,memory=1Gi (patches spec.resources.requests).",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+Limits = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limits",
+        help="cpu=2,memory=2Gi,gpus=1 (patches spec.resources.limits).",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+GpuType = Annotated[
+    str | None,
+    typer.Option(
+        "--gpu-type",
+        help="Resource name for gpus= (default nvidia.com/gpu).",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+Preemption = Annotated[
+    str | None,
+    typer.Option(
+        "--preemption-mode", help="allow | constrain | prevent | none.", rich_help_panel=PANEL, show_default=False
+    ),
+]
+Priority = Annotated[
+    str | None,
+    typer.Option("--priority-class", help="Pod priority class name.", rich_help_panel=PANEL, show_default=False),
+]
+NodeSelector = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--node-selector",
+        help="K=V node label (an empty V removes K); repeatable.",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+Thresholds = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--threshold",
+        help="STATE=TIME, e.g. running=2h; replaces the spec's thresholds for this run.",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
 Output = Annotated[str, typer.Option("--output", "-o", help="yaml | json | name.")]
-ShowSecrets = Annotated[bool, typer.Option("--show-secrets", help="Print Secret data and secret-looking env values instead of redacting them.")]
-Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace (default: the kubeconfig context's, else 'default').", show_default=False)]
+ShowSecrets = Annotated[
+    bool,
+    typer.Option("--show-secrets", help="Print Secret data and secret-looking env values instead of redacting them."),
+]
+Namespace = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="Kubernetes namespace (default: the kubeconfig context's, else 'default').",
+        show_default=False,
+    ),
+]
 
 
 def overrides(

@@ -34,8 +34,9 @@ def console() -> Console:
     if _console is None:
         from rich.console import Console
 
-        _console = Console(stderr=True, no_color=not fancy(), highlight=False,
-                           force_terminal=fancy() or None, soft_wrap=True)
+        _console = Console(
+            stderr=True, no_color=not fancy(), highlight=False, force_terminal=fancy() or None, soft_wrap=True
+        )
     return _console
 
 

@@ -201,9 +201,7 @@ def resolve_timeout(timeout: float | None = None) -> float:
         try:
             timeout = float(raw)
         except ValueError:
-            raise InvalidInput(
-                f"{ENV_TIMEOUT}='{raw}': expected a number of seconds, e.g. 30"
-            ) from None
+            raise InvalidInput(f"{ENV_TIMEOUT}='{raw}': expected a number of seconds, e.g. 30") from None
     if not 0 < timeout < float("inf"):
         raise InvalidInput(f"hub timeout {timeout:g}: expected a positive number of seconds")
     return timeout
@@ -232,9 +230,7 @@ def _get(
     except source_.Unreachable as exc:
         entry = cache.load(target)
         if entry is None:
-            raise source_.Unreachable(
-                f"{exc.message}; no cached copy of it to use instead"
-            ) from None
+            raise source_.Unreachable(f"{exc.message}; no cached copy of it to use instead") from None
         age = entry.age()
         reporter.warn(
             f"{exc.message}; using the cached copy fetched {cache.describe_age(age)} ago "
@@ -250,9 +246,7 @@ def _get(
     return fetched
 
 
-def _fetched(
-    data: bytes, url: str, label: str, check: Check, cached_age: dt.timedelta | None = None
-) -> Fetched:
+def _fetched(data: bytes, url: str, label: str, check: Check, cached_age: dt.timedelta | None = None) -> Fetched:
     text, parsed = check(data, label)
     return Fetched(text, data, parsed, url, label, hashlib.sha256(data).hexdigest(), cached_age)
 
@@ -261,9 +255,7 @@ def _decode(data: bytes, label: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise source_.HubError(
-            f"{label}: the hub's answer is not UTF-8 text (byte {exc.start} is not)"
-        ) from None
+        raise source_.HubError(f"{label}: the hub's answer is not UTF-8 text (byte {exc.start} is not)") from None
 
 
 def _check_spec(data: bytes, label: str) -> tuple[str, Any]:
@@ -289,9 +281,7 @@ def _check_spec(data: bytes, label: str) -> tuple[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or exc
-        raise source_.HubError(
-            f"{label}: the hub's answer is not valid YAML{where} ({problem})"
-        ) from None
+        raise source_.HubError(f"{label}: the hub's answer is not valid YAML{where} ({problem})") from None
     if not isinstance(parsed, dict):
         shown = text.strip().splitlines()[0][:60] if text.strip() else "an empty answer"
         raise source_.HubError(f"{label}: the hub's answer is not a function spec (got: {shown!r})")
@@ -308,9 +298,7 @@ def _check_catalog(data: bytes, label: str) -> tuple[str, Any]:
     return text, parsed
 
 
-def _catalog(
-    hub: source_.Source, timeout: float, reporter: report.Reporter | None
-) -> catalog_.Catalog:
+def _catalog(hub: source_.Source, timeout: float, reporter: report.Reporter | None) -> catalog_.Catalog:
     try:
         fetched = _get(hub, hub.catalog_path(), _check_catalog, timeout, reporter)
     except source_.Missing as exc:

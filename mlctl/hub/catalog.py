@@ -96,9 +96,7 @@ def parse(data: Any, url: str) -> Catalog:
     entries: list[Entry] = []
     for directory, versions in data.items():
         if not isinstance(versions, Mapping):
-            raise source_.HubError(
-                f"{url}: not a hub catalog ('{directory}' should map tags to item descriptions)"
-            )
+            raise source_.HubError(f"{url}: not a hub catalog ('{directory}' should map tags to item descriptions)")
         for tag, item in versions.items():
             if isinstance(item, Mapping):
                 entries.append(_entry(str(directory), str(tag), item))

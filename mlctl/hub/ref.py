@@ -67,9 +67,7 @@ def parse(text: str) -> Ref:
     if not name:
         raise InvalidInput(f"{text}: no function name (expected hub://NAME[:TAG])")
     if not _NAME.match(name) or ".." in name:
-        raise InvalidInput(
-            f"{text}: '{name}' is not a hub function name (letters, digits, '-', '_' and '.')"
-        )
+        raise InvalidInput(f"{text}: '{name}' is not a hub function name (letters, digits, '-', '_' and '.')")
     if sep and not tag:
         raise InvalidInput(f"{text}: empty tag after ':' (expected hub://NAME[:TAG])")
     tag = tag or LATEST

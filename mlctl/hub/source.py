@@ -106,15 +106,12 @@ def parse(root: str | None = None, channel: str | None = None) -> Source:
     text = (root or "").strip() or DEFAULT_URL
     channel = (channel or "").strip() or DEFAULT_CHANNEL
     if "/" in channel or channel in (".", ".."):
-        raise errors.InvalidInput(
-            f"hub channel '{channel}': a channel is one path segment, e.g. 'master'"
-        )
+        raise errors.InvalidInput(f"hub channel '{channel}': a channel is one path segment, e.g. 'master'")
     if "{name}" in text or "{tag}" in text:
         # MLRun before 1.5 took a template here (MLRUN_HUB_URL=.../{tag}/{name}/function.yaml);
         # an old environment may still set it
         raise errors.InvalidInput(
-            f"hub URL '{text}' is MLRun's old template form; mlctl needs the hub's root, "
-            f"e.g. {DEFAULT_URL}"
+            f"hub URL '{text}' is MLRun's old template form; mlctl needs the hub's root, e.g. {DEFAULT_URL}"
         )
     scheme = urlparse.urlsplit(text).scheme.lower()
     if scheme in ("http", "https"):
@@ -125,8 +122,7 @@ def parse(root: str | None = None, channel: str | None = None) -> Source:
         return Source(local_path(text).as_uri(), channel)
     if len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
         raise errors.InvalidInput(
-            f"hub URL '{text}': '{scheme}://' is not supported "
-            "(use http://, https://, file:// or a directory)"
+            f"hub URL '{text}': '{scheme}://' is not supported (use http://, https://, file:// or a directory)"
         )
     # a plain path: a local hub directory
     return Source(Path(text).expanduser().resolve().as_uri(), channel)
@@ -137,9 +133,7 @@ def local_path(url: str) -> Path:
 
     parts = urlparse.urlsplit(url)
     if parts.netloc not in ("", "localhost"):
-        raise errors.InvalidInput(
-            f"hub URL '{url}': file:// URLs on another host are not supported"
-        )
+        raise errors.InvalidInput(f"hub URL '{url}': file:// URLs on another host are not supported")
     return Path(url2pathname(parts.path)).resolve()
 
 
@@ -191,9 +185,7 @@ def _read_http(url: str, timeout: float, reporter: report.Reporter) -> bytes:
     except TimeoutError:
         raise Unreachable(f"{url}: no answer within {timeout:g} s") from None
     except http.client.IncompleteRead as exc:
-        raise Unreachable(
-            f"{url}: the response was cut short after {len(exc.partial)} bytes"
-        ) from None
+        raise Unreachable(f"{url}: the response was cut short after {len(exc.partial)} bytes") from None
     except (http.client.HTTPException, OSError) as exc:
         raise Unreachable(f"{url}: connection failed ({_reason(exc)})") from None
     finally:
@@ -239,9 +231,7 @@ def _http_error(url: str, code: int, reason: str) -> errors.MlctlError:
     if code >= 500 or code in (408, 429):
         return Unreachable(f"{url}: the hub failed (HTTP {code} {reason})")
     if code in (401, 403):
-        return HubError(
-            f"{url}: access denied (HTTP {code} {reason}); mlctl reads public hubs only"
-        )
+        return HubError(f"{url}: access denied (HTTP {code} {reason}); mlctl reads public hubs only")
     return HubError(f"{url}: HTTP {code} {reason}")
 
 

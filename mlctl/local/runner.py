@@ -104,8 +104,7 @@ def check(fn: FunctionSpec) -> list[str]:
     kind = fn.runtime
     if kind in _CLUSTER_ONLY:
         raise InvalidInput(
-            f"kind '{fn.kind}' does not run locally: it needs {_CLUSTER_ONLY[kind]}; "
-            "run it on a cluster instead"
+            f"kind '{fn.kind}' does not run locally: it needs {_CLUSTER_ONLY[kind]}; run it on a cluster instead"
         )
     if kind not in LOCAL_KINDS:
         local = ", ".join(LOCAL_KINDS)
@@ -140,7 +139,8 @@ def _mounts_warning(fn: FunctionSpec) -> str:
     if not ignored:
         return ""
     return (
-        "volume mounts have no meaning in a local run and are ignored: " + ", ".join(ignored)
+        "volume mounts have no meaning in a local run and are ignored: "
+        + ", ".join(ignored)
         + "; the handler sees this machine's file system"
     )
 
@@ -164,8 +164,9 @@ def _volume_kind(volume: Mapping[str, Any] | None) -> str:
 
 
 def _env_warning(fn: FunctionSpec) -> str:
-    names = [str(e["name"]) for e in thaw(fn.get("env", []))
-             if isinstance(e, dict) and e.get("name") and e.get("valueFrom")]
+    names = [
+        str(e["name"]) for e in thaw(fn.get("env", [])) if isinstance(e, dict) and e.get("name") and e.get("valueFrom")
+    ]
     if not names:
         return ""
     return (
@@ -200,8 +201,15 @@ def run(
     params = dict(params or {})
     store.start(
         record_.RunRecord(
-            run_id=run_id, function=fn.name, project=fn.project, kind=fn.runtime, where="local",
-            namespace="", state=record_.RUNNING, started=store.now(), params=params,
+            run_id=run_id,
+            function=fn.name,
+            project=fn.project,
+            kind=fn.runtime,
+            where="local",
+            namespace="",
+            state=record_.RUNNING,
+            started=store.now(),
+            params=params,
             thresholds=dict(limits.texts),
         ),
         os.getpid(),
@@ -209,8 +217,7 @@ def run(
     emit: Output = on_output or (lambda _stream, _line: None)
     with tempfile.TemporaryDirectory(prefix=f"mlctl-{run_id}-") as tmp:
         try:
-            outcome = _execute(fn, config, Path(tmp), run_id, params, handler, environ, limits,
-                               emit, grace)
+            outcome = _execute(fn, config, Path(tmp), run_id, params, handler, environ, limits, emit, grace)
         except KeyboardInterrupt:
             store.finish(run_id, record_.ABORTED, ABORTED_BY_USER)
             raise
@@ -237,9 +244,16 @@ class _Plan:
 
 
 def _execute(
-    fn: FunctionSpec, config: Config, tmp: Path, run_id: str, params: dict[str, Any],
-    handler: str | None, environ: Mapping[str, str] | None, limits: thresholds_.Thresholds,
-    emit: Output, grace: float,
+    fn: FunctionSpec,
+    config: Config,
+    tmp: Path,
+    run_id: str,
+    params: dict[str, Any],
+    handler: str | None,
+    environ: Mapping[str, str] | None,
+    limits: thresholds_.Thresholds,
+    emit: Output,
+    grace: float,
 ) -> _Outcome:
     plan = _plan(fn, config, tmp, run_id, params, handler, environ)
     with contextlib.ExitStack() as stack:
@@ -251,8 +265,15 @@ def _execute(
             plan.env["DASK_SCHEDULER_ADDRESS"] = address
         try:
             proc = subprocess.Popen(
-                plan.argv, env=plan.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1,
+                plan.argv,
+                env=plan.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
                 **_process_group(),
             )
         except OSError as exc:
@@ -278,8 +299,13 @@ def _execute(
 
 
 def _plan(
-    fn: FunctionSpec, config: Config, tmp: Path, run_id: str, params: dict[str, Any],
-    handler: str | None, environ: Mapping[str, str] | None,
+    fn: FunctionSpec,
+    config: Config,
+    tmp: Path,
+    run_id: str,
+    params: dict[str, Any],
+    handler: str | None,
+    environ: Mapping[str, str] | None,
 ) -> _Plan:
     env = dict(os.environ if environ is None else environ)
     for entry in pod.env(fn, config):
@@ -302,9 +328,9 @@ def _plan(
     bootstrap.write_text(pod.bootstrap_source(), encoding="utf-8")
     result = tmp / "result.json"
     env["MLCTL_RUN"] = json.dumps(
-        {"run_id": run_id, "function": fn.name, "params": params, "handler": handler_name,
-         "code": str(code)},
-        sort_keys=True, default=str,
+        {"run_id": run_id, "function": fn.name, "params": params, "handler": handler_name, "code": str(code)},
+        sort_keys=True,
+        default=str,
     )
     env["MLCTL_RESULT_PATH"] = str(result)
     argv = [sys.executable, str(bootstrap), *args]
@@ -435,8 +461,9 @@ _SIGKILL = int(getattr(signal, "SIGKILL", signal.SIGTERM))
 class _Watch:
     """Follows a running child: output to the callback and the store, threshold, stop."""
 
-    def __init__(self, proc: subprocess.Popen[str], run_id: str, limits: thresholds_.Thresholds,
-                 emit: Output, grace: float) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[str], run_id: str, limits: thresholds_.Thresholds, emit: Output, grace: float
+    ) -> None:
         self.proc = proc
         self.run_id = run_id
         self.limits = limits
@@ -470,8 +497,7 @@ class _Watch:
                     self.pending.append((stream, line))
                     self.emit(stream, line)
             now = time.monotonic()
-            if self.pending and (len(self.pending) >= _FLUSH_LINES
-                                 or now - self.last_flush >= _FLUSH_SECONDS):
+            if self.pending and (len(self.pending) >= _FLUSH_LINES or now - self.last_flush >= _FLUSH_SECONDS):
                 self.flush()
             if self.proc.poll() is None:
                 self._enforce(now)
@@ -555,17 +581,27 @@ class _ClusterFailed(Exception):
 @contextlib.contextmanager
 def _dask_cluster(fn: FunctionSpec, tmp: Path, env: Mapping[str, str]) -> Iterator[str]:
     """A local Dask cluster for the run's length; yields the scheduler address."""
-    argv = [sys.executable, str(Path(__file__).with_name("dask_cluster.py")),
-            str(int(fn.get("min_replicas", 0))), str(int(fn.get("max_replicas", 16))),
-            str(int(fn.get("nthreads", 1)))]
+    argv = [
+        sys.executable,
+        str(Path(__file__).with_name("dask_cluster.py")),
+        str(int(fn.get("min_replicas", 0))),
+        str(int(fn.get("max_replicas", 16))),
+        str(int(fn.get("nthreads", 1))),
+    ]
     if fn.get("replicas") is not None:
         argv.append(str(int(fn.get("replicas"))))
     log = tmp / "dask-cluster.log"
     with log.open("w", encoding="utf-8") as err:
         try:
-            proc = subprocess.Popen(argv, env=dict(env), stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=err, text=True,
-                                    **_process_group())
+            proc = subprocess.Popen(
+                argv,
+                env=dict(env),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                **_process_group(),
+            )
         except OSError as exc:
             raise _ClusterFailed(f"cannot start a local Dask cluster: {exc}") from None
         try:

@@ -78,10 +78,16 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     metadata = {"labels": dict(pod.labels)}
     low, high, fixed = worker_bounds(fn)
     spec: dict[str, Any] = {
-        "worker": {"replicas": fixed if fixed is not None else low, "metadata": metadata,
-                   "spec": {**pod_spec, "containers": [worker]}},
-        "scheduler": {"metadata": metadata, "spec": {**pod_spec, "containers": [scheduler]},
-                      "service": _service(fn, name)},
+        "worker": {
+            "replicas": fixed if fixed is not None else low,
+            "metadata": metadata,
+            "spec": {**pod_spec, "containers": [worker]},
+        },
+        "scheduler": {
+            "metadata": metadata,
+            "spec": {**pod_spec, "containers": [scheduler]},
+            "service": _service(fn, name),
+        },
     }
     idle = idle_timeout(fn)
     if idle:
@@ -94,12 +100,14 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     }
     objects.append(cluster)
     if fixed is None:
-        objects.append({
-            "apiVersion": API_VERSION,
-            "kind": "DaskAutoscaler",
-            "metadata": {"name": name, "namespace": ctx.namespace, "labels": dict(pod.labels)},
-            "spec": {"cluster": name, "minimum": low, "maximum": high},
-        })
+        objects.append(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "DaskAutoscaler",
+                "metadata": {"name": name, "namespace": ctx.namespace, "labels": dict(pod.labels)},
+                "spec": {"cluster": name, "minimum": low, "maximum": high},
+            }
+        )
     return objects
 
 
@@ -123,8 +131,16 @@ def worker_bounds(fn: FunctionSpec) -> tuple[int, int, int | None]:
 
 def worker_args(fn: FunctionSpec, resources: dict[str, Any]) -> list[str]:
     # the operator sets DASK_WORKER_NAME and DASK_SCHEDULER_ADDRESS in worker pods
-    args = ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", str(int(fn.get("nthreads", 1))),
-            "--dashboard-address", str(WORKER_DASHBOARD_PORT)]
+    args = [
+        "dask",
+        "worker",
+        "--name",
+        "$(DASK_WORKER_NAME)",
+        "--nthreads",
+        str(int(fn.get("nthreads", 1))),
+        "--dashboard-address",
+        str(WORKER_DASHBOARD_PORT),
+    ]
     memory = (resources.get("limits") or {}).get("memory")
     if memory:
         args += ["--memory-limit", str(memory)]
@@ -181,8 +197,12 @@ def _set_resources(container: dict[str, Any], resources: dict[str, Any]) -> None
 def _service(fn: FunctionSpec, name: str) -> dict[str, Any]:
     node_port = fn.get("node_port")
     service_type = str(fn.get("service_type") or ("NodePort" if node_port else "ClusterIP"))
-    dashboard: dict[str, Any] = {"name": "http-dashboard", "protocol": "TCP", "port": DASHBOARD_PORT,
-                                 "targetPort": "http-dashboard"}
+    dashboard: dict[str, Any] = {
+        "name": "http-dashboard",
+        "protocol": "TCP",
+        "port": DASHBOARD_PORT,
+        "targetPort": "http-dashboard",
+    }
     if node_port:
         if service_type != "NodePort":
             raise InvalidInput(f"{fn.source}: spec.node_port needs service_type NodePort, not {service_type}")
@@ -190,6 +210,5 @@ def _service(fn: FunctionSpec, name: str) -> dict[str, Any]:
     return {
         "type": service_type,
         "selector": {"dask.org/cluster-name": name, "dask.org/component": "scheduler"},
-        "ports": [{"name": "tcp-comm", "protocol": "TCP", "port": SCHEDULER_PORT, "targetPort": "tcp-comm"},
-                  dashboard],
+        "ports": [{"name": "tcp-comm", "protocol": "TCP", "port": SCHEDULER_PORT, "targetPort": "tcp-comm"}, dashboard],
     }

@@ -69,13 +69,18 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
         objects.append(code_map)
         volumes.append({"name": "mlctl-code", "configMap": {"name": code_map["metadata"]["name"]}})
         mounts.append({"name": "mlctl-code", "mountPath": pod_.CODE_MOUNT, "readOnly": True})
-        settings = {"code": f"{pod_.CODE_MOUNT}/{module}.py", "handler": f"{module}:{function or 'handler'}",
-                    "port": port, "workers": nuclio_.http_workers(fn)}
+        settings = {
+            "code": f"{pod_.CODE_MOUNT}/{module}.py",
+            "handler": f"{module}:{function or 'handler'}",
+            "port": port,
+            "workers": nuclio_.http_workers(fn),
+        }
         env.append({"name": SERVE_ENV, "value": json.dumps(settings, sort_keys=True)})
         container["command"] = ["python", f"{pod_.CODE_MOUNT}/{SHIM}"]
         if fn.kind == "serving":
             serving_env, serving_volumes, serving_mounts, serving_objects = nuclio_.serving_spec_delivery(
-                fn, ctx.namespace)
+                fn, ctx.namespace
+            )
             env += serving_env
             volumes += serving_volumes
             mounts += serving_mounts
@@ -112,8 +117,12 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
         "selector": selector,
         "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
     }
-    service = {"apiVersion": "v1", "kind": "Service",
-               "metadata": {"name": name, "namespace": ctx.namespace, "labels": labels}, "spec": service_spec}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ctx.namespace, "labels": labels},
+        "spec": service_spec,
+    }
     objects += [service, deployment]
     if high > max(low, 1):
         objects.append(_autoscaler(fn, name, ctx.namespace, labels, max(low, 1), high))
@@ -121,8 +130,19 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
 
 
 # the order people read a container in
-_CONTAINER_ORDER = ("name", "image", "imagePullPolicy", "command", "args", "ports", "env", "resources",
-                    "volumeMounts", "readinessProbe", "securityContext")
+_CONTAINER_ORDER = (
+    "name",
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "ports",
+    "env",
+    "resources",
+    "volumeMounts",
+    "readinessProbe",
+    "securityContext",
+)
 
 
 def ordered(container: dict[str, Any]) -> dict[str, Any]:
@@ -131,8 +151,9 @@ def ordered(container: dict[str, Any]) -> dict[str, Any]:
     return {**first, **{k: v for k, v in container.items() if k not in first}}
 
 
-def _autoscaler(fn: FunctionSpec, name: str, namespace: str, labels: dict[str, str],
-                low: int, high: int) -> dict[str, Any]:
+def _autoscaler(
+    fn: FunctionSpec, name: str, namespace: str, labels: dict[str, str], low: int, high: int
+) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -141,11 +162,15 @@ def _autoscaler(fn: FunctionSpec, name: str, namespace: str, labels: dict[str, s
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": low,
             "maxReplicas": high,
-            "metrics": [{
-                "type": "Resource",
-                "resource": {"name": "cpu", "target": {"type": "Utilization",
-                                                        "averageUtilization": nuclio_.target_cpu(fn)}},
-            }],
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": nuclio_.target_cpu(fn)},
+                    },
+                }
+            ],
         },
     }
 

@@ -107,8 +107,9 @@ def _launcher_container(fn: FunctionSpec, config: Config, pod: pod_.Pod) -> dict
     defaults = config.get("default_function_pod_resources") or {}
     resources = {}
     for section in ("requests", "limits"):
-        values = {str(k): quantity.to_manifest(v) for k, v in (defaults.get(section) or {}).items()
-                  if v not in (None, "")}
+        values = {
+            str(k): quantity.to_manifest(v) for k, v in (defaults.get(section) or {}).items() if v not in (None, "")
+        }
         if values:
             resources[section] = values
     if resources:

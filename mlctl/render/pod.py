@@ -43,8 +43,9 @@ def labels(fn: FunctionSpec, run_id: str = "") -> dict[str, str]:
     """The function's own labels (as MLRun puts them on pods), then mlctl's, which win."""
     from mlctl.spec import validate
 
-    own = {k: v for k, v in fn.labels.items()
-           if not validate.label_key_problem(k) and not validate.label_value_problem(v)}
+    own = {
+        k: v for k, v in fn.labels.items() if not validate.label_key_problem(k) and not validate.label_value_problem(v)
+    }
     out = {
         **own,
         **MANAGED_BY,
@@ -122,7 +123,9 @@ def resources_of(fn: FunctionSpec, key: str = "resources", config: Config | None
     return out
 
 
-def _volumes(fn: FunctionSpec, config: Config, namespace: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def _volumes(
+    fn: FunctionSpec, config: Config, namespace: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """(volumes, volume mounts, extra env, extra objects) with secrets moved out of the spec."""
     volumes: dict[str, dict[str, Any]] = {}
     for volume in thaw(fn.get("volumes", [])):
@@ -165,7 +168,9 @@ def _secret(fn: FunctionSpec, namespace: str, suffix: str, data: Mapping[str, st
     }
 
 
-def _auto_mount(fn: FunctionSpec, config: Config, namespace: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def _auto_mount(
+    fn: FunctionSpec, config: Config, namespace: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     kind = config.get("storage.auto_mount_type") or "auto"
     params = config.auto_mount_params
     if kind == "auto":
@@ -182,8 +187,12 @@ def _auto_mount(fn: FunctionSpec, config: Config, namespace: str) -> tuple[list[
         if not claim:
             raise InvalidInput("config storage.auto_mount_type is 'pvc' but no pvc_name is given in auto_mount_params")
         name = params.get("volume_name", "pvc")
-        return ([{"name": name, "persistentVolumeClaim": {"claimName": claim}}],
-                [{"name": name, "mountPath": path}], [], [])
+        return (
+            [{"name": name, "persistentVolumeClaim": {"claimName": claim}}],
+            [{"name": name, "mountPath": path}],
+            [],
+            [],
+        )
     if kind in ("v3io_credentials", "v3io_fuse"):
         key = params.get("access_key", "")
         user = params.get("user", "")
@@ -192,8 +201,12 @@ def _auto_mount(fn: FunctionSpec, config: Config, namespace: str) -> tuple[list[
         if key:
             secret = _secret(fn, namespace, "v3io-auto", {V3IO_SECRET_KEY: key})
             objects.append(secret)
-            env_.append({"name": "V3IO_ACCESS_KEY", "valueFrom": {
-                "secretKeyRef": {"name": secret["metadata"]["name"], "key": V3IO_SECRET_KEY}}})
+            env_.append(
+                {
+                    "name": "V3IO_ACCESS_KEY",
+                    "valueFrom": {"secretKeyRef": {"name": secret["metadata"]["name"], "key": V3IO_SECRET_KEY}},
+                }
+            )
         if kind == "v3io_credentials":
             return [], [], env_, objects
         volume: dict[str, Any] = {"name": "v3io", "flexVolume": {"driver": "v3io/fuse", "options": {}}}
@@ -205,8 +218,14 @@ def _auto_mount(fn: FunctionSpec, config: Config, namespace: str) -> tuple[list[
         return [volume], mounts, env_, objects
     if kind == "s3":
         secret_name = params.get("secret_name")
-        env_ = [{"name": n, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": n}}}
-                for n in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")] if secret_name else []
+        env_ = (
+            [
+                {"name": n, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": n}}}
+                for n in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            ]
+            if secret_name
+            else []
+        )
         if params.get("endpoint_url"):
             env_.append({"name": "S3_ENDPOINT_URL", "value": params["endpoint_url"]})
         return [], [], env_, []
@@ -260,15 +279,19 @@ def command(fn: FunctionSpec, run_env: dict[str, str]) -> tuple[list[str], list[
         run = {**run_env, "handler": handler or "handler", "code": code_path}
         import json
 
-        return (["python", f"{CODE_MOUNT}/bootstrap.py"], args,
-                [{"name": "MLCTL_RUN", "value": json.dumps(run, sort_keys=True)}])
+        return (
+            ["python", f"{CODE_MOUNT}/bootstrap.py"],
+            args,
+            [{"name": "MLCTL_RUN", "value": json.dumps(run, sort_keys=True)}],
+        )
     if entry:
         return shlex.split(entry), args, []
     return [], args, []
 
 
-def build(fn: FunctionSpec, config: Config, namespace: str, *, run_env: dict[str, str] | None = None,
-          run_id: str = "") -> Pod:
+def build(
+    fn: FunctionSpec, config: Config, namespace: str, *, run_env: dict[str, str] | None = None, run_id: str = ""
+) -> Pod:
     """The shared pod pieces of a function (one container named ``base``)."""
     volumes, mounts, auto_env, objects = _volumes(fn, config, namespace)
     cmd, args, run_vars = command(fn, run_env or {})

@@ -31,8 +31,15 @@ def name(fn: FunctionSpec, run_id: str, limit: int = 63) -> str:
     return f"{k8s_name(fn.name, limit=limit - len(run_id) - 1)}-{run_id}"
 
 
-def build(fn: FunctionSpec, ctx: RenderContext, pod: pod_.Pod, api_version: str, kind: str,
-          spec: dict[str, Any], limit: int = 63) -> dict[str, Any]:
+def build(
+    fn: FunctionSpec,
+    ctx: RenderContext,
+    pod: pod_.Pod,
+    api_version: str,
+    kind: str,
+    spec: dict[str, Any],
+    limit: int = 63,
+) -> dict[str, Any]:
     """The run object: name, namespace, the run's labels and record annotations, and ``spec``."""
     return {
         "apiVersion": api_version,

@@ -42,11 +42,20 @@ DEFAULT_RESOURCES = {
     "driver": {"requests": {"cpu": "1", "memory": "2g"}, "limits": {"cpu": "2"}},
     "executor": {"requests": {"cpu": "1", "memory": "5g"}, "limits": {"cpu": "2"}},
 }
-DEFAULT_RESTART_POLICY = {"type": "OnFailure", "retries": 0, "retry_interval": 10,
-                          "submission_retries": 3, "submission_retry_interval": 20}
-_RESTART_FIELDS = {"type": "type", "retries": "onFailureRetries", "retry_interval": "onFailureRetryInterval",
-                   "submission_retries": "onSubmissionFailureRetries",
-                   "submission_retry_interval": "onSubmissionFailureRetryInterval"}
+DEFAULT_RESTART_POLICY = {
+    "type": "OnFailure",
+    "retries": 0,
+    "retry_interval": 10,
+    "submission_retries": 3,
+    "submission_retry_interval": 20,
+}
+_RESTART_FIELDS = {
+    "type": "type",
+    "retries": "onFailureRetries",
+    "retry_interval": "onFailureRetryInterval",
+    "submission_retries": "onSubmissionFailureRetries",
+    "submission_retry_interval": "onSubmissionFailureRetryInterval",
+}
 # The driver pod is <app>-driver and its UI service <app>-ui-svc: DNS labels.
 NAME_LIMIT = 56
 _JVM_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}

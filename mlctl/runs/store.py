@@ -228,10 +228,7 @@ def _zombie(pid: int) -> bool:
 
 
 def _interrupted_text(pid: int) -> str:
-    return (
-        f"mlctl stopped before the run finished (process {pid} is gone); "
-        "the run's outcome is unknown"
-    )
+    return f"mlctl stopped before the run finished (process {pid} is gone); the run's outcome is unknown"
 
 
 # ------------------------------------------------------------------ writing
@@ -241,10 +238,21 @@ def start(record: record_.RunRecord, pid: int) -> None:
     """Record a new local run, supervised by process ``pid``."""
     started = record.started or now()
     row = (
-        record.run_id, record.function, record.project, record.kind, record.namespace,
-        record.state, record.status_text, started, record.finished,
-        _dump(record.result), _dump(record.params), _dump(record.thresholds),
-        pid, process_token(pid), socket.gethostname(),
+        record.run_id,
+        record.function,
+        record.project,
+        record.kind,
+        record.namespace,
+        record.state,
+        record.status_text,
+        started,
+        record.finished,
+        _dump(record.result),
+        _dump(record.params),
+        _dump(record.thresholds),
+        pid,
+        process_token(pid),
+        socket.gethostname(),
     )
     with _connect(write=True) as conn:
         try:
@@ -266,9 +274,7 @@ def append_logs(run_id: str, lines: Iterable[tuple[str, str]]) -> None:
         conn.executemany("INSERT INTO logs (run_id, stream, line) VALUES (?, ?, ?)", rows)
 
 
-def finish(
-    run_id: str, state: str, status_text: str = "", result: Mapping[str, Any] | None = None
-) -> None:
+def finish(run_id: str, state: str, status_text: str = "", result: Mapping[str, Any] | None = None) -> None:
     """Close a run with its final state (one of ``record.TERMINAL``)."""
     if state not in record_.TERMINAL:
         expected = ", ".join(record_.TERMINAL)
@@ -290,9 +296,7 @@ def delete(run_id: str) -> None:
         if row is None:
             raise UnknownRun(f"no local run with id {run_id}")
         if row[0] == record_.RUNNING:
-            raise InvalidInput(
-                f"local run {run_id} is still running (process {row[1]}); stop it first"
-            )
+            raise InvalidInput(f"local run {run_id} is still running (process {row[1]}); stop it first")
         conn.execute("DELETE FROM logs WHERE run_id = ?", (run_id,))
         conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
@@ -393,8 +397,7 @@ def _reap(run_id: str | None = None) -> set[str]:
         args.append(run_id)
     with _connect() as conn:
         candidates = conn.execute(query, args).fetchall()
-    gone = {(rid, pid, token) for rid, pid, token, host in candidates
-            if not _alive(pid, token, host)}
+    gone = {(rid, pid, token) for rid, pid, token, host in candidates if not _alive(pid, token, host)}
     if not gone:
         return set()
     with contextlib.suppress(StoreError), _connect(write=True) as conn:
@@ -408,14 +411,39 @@ def _reap(run_id: str | None = None) -> set[str]:
 
 
 def _record(row: tuple[Any, ...], gone: Collection[str] = ()) -> record_.RunRecord:
-    (run_id, function, project, kind, namespace, state, status_text, started, finished,
-     result, params, thresholds, pid, _token, _host) = row
+    (
+        run_id,
+        function,
+        project,
+        kind,
+        namespace,
+        state,
+        status_text,
+        started,
+        finished,
+        result,
+        params,
+        thresholds,
+        pid,
+        _token,
+        _host,
+    ) = row
     if state == record_.RUNNING and run_id in gone:
         state, status_text = record_.INTERRUPTED, _interrupted_text(pid)
     return record_.RunRecord(
-        run_id=run_id, function=function, project=project, kind=kind, where="local",
-        namespace=namespace, state=state, status_text=status_text, started=started,
-        finished=finished, result=_load(result), params=_load(params), thresholds=_load(thresholds),
+        run_id=run_id,
+        function=function,
+        project=project,
+        kind=kind,
+        where="local",
+        namespace=namespace,
+        state=state,
+        status_text=status_text,
+        started=started,
+        finished=finished,
+        result=_load(result),
+        params=_load(params),
+        thresholds=_load(thresholds),
     )
 
 

@@ -65,9 +65,7 @@ def parse_seconds(value: object) -> float:
     if isinstance(value, int | float):
         if value == -1:
             return NO_LIMIT
-        raise TimeStringError(
-            f"threshold {value!r} must be a string with a unit, e.g. '{value}s' or '{value}m'"
-        )
+        raise TimeStringError(f"threshold {value!r} must be a string with a unit, e.g. '{value}s' or '{value}m'")
     if not isinstance(value, str):
         raise TimeStringError(f"threshold {value!r} must be a string such as '30m' or '1h'")
     text = value.strip()
@@ -81,7 +79,7 @@ def parse_seconds(value: object) -> float:
     total = 0.0
     position = 0
     for match in _TOKEN.finditer(joined):
-        if joined[position:match.start()].strip():
+        if joined[position : match.start()].strip():
             break
         unit = match.group(2)
         seconds = _UNITS.get(unit) if len(unit) == 1 else _UNITS.get(unit.lower())
@@ -93,9 +91,7 @@ def parse_seconds(value: object) -> float:
         total += float(match.group(1)) * seconds
         position = match.end()
     if not words or position == 0 or joined[position:].strip():
-        raise TimeStringError(
-            f"'{value}' is not a valid time string (e.g. '90s', '1h 30m', '1 minute and 30s', '-1')"
-        )
+        raise TimeStringError(f"'{value}' is not a valid time string (e.g. '90s', '1h 30m', '1 minute and 30s', '-1')")
     if total < MIN_SECONDS:
         raise TimeStringError(f"'{value}' is shorter than the minimum of 1 second")
     return total
@@ -111,7 +107,7 @@ def format_seconds(seconds: float) -> str:
         return "no limit"
     if seconds < 60 and round(seconds, 1) != round(seconds):
         return f"{seconds:.1f}s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, whole = divmod(whole, size)

@@ -71,8 +71,11 @@ def edit(path: str, change: Callable[[Any], None], config: Config, *, dry_run: b
     problems = validate.check(document, config)
     if validate.errors(problems):
         raise invalid([_as_result(p) for p in problems if p.severity == "error"])
-    diff = "".join(difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+        )
+    )
     changed = before != after
     if changed and not dry_run:
         write_atomic(target, after)
@@ -80,13 +83,19 @@ def edit(path: str, change: Callable[[Any], None], config: Config, *, dry_run: b
 
 
 def _as_result(problem: Problem) -> Problem:
-    return Problem(problem.file, problem.line, problem.column, problem.path,
-                   problem.message + " (in the edited result; the file was not changed)", problem.hint)
+    return Problem(
+        problem.file,
+        problem.line,
+        problem.column,
+        problem.path,
+        problem.message + " (in the edited result; the file was not changed)",
+        problem.hint,
+    )
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one rename; its mode is kept."""
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent if str(path.parent) else Path()
     mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -97,8 +106,8 @@ def write_atomic(path: Path, text: str) -> None:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
+        Path(temp).chmod(mode)
+        Path(temp).replace(path)
     except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
         if isinstance(exc, OSError):  # a full disk or a read-only folder is not a bug in mlctl
@@ -163,7 +172,9 @@ def _splice_mapping(lines: list[str], old: Any, new: Any, start: int, end: int) 
     keys = list(old.keys())
     starts = [old.lc.key(k)[0] for k in keys]
     column = old.lc.key(keys[0])[1]
-    spans = {k: (s, starts[i + 1] if i + 1 < len(keys) else end) for i, (k, s) in enumerate(zip(keys, starts, strict=True))}
+    spans = {
+        k: (s, starts[i + 1] if i + 1 < len(keys) else end) for i, (k, s) in enumerate(zip(keys, starts, strict=True))
+    }
     added = [k for k in new if k not in old]
     if added:
         last_start, last_end = spans[keys[-1]]
@@ -177,11 +188,15 @@ def _splice_mapping(lines: list[str], old: Any, new: Any, start: int, end: int) 
     for key in reversed(keys):
         first, stop = spans[key]
         if key not in new:
-            del lines[first:_block_end(lines, first, stop)]
+            del lines[first : _block_end(lines, first, stop)]
             continue
         if _plain(old[key]) == _plain(new[key]):
             continue
-        if _is_block_map(old[key]) and _is_block_map(new[key]) and old.lc.key(key)[0] != old[key].lc.key(next(iter(old[key])))[0]:
+        if (
+            _is_block_map(old[key])
+            and _is_block_map(new[key])
+            and old.lc.key(key)[0] != old[key].lc.key(next(iter(old[key])))[0]
+        ):
             _splice_mapping(lines, old[key], new[key], first + 1, stop)
             continue
         stop = _block_end(lines, first, stop)

@@ -35,18 +35,30 @@ def parse(text: str, source: str = "<env>") -> dict[str, str]:
     for binding in parse_stream(io.StringIO(text)):
         # dotenv counts blank lines before a binding as part of it: skip them
         original = binding.original.string
-        line = binding.original.line + original[:len(original) - len(original.lstrip())].count("\n")
+        line = binding.original.line + original[: len(original) - len(original.lstrip())].count("\n")
         raw = original.strip()
         if binding.error:
-            problems.append(Problem(
-                source, line, 1, "", f"cannot parse '{_shorten(raw)}'",
-                "lines must be KEY=VALUE, optionally quoted; comments start with #",
-            ))
+            problems.append(
+                Problem(
+                    source,
+                    line,
+                    1,
+                    "",
+                    f"cannot parse '{_shorten(raw)}'",
+                    "lines must be KEY=VALUE, optionally quoted; comments start with #",
+                )
+            )
         elif binding.key is not None and binding.value is None:
-            problems.append(Problem(
-                source, line, 1, binding.key, "a key without a value",
-                f"write '{binding.key}=' for an empty value",
-            ))
+            problems.append(
+                Problem(
+                    source,
+                    line,
+                    1,
+                    binding.key,
+                    "a key without a value",
+                    f"write '{binding.key}=' for an empty value",
+                )
+            )
     if problems:
         raise invalid(problems)
     values = dotenv_values(stream=io.StringIO(text), interpolate=True)

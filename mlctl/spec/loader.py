@@ -144,7 +144,11 @@ def _conflict_markers(text: str, source: str) -> Iterator[Problem]:
         if match.group(1).startswith("<"):
             line = text.count("\n", 0, match.start()) + 1
             yield Problem(
-                source, line, 1, "", "unresolved merge conflict marker",
+                source,
+                line,
+                1,
+                "",
+                "unresolved merge conflict marker",
                 "resolve the conflict and keep one side before using this file",
             )
 
@@ -157,8 +161,12 @@ def _duplicate_keys(node: nodes.Node, path: Path_, source: str) -> Iterator[Prob
             if name is not None and name in seen:
                 line, col = _mark(key)
                 yield Problem(
-                    source, line, col, dotted((*path, name)),
-                    f"duplicate key '{name}'", f"first defined on line {seen[name]}",
+                    source,
+                    line,
+                    col,
+                    dotted((*path, name)),
+                    f"duplicate key '{name}'",
+                    f"first defined on line {seen[name]}",
                 )
             elif name is not None:
                 seen[name] = _mark(key)[0]

@@ -92,8 +92,12 @@ def set_thresholds(tree: Any, values: Mapping[str, str], replace: bool = False) 
 
 
 def set_resources(
-    tree: Any, requests: Mapping[str, str], limits: Mapping[str, str], gpu_type: str | None,
-    default_gpu_type: str, patch: bool = False,
+    tree: Any,
+    requests: Mapping[str, str],
+    limits: Mapping[str, str],
+    gpu_type: str | None,
+    default_gpu_type: str,
+    patch: bool = False,
 ) -> None:
     """MLRun's with_requests/with_limits: a given section is replaced unless ``patch``."""
     spec = spec_of(tree)
@@ -181,8 +185,11 @@ def parse_toleration(text: str) -> dict[str, Any]:
 
 
 def set_node_selection(
-    tree: Any, node_selector: Mapping[str, str] | None, node_name: str | None,
-    tolerations: Sequence[Mapping[str, Any]] | None, affinity: Mapping[str, Any] | None,
+    tree: Any,
+    node_selector: Mapping[str, str] | None,
+    node_name: str | None,
+    tolerations: Sequence[Mapping[str, Any]] | None,
+    affinity: Mapping[str, Any] | None,
 ) -> None:
     """MLRun's with_node_selection: each given argument replaces its field."""
     spec = spec_of(tree)
@@ -216,29 +223,35 @@ def _add_volume(spec: Any, volume: dict[str, Any], mounts: Sequence[dict[str, An
 
 def mount_pvc(tree: Any, claim: str, path: str, volume_name: str = "pipeline") -> None:
     spec = spec_of(tree)
-    _add_volume(spec, {"name": volume_name, "persistentVolumeClaim": {"claimName": claim}},
-                [{"name": volume_name, "mountPath": path}])
+    _add_volume(
+        spec,
+        {"name": volume_name, "persistentVolumeClaim": {"claimName": claim}},
+        [{"name": volume_name, "mountPath": path}],
+    )
     spec["disable_auto_mount"] = True
 
 
-def mount_configmap(tree: Any, name: str, path: str, volume_name: str = "configmap",
-                    items: Mapping[str, str] | None = None) -> None:
+def mount_configmap(
+    tree: Any, name: str, path: str, volume_name: str = "configmap", items: Mapping[str, str] | None = None
+) -> None:
     source: dict[str, Any] = {"name": name}
     if items:
         source["items"] = [{"key": k, "path": v} for k, v in items.items()]
     _add_volume(spec_of(tree), {"name": volume_name, "configMap": source}, [{"name": volume_name, "mountPath": path}])
 
 
-def mount_secret(tree: Any, name: str, path: str, volume_name: str = "secret",
-                 items: Mapping[str, str] | None = None) -> None:
+def mount_secret(
+    tree: Any, name: str, path: str, volume_name: str = "secret", items: Mapping[str, str] | None = None
+) -> None:
     source: dict[str, Any] = {"secretName": name}
     if items:
         source["items"] = [{"key": k, "path": v} for k, v in items.items()]
     _add_volume(spec_of(tree), {"name": volume_name, "secret": source}, [{"name": volume_name, "mountPath": path}])
 
 
-def mount_v3io(tree: Any, secret: str, remote: str = "", mount_path: str = "", user: str = "",
-               volume_name: str = "v3io") -> None:
+def mount_v3io(
+    tree: Any, secret: str, remote: str = "", mount_path: str = "", user: str = "", volume_name: str = "v3io"
+) -> None:
     """A v3io fuse volume whose access key is read from ``secret`` (key ``accessKey``).
 
     Without ``remote``: ``/v3io`` (all containers) and ``/User`` (the user's
@@ -257,8 +270,10 @@ def mount_v3io(tree: Any, secret: str, remote: str = "", mount_path: str = "", u
         mounts = [{"name": volume_name, "mountPath": mount_path or "/v3io", "subPath": ""}]
         if user:
             mounts.append({"name": volume_name, "mountPath": "/User", "subPath": f"users/{user}"})
-    volume = {"name": volume_name, "flexVolume": {"driver": "v3io/fuse", "options": options,
-                                                   "secretRef": {"name": secret}}}
+    volume = {
+        "name": volume_name,
+        "flexVolume": {"driver": "v3io/fuse", "options": options, "secretRef": {"name": secret}},
+    }
     _add_volume(spec, volume, mounts)
     spec["disable_auto_mount"] = True
 

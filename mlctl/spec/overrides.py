@@ -97,7 +97,7 @@ def path_of(dotted: str) -> tuple[str | int, ...]:
     parts: list[str | int] = []
     position = 0
     for match in _PATH_PART.finditer(dotted):
-        between = dotted[position:match.start()]
+        between = dotted[position : match.start()]
         if between not in ("", "."):
             break
         parts.append(int(match.group(2)) if match.group(2) else match.group(1))

@@ -17,9 +17,16 @@ _QUANTITY = re.compile(
 )
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-    "P": Decimal("1e15"), "E": Decimal("1e18"),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
 }
 
 
@@ -36,9 +43,7 @@ def parse(value: object) -> Decimal:
     text = str(value)
     match = _QUANTITY.match(text)
     if not match:
-        raise QuantityError(
-            f"'{text}' is not a Kubernetes quantity (examples: 500m, 2, 1.5, 512Mi, 4Gi, 1e3)"
-        )
+        raise QuantityError(f"'{text}' is not a Kubernetes quantity (examples: 500m, 2, 1.5, 512Mi, 4Gi, 1e3)")
     try:
         number = Decimal(match["number"])
     except InvalidOperation:  # pragma: no cover - the regex admits only decimals

@@ -44,10 +44,18 @@ def _config(spec: Any) -> Any:
     return config
 
 
-def http_trigger(workers: int, *, worker_timeout: int | None = None, gateway_timeout: int | None = None,
-                 host: str | None = None, paths: Sequence[str] = (), port: int | None = None,
-                 canary: int | None = None, secret: str | None = None,
-                 annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+def http_trigger(
+    workers: int,
+    *,
+    worker_timeout: int | None = None,
+    gateway_timeout: int | None = None,
+    host: str | None = None,
+    paths: Sequence[str] = (),
+    port: int | None = None,
+    canary: int | None = None,
+    secret: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The trigger ``with_http`` builds (Part B of mlctl's MLRun notes, section 5)."""
     if workers < 0:
         raise InvalidInput("--workers must be 0 or more")
@@ -82,8 +90,13 @@ def http_trigger(workers: int, *, worker_timeout: int | None = None, gateway_tim
             notes[f"{_NGINX}canary-weight"] = str(canary)
     elif paths or canary is not None or secret:
         raise InvalidInput("--path, --canary and --secret describe an ingress: give --host too")
-    trigger: dict[str, Any] = {"kind": "http", "maxWorkers": workers, "attributes": attributes,
-                               "annotations": notes, "name": "http"}
+    trigger: dict[str, Any] = {
+        "kind": "http",
+        "maxWorkers": workers,
+        "attributes": attributes,
+        "annotations": notes,
+        "name": "http",
+    }
     if worker_timeout:
         trigger["workerAvailabilityTimeoutMilliseconds"] = worker_timeout * 1000
     return trigger
@@ -108,19 +121,20 @@ def parse_stream_path(stream_path: str) -> tuple[str, str, str]:
         path = parts.path
     container, _, rest = path.strip("/").partition("/")
     if not container or not rest:
-        raise InvalidInput(f"stream path '{stream_path}': name a container and a stream, e.g. v3io:///projects/p/stream")
+        raise InvalidInput(
+            f"stream path '{stream_path}': name a container and a stream, e.g. v3io:///projects/p/stream"
+        )
     return url, container, rest
 
 
 def check_consumer_group(group: str) -> None:
     if not CONSUMER_GROUP.match(group):
-        raise InvalidInput(
-            f"consumer group '{group}' must be 1-256 letters, digits or '_', not starting with '_'"
-        )
+        raise InvalidInput(f"consumer group '{group}' must be 1-256 letters, digits or '_', not starting with '_'")
 
 
-def stream_trigger(stream_path: str, *, name: str = "stream", group: str = "serving",
-                   seek_to: str = "earliest", max_workers: int = 1) -> dict[str, Any]:
+def stream_trigger(
+    stream_path: str, *, name: str = "stream", group: str = "serving", seek_to: str = "earliest", max_workers: int = 1
+) -> dict[str, Any]:
     """The trigger ``add_v3io_stream_trigger`` builds, with ``$generate`` for the key."""
     check_consumer_group(group)
     if seek_to not in SEEK_TO:
@@ -150,9 +164,17 @@ def stream_trigger(stream_path: str, *, name: str = "stream", group: str = "serv
     }
 
 
-def add_stream_trigger(tree: Any, stream_path: str, *, name: str = "stream", group: str = "serving",
-                       seek_to: str = "earliest", shards: int = 1, max_workers: int = 1,
-                       access_key_secret: str | None = None) -> None:
+def add_stream_trigger(
+    tree: Any,
+    stream_path: str,
+    *,
+    name: str = "stream",
+    group: str = "serving",
+    seek_to: str = "earliest",
+    shards: int = 1,
+    max_workers: int = 1,
+    access_key_secret: str | None = None,
+) -> None:
     """Add (or replace) a v3io stream trigger; one replica per shard, as MLRun sets."""
     spec = _nuclio_spec(tree)
     if not re.match(r"^[A-Za-z0-9][-A-Za-z0-9_]*$", name):

@@ -134,8 +134,15 @@ def _show(value: Any) -> str:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -184,8 +191,15 @@ def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
     # them; one it would refuse (hub specs have `framework: tensorflow, keras`)
     # stays in the spec only, which warrants a warning, not an error
     yield from (
-        Problem(p.file, p.line, p.column, p.path, p.message + "; kept in the spec, not put on Kubernetes objects",
-                p.hint, "warning")
+        Problem(
+            p.file,
+            p.line,
+            p.column,
+            p.path,
+            p.message + "; kept in the spec, not put on Kubernetes objects",
+            p.hint,
+            "warning",
+        )
         for p in _labels(document, ("metadata", "labels"), metadata.get("labels"))
     )
     yield from _labels(document, ("spec", "node_selector"), spec.get("node_selector"))
@@ -265,8 +279,9 @@ def _resources(document: Document, path: Path_, value: Any, config: Config) -> I
                 yield document.problem((*path, name, resource), str(exc))
                 continue
             if parsed[name][resource] < 0:
-                yield document.problem((*path, name, resource), f"{name[:-1]} {amount} is negative",
-                                       "resource amounts are 0 or more")
+                yield document.problem(
+                    (*path, name, resource), f"{name[:-1]} {amount} is negative", "resource amounts are 0 or more"
+                )
     requests, limits = parsed["requests"], parsed["limits"]
     for resource, amount in requests.items():
         limit = limits.get(resource)
@@ -324,7 +339,8 @@ def _thresholds(document: Document, kind: Any, value: Any) -> Iterator[Problem]:
         if state is None:
             close = difflib.get_close_matches(str(name), [*thresholds_.STATES, "executing"], n=1)
             yield document.problem(
-                (*path, name), f"unknown state '{name}'",
+                (*path, name),
+                f"unknown state '{name}'",
                 f"did you mean '{close[0]}'?" if close else "states: " + ", ".join(thresholds_.STATES),
             )
             continue
@@ -358,8 +374,10 @@ def _preemption(document: Document, spec: Mapping[str, Any], config: Config) -> 
     profile = config.preemptible_node_selector
     if mode == "constrain" and not config.has_preemptible_profile:
         yield document.problem(
-            path, "preemption mode 'constrain' has no effect: no preemptible-node profile is configured",
-            "set preemptible_nodes.node_selector / tolerations (MLCTL_PREEMPTIBLE_NODES__...)", "warning",
+            path,
+            "preemption mode 'constrain' has no effect: no preemptible-node profile is configured",
+            "set preemptible_nodes.node_selector / tolerations (MLCTL_PREEMPTIBLE_NODES__...)",
+            "warning",
         )
     selector = spec.get("node_selector")
     if not isinstance(selector, Mapping):
@@ -371,14 +389,16 @@ def _preemption(document: Document, spec: Mapping[str, Any], config: Config) -> 
             yield document.problem(
                 ("spec", "node_selector", key),
                 f"node selector {key}={value} asks for a preemptible node, but preemption mode is 'prevent'",
-                "the selector pair is removed at render time; use 'constrain' to run on spot nodes", "warning",
+                "the selector pair is removed at render time; use 'constrain' to run on spot nodes",
+                "warning",
             )
         if mode == "constrain" and str(value) != profile[key]:
             yield document.problem(
                 ("spec", "node_selector", key),
                 f"node selector {key}={value} excludes preemptible nodes ({key}={profile[key]}), "
                 "but preemption mode is 'constrain'",
-                "no node can satisfy both", "warning",
+                "no node can satisfy both",
+                "warning",
             )
 
 
@@ -401,7 +421,8 @@ def _autoscaling_lints(document: Document, kind: Any, spec: Mapping[str, Any]) -
             yield document.problem(
                 ("spec", "resources"),
                 f"limits differ from requests ({', '.join(sorted(differing))}) on an autoscaled function",
-                "node auto-scaling works best with limits equal to requests", "warning",
+                "node auto-scaling works best with limits equal to requests",
+                "warning",
             )
 
 
@@ -424,5 +445,6 @@ def _workers_vs_gpus(document: Document, kind: Any, spec: Mapping[str, Any], con
         yield document.problem(
             ("spec", "config", "spec.triggers.http") if trigger else ("spec", "resources"),
             f"{workers} HTTP worker(s) share {gpus} GPU(s) per pod",
-            "use as many workers as GPUs, or manage GPU use in the code", "warning",
+            "use as many workers as GPUs, or manage GPU use in the code",
+            "warning",
         )

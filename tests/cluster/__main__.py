@@ -39,8 +39,10 @@ def _up(workdir: Path | None, keep: bool) -> int:
         signal.signal(sig, _terminate)
     try:
         testbed.start()
-        print(f"testbed up in {testbed.startup_seconds:.1f}s: {testbed.server}, "
-              f"nodes {', '.join(n.name for n in NODES)}", file=sys.stderr)
+        print(
+            f"testbed up in {testbed.startup_seconds:.1f}s: {testbed.server}, nodes {', '.join(n.name for n in NODES)}",
+            file=sys.stderr,
+        )
         print(f"logs in {testbed.workdir}; Ctrl-C stops it", file=sys.stderr)
         print(f"export KUBECONFIG={testbed.kubeconfig}")
         print(f"export MLCTL_TESTBED_KUBECONFIG={testbed.kubeconfig}")
@@ -60,12 +62,14 @@ def _up(workdir: Path | None, keep: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the testbed and keep it running until Ctrl-C")
-    up.add_argument("--workdir", type=Path, help="directory for certs, kubeconfigs and logs "
-                    "(default: a new temporary directory)")
+    up.add_argument(
+        "--workdir", type=Path, help="directory for certs, kubeconfigs and logs (default: a new temporary directory)"
+    )
     up.add_argument("--keep", action="store_true", help="keep the work dir after stopping")
     args = parser.parse_args(argv)
     return _up(args.workdir, args.keep)

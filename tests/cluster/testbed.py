@@ -119,12 +119,11 @@ NODES: tuple[NodeSpec, ...] = (
 def build() -> Path:
     """Run build.sh (instant when cached) and return the directory of the binaries."""
     # Progress goes to stderr so a long cold build is visible; stdout is the path.
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True,
-                          check=False)
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
-        reason = {3: "Go (1.24 or newer) is not on PATH, and the binaries are built "
-                     "from Go modules"}.get(proc.returncode,
-                                            f"{BUILD_SCRIPT} exited with {proc.returncode}")
+        reason = {3: "Go (1.24 or newer) is not on PATH, and the binaries are built from Go modules"}.get(
+            proc.returncode, f"{BUILD_SCRIPT} exited with {proc.returncode}"
+        )
         raise TestbedError(f"cannot build the testbed binaries: {reason}")
     return Path(proc.stdout.strip().splitlines()[-1])
 
@@ -137,8 +136,9 @@ def _now() -> datetime.datetime:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _pem_cert(cert: x509.Certificate) -> bytes:
@@ -156,41 +156,48 @@ def _make_ca() -> _CertPair:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlctl-testbed-ca")])
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         # Back-dated a little so small clock differences never matter.
         .not_valid_before(_now() - datetime.timedelta(hours=1))
         .not_valid_after(_now() + datetime.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-                       critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                       critical=False)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return _CertPair(cert, key)
 
 
-def _issue(ca: _CertPair, common_name: str, *, groups: tuple[str, ...] = (),
-           server_names: tuple[str, ...] = (), server_ips: tuple[str, ...] = ()) -> _CertPair:
+def _issue(
+    ca: _CertPair,
+    common_name: str,
+    *,
+    groups: tuple[str, ...] = (),
+    server_names: tuple[str, ...] = (),
+    server_ips: tuple[str, ...] = (),
+) -> _CertPair:
     key = ec.generate_private_key(ec.SECP256R1())
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     server = bool(server_names or server_ips)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name(attrs)).issuer_name(ca.cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .subject_name(x509.Name(attrs))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(_now() - datetime.timedelta(hours=1))
         .not_valid_after(_now() + datetime.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False,
-                                     False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(
-            [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
-                       critical=False)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
     )
     if server:
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in server_names]
@@ -259,8 +266,7 @@ class Testbed:
 
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None,
-                 keep: bool = False) -> None:
+    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None, keep: bool = False) -> None:
         self.bin_dir = bin_dir
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="mlctl-testbed-"))
@@ -298,8 +304,9 @@ class Testbed:
         tb = cls(workdir=kubeconfig.parent)
         tb.attached = True
         if kubeconfig.name != ADMIN_KUBECONFIG or not tb.restricted_kubeconfig.is_file():
-            raise TestbedError(f"{kubeconfig} is not the {ADMIN_KUBECONFIG} of a testbed "
-                               f"(expected {RESTRICTED_KUBECONFIG} beside it)")
+            raise TestbedError(
+                f"{kubeconfig} is not the {ADMIN_KUBECONFIG} of a testbed (expected {RESTRICTED_KUBECONFIG} beside it)"
+            )
         tb.server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         try:
             client.VersionApi(tb.api).get_code(_request_timeout=5)
@@ -364,8 +371,7 @@ class Testbed:
         """Raise TestbedError (with the log tail) if a component has exited."""
         for c in self._components:
             if not c.alive():
-                raise TestbedError(f"{c.name} exited with {c.popen.returncode}; "
-                                   f"log {c.log}:\n{_tail(c.log)}")
+                raise TestbedError(f"{c.name} exited with {c.popen.returncode}; log {c.log}:\n{_tail(c.log)}")
 
     @property
     def api(self) -> Any:
@@ -383,11 +389,11 @@ class Testbed:
         core = client.CoreV1Api(self.api)
         clean = "".join(ch if ch.isalnum() else "-" for ch in prefix.lower()).strip("-")
         name = f"{clean[:40].rstrip('-') or 't'}-{secrets.token_hex(3)}"
-        core.create_namespace({"metadata": {"name": name,
-                                            "labels": {TEST_NAMESPACE_LABEL: "1"}}})
+        core.create_namespace({"metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "1"}}})
         self.grant_pod_reader(name)
-        self._wait(lambda: self._has_default_sa(name), time.monotonic() + 30,
-                   f"default ServiceAccount in namespace {name}")
+        self._wait(
+            lambda: self._has_default_sa(name), time.monotonic() + 30, f"default ServiceAccount in namespace {name}"
+        )
         return name
 
     def delete_namespace(self, name: str) -> None:
@@ -401,13 +407,14 @@ class Testbed:
 
     def grant_pod_reader(self, namespace: str) -> None:
         """Let ``mlctl-restricted`` get/list/watch pods in ``namespace`` (nothing else)."""
-        client.RbacAuthorizationV1Api(self.api).create_namespaced_role_binding(namespace, {
-            "metadata": {"name": POD_READER_ROLE},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": POD_READER_ROLE},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                          "name": RESTRICTED_USER}],
-        })
+        client.RbacAuthorizationV1Api(self.api).create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": POD_READER_ROLE},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": POD_READER_ROLE},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": RESTRICTED_USER}],
+            },
+        )
 
     # -- startup steps ------------------------------------------------------------
 
@@ -422,9 +429,15 @@ class Testbed:
         (pki / "ca.crt").write_bytes(_pem_cert(ca.cert))
         (pki / "ca.key").write_bytes(_pem_key(ca.key))
         serving = _issue(
-            ca, "kube-apiserver",
-            server_names=("localhost", "kubernetes", "kubernetes.default",
-                          "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"),
+            ca,
+            "kube-apiserver",
+            server_names=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
             server_ips=("127.0.0.1", str(next(ipaddress.ip_network(SERVICE_CIDR).hosts()))),
         )
         (pki / "apiserver.crt").write_bytes(_pem_cert(serving.cert))
@@ -433,8 +446,9 @@ class Testbed:
         # verified by the apiserver with the public half.
         sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         (pki / "sa.key").write_bytes(_pem_key(sa))
-        (pki / "sa.pub").write_bytes(sa.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        (pki / "sa.pub").write_bytes(
+            sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
         clients = {
             "admin": _issue(ca, "admin", groups=("system:masters",)),
             "restricted": _issue(ca, RESTRICTED_USER),
@@ -458,15 +472,24 @@ class Testbed:
             return base64.b64encode(data).decode()
 
         config = {
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "mlctl-testbed", "cluster": {
-                "server": self.server,
-                "certificate-authority-data": b64(_pem_cert(self._ca.cert))}}],
-            "users": [{"name": user, "user": {
-                "client-certificate-data": b64(_pem_cert(pair.cert)),
-                "client-key-data": b64(_pem_key(pair.key))}}],
-            "contexts": [{"name": f"{user}@mlctl-testbed",
-                          "context": {"cluster": "mlctl-testbed", "user": user}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "mlctl-testbed",
+                    "cluster": {"server": self.server, "certificate-authority-data": b64(_pem_cert(self._ca.cert))},
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate-data": b64(_pem_cert(pair.cert)),
+                        "client-key-data": b64(_pem_key(pair.key)),
+                    },
+                }
+            ],
+            "contexts": [{"name": f"{user}@mlctl-testbed", "context": {"cluster": "mlctl-testbed", "user": user}}],
             "current-context": f"{user}@mlctl-testbed",
         }
         path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -478,9 +501,13 @@ class Testbed:
         log = self._path(f"{name}.log")
         with log.open("wb") as out:
             popen = subprocess.Popen(
-                [str(self.bin_dir / args[0]), *args[1:]], stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                [str(self.bin_dir / args[0]), *args[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         component = _Component(name, popen, log)
         self._components.append(component)
@@ -490,53 +517,65 @@ class Testbed:
         client_port, peer_port = _free_port(), _free_port()
         self._etcd_url = f"http://127.0.0.1:{client_port}"
         peer = f"http://127.0.0.1:{peer_port}"
-        self._spawn("etcd", [
-            "etcd", "--name=testbed", f"--data-dir={self._path('etcd')}",
-            f"--listen-client-urls={self._etcd_url}", f"--advertise-client-urls={self._etcd_url}",
-            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=testbed={peer}",
-            # Throwaway data: skipping fsync makes every write much faster.
-            "--unsafe-no-fsync", "--log-level=warn",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                "etcd",
+                "--name=testbed",
+                f"--data-dir={self._path('etcd')}",
+                f"--listen-client-urls={self._etcd_url}",
+                f"--advertise-client-urls={self._etcd_url}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=testbed={peer}",
+                # Throwaway data: skipping fsync makes every write much faster.
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
         self._wait(lambda: self._http_ok(f"{self._etcd_url}/health"), deadline, "etcd health")
 
     def _start_apiserver(self, deadline: float) -> None:
         port = _free_port()
         self.server = f"https://127.0.0.1:{port}"
         pki = self._path("pki")
-        self._spawn("kube-apiserver", [
+        self._spawn(
             "kube-apiserver",
-            f"--etcd-servers={self._etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}",
-            f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            "--authorization-mode=Node,RBAC",
-            # On top of the default plugins (NamespaceLifecycle, LimitRanger,
-            # ServiceAccount, Priority, ResourceQuota, DefaultTolerationSeconds,
-            # PodSecurity, webhooks, ...).
-            "--enable-admission-plugins=NodeRestriction",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            # The "kubernetes" Service may not point at a loopback address.
-            "--endpoint-reconciler-type=none",
-            "--profiling=false",
-            # Front-proxy settings as a kubeadm cluster has them; without them
-            # the controller-manager and scheduler log errors about a missing
-            # request-header CA.
-            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={pki / 'front-proxy.crt'}",
-            f"--proxy-client-key-file={pki / 'front-proxy.key'}",
-        ])
+            [
+                "kube-apiserver",
+                f"--etcd-servers={self._etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                "--authorization-mode=Node,RBAC",
+                # On top of the default plugins (NamespaceLifecycle, LimitRanger,
+                # ServiceAccount, Priority, ResourceQuota, DefaultTolerationSeconds,
+                # PodSecurity, webhooks, ...).
+                "--enable-admission-plugins=NodeRestriction",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # The "kubernetes" Service may not point at a loopback address.
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+                # Front-proxy settings as a kubeadm cluster has them; without them
+                # the controller-manager and scheduler log errors about a missing
+                # request-header CA.
+                f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki / 'front-proxy.crt'}",
+                f"--proxy-client-key-file={pki / 'front-proxy.key'}",
+            ],
+        )
         for user in ("admin", "restricted", "controller-manager", "scheduler", "kwok"):
-            name = {"admin": ADMIN_KUBECONFIG, "restricted": RESTRICTED_KUBECONFIG}.get(
-                user, f"{user}.kubeconfig")
+            name = {"admin": ADMIN_KUBECONFIG, "restricted": RESTRICTED_KUBECONFIG}.get(user, f"{user}.kubeconfig")
             self._write_kubeconfig(self._path(name), user)
         self._wait(self._apiserver_ready, deadline, "kube-apiserver /readyz")
 
@@ -544,34 +583,52 @@ class Testbed:
         pki = self._path("pki")
         cm = str(self._path("controller-manager.kubeconfig"))
         self._cm_port, self._sched_port = _free_port(), _free_port()
-        self._spawn("kube-controller-manager", [
-            "kube-controller-manager", f"--kubeconfig={cm}",
-            f"--authentication-kubeconfig={cm}", f"--authorization-kubeconfig={cm}",
-            "--bind-address=127.0.0.1", f"--secure-port={self._cm_port}",
-            f"--cert-dir={self._path('controller-manager-certs')}",
-            "--leader-elect=false", "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={pki / 'sa.key'}",
-            f"--root-ca-file={pki / 'ca.crt'}",
-            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
-            f"--cluster-signing-key-file={pki / 'ca.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                "kube-controller-manager",
+                f"--kubeconfig={cm}",
+                f"--authentication-kubeconfig={cm}",
+                f"--authorization-kubeconfig={cm}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self._cm_port}",
+                f"--cert-dir={self._path('controller-manager-certs')}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={pki / 'ca.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+            ],
+        )
         sched = str(self._path("scheduler.kubeconfig"))
-        self._spawn("kube-scheduler", [
-            "kube-scheduler", f"--kubeconfig={sched}",
-            f"--authentication-kubeconfig={sched}", f"--authorization-kubeconfig={sched}",
-            "--bind-address=127.0.0.1", f"--secure-port={self._sched_port}",
-            f"--cert-dir={self._path('scheduler-certs')}", "--leader-elect=false",
-        ])
+        self._spawn(
+            "kube-scheduler",
+            [
+                "kube-scheduler",
+                f"--kubeconfig={sched}",
+                f"--authentication-kubeconfig={sched}",
+                f"--authorization-kubeconfig={sched}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self._sched_port}",
+                f"--cert-dir={self._path('scheduler-certs')}",
+                "--leader-elect=false",
+            ],
+        )
         key, value = KWOK_NODE_ANNOTATION
-        self._spawn("kwok", [
-            "kwok", f"--kubeconfig={self._path('kwok.kubeconfig')}",
-            *(f"--config={p}" for p in sorted(STAGES_DIR.glob("*.yaml"))),
-            f"--manage-nodes-with-annotation-selector={key}={value}",
-            # kwok renews node Leases, which is what keeps the nodes Ready.
-            "--node-lease-duration-seconds=40",
-            "--cidr=10.244.0.1/16",
-        ])
+        self._spawn(
+            "kwok",
+            [
+                "kwok",
+                f"--kubeconfig={self._path('kwok.kubeconfig')}",
+                *(f"--config={p}" for p in sorted(STAGES_DIR.glob("*.yaml"))),
+                f"--manage-nodes-with-annotation-selector={key}={value}",
+                # kwok renews node Leases, which is what keeps the nodes Ready.
+                "--node-lease-duration-seconds=40",
+                "--cidr=10.244.0.1/16",
+            ],
+        )
 
     def _install_objects(self) -> None:
         """Create CRDs, PriorityClasses, RBAC and the fake nodes (as admin)."""
@@ -580,36 +637,43 @@ class Testbed:
             ext.create_custom_resource_definition(_load_yaml(path))
         scheduling = client.SchedulingV1Api(self.api)
         for name, value in PRIORITY_CLASSES.items():
-            scheduling.create_priority_class({
-                "metadata": {"name": name}, "value": value, "globalDefault": False,
-                "description": f"mlctl testbed priority {name}"})
-        client.RbacAuthorizationV1Api(self.api).create_cluster_role({
-            "metadata": {"name": POD_READER_ROLE},
-            "rules": [{"apiGroups": [""], "resources": ["pods"],
-                       "verbs": ["get", "list", "watch"]}],
-        })
+            scheduling.create_priority_class(
+                {
+                    "metadata": {"name": name},
+                    "value": value,
+                    "globalDefault": False,
+                    "description": f"mlctl testbed priority {name}",
+                }
+            )
+        client.RbacAuthorizationV1Api(self.api).create_cluster_role(
+            {
+                "metadata": {"name": POD_READER_ROLE},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+            }
+        )
         core = client.CoreV1Api(self.api)
         for node in NODES:
             core.create_node(_node_manifest(node))
 
     def _wait_ready(self, deadline: float) -> None:
-        self._wait(lambda: self._https_ok(self._cm_port), deadline,
-                   "kube-controller-manager /healthz")
+        self._wait(lambda: self._https_ok(self._cm_port), deadline, "kube-controller-manager /healthz")
         self._wait(lambda: self._https_ok(self._sched_port), deadline, "kube-scheduler /healthz")
         ext = client.ApiextensionsV1Api(self.api)
-        self._wait(lambda: all(
-            any(c.type == "Established" and c.status == "True"
-                for c in (crd.status.conditions or []))
-            for crd in ext.list_custom_resource_definition().items
-        ), deadline, "CRDs Established")
+        self._wait(
+            lambda: all(
+                any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+                for crd in ext.list_custom_resource_definition().items
+            ),
+            deadline,
+            "CRDs Established",
+        )
         self._wait(self._nodes_ready, deadline, "nodes Ready and untainted by the node controller")
         # The ServiceAccount and token controllers work: a new namespace gets
         # its "default" ServiceAccount (pods are refused until it exists).
         core = client.CoreV1Api(self.api)
         probe = f"testbed-probe-{secrets.token_hex(3)}"
         core.create_namespace({"metadata": {"name": probe}})
-        self._wait(lambda: self._has_default_sa(probe), deadline,
-                   f"default ServiceAccount in new namespace {probe}")
+        self._wait(lambda: self._has_default_sa(probe), deadline, f"default ServiceAccount in new namespace {probe}")
         core.delete_namespace(probe)
 
     # -- readiness checks ---------------------------------------------------------
@@ -685,14 +749,18 @@ def _load_yaml(path: Path) -> Any:
 def _node_manifest(node: NodeSpec) -> dict[str, Any]:
     key, value = KWOK_NODE_ANNOTATION
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": node.name,
             "annotations": {key: value},
             "labels": {
-                "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64", "type": "kwok",
-                "mlctl.test/pool": node.pool, **node.labels,
+                "kubernetes.io/hostname": node.name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                "mlctl.test/pool": node.pool,
+                **node.labels,
             },
         },
         "spec": {"taints": list(node.taints)},

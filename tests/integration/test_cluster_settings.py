@@ -22,10 +22,13 @@ PROFILE = {
 
 @pytest.fixture
 def admin_settings(kube: support.Kube, monkeypatch: pytest.MonkeyPatch, isolated: Path) -> None:
-    kube.core.create_namespaced_config_map(kube.namespace, {
-        "metadata": {"name": "mlctl-config"},
-        "data": {"config.yaml": yaml.safe_dump(PROFILE)},
-    })
+    kube.core.create_namespaced_config_map(
+        kube.namespace,
+        {
+            "metadata": {"name": "mlctl-config"},
+            "data": {"config.yaml": yaml.safe_dump(PROFILE)},
+        },
+    )
     monkeypatch.setenv("MLCTL_CLUSTER_CONFIG_MAP", f"{kube.namespace}/mlctl-config")
 
 

@@ -46,7 +46,9 @@ def _play_operator(kube: support.Kube, template: dict[str, Any], name: str, extr
     metadata.setdefault("labels", {}).update(extra_labels)
     spec = copy.deepcopy(template["spec"])
     spec.setdefault("restartPolicy", "Never")
-    kube.core.create_namespaced_pod(kube.namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
+    kube.core.create_namespaced_pod(
+        kube.namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    )
 
 
 def test_mpijob_workers_stuck_in_image_pull_are_aborted_and_the_mpijob_suspended(
@@ -64,15 +66,22 @@ def test_mpijob_workers_stuck_in_image_pull_are_aborted_and_the_mpijob_suspended
     worker = mpijob["spec"]["mpiReplicaSpecs"]["Worker"]
     assert worker["replicas"] == 2
     for index in range(worker["replicas"]):
-        _play_operator(kube, worker["template"], f"{mpijob['metadata']['name']}-worker-{index}",
-                       {"training.kubeflow.org/job-role": "worker"})
+        _play_operator(
+            kube,
+            worker["template"],
+            f"{mpijob['metadata']['name']}-worker-{index}",
+            {"training.kubeflow.org/job-role": "worker"},
+        )
     support.wait_for(
-        lambda: all(
-            (p.status.container_statuses or [None])[0]
-            and p.status.container_statuses[0].state.waiting
-            and p.status.container_statuses[0].state.waiting.reason == "ImagePullBackOff"
-            for p in kube.pods(run_id)
-        ) and len(kube.pods(run_id)) == 2,
+        lambda: (
+            all(
+                (p.status.container_statuses or [None])[0]
+                and p.status.container_statuses[0].state.waiting
+                and p.status.container_statuses[0].state.waiting.reason == "ImagePullBackOff"
+                for p in kube.pods(run_id)
+            )
+            and len(kube.pods(run_id)) == 2
+        ),
         "the worker pods to sit in ImagePullBackOff",
     )
 
@@ -95,17 +104,27 @@ def test_an_attached_spark_run_ends_with_its_driver_pod(
 
     attached = spawn("run", str(spec), "-o", "json", label="spark-run")
     app = support.wait_for(
-        lambda: next(iter(kube.custom.list_namespaced_custom_object(
-            "sparkoperator.k8s.io", "v1beta2", kube.namespace, "sparkapplications")["items"]), None),
+        lambda: next(
+            iter(
+                kube.custom.list_namespaced_custom_object(
+                    "sparkoperator.k8s.io", "v1beta2", kube.namespace, "sparkapplications"
+                )["items"]
+            ),
+            None,
+        ),
         "the SparkApplication",
     )
     run_id = app["metadata"]["labels"]["mlctl.io/run-id"]
     assert app["spec"]["executor"]["instances"] == 2
     driver = {
-        "metadata": {"labels": {**app["metadata"]["labels"], "spark-role": "driver"},
-                     "annotations": app["metadata"].get("annotations", {})},
-        "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": app["spec"]["image"]}],
-                 "serviceAccountName": "default"},
+        "metadata": {
+            "labels": {**app["metadata"]["labels"], "spark-role": "driver"},
+            "annotations": app["metadata"].get("annotations", {}),
+        },
+        "spec": {
+            "containers": [{"name": "spark-kubernetes-driver", "image": app["spec"]["image"]}],
+            "serviceAccountName": "default",
+        },
     }
     _play_operator(kube, driver, f"{app['metadata']['name']}-driver", {})
 
@@ -120,7 +139,11 @@ def test_serving_on_plain_kubernetes_scales_within_its_bounds(
     mlctl: support.Mlctl, kube: support.Kube, tmp_path: Path
 ) -> None:
     spec = _spec(
-        tmp_path, "serving", "predictor", min_replicas=2, max_replicas=5,
+        tmp_path,
+        "serving",
+        "predictor",
+        min_replicas=2,
+        max_replicas=5,
         config={"spec.targetCPU": 60},
         resources={"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}},
     )
@@ -135,6 +158,9 @@ def test_serving_on_plain_kubernetes_scales_within_its_bounds(
     (deployment,) = kube.apps.list_namespaced_deployment(kube.namespace).items
     assert deployment.status.available_replicas == 2
     assert hpa.spec.scale_target_ref.name == deployment.metadata.name
-    (service,) = [s for s in kube.core.list_namespaced_service(kube.namespace).items
-                  if s.metadata.name == deployment.metadata.name]
+    (service,) = [
+        s
+        for s in kube.core.list_namespaced_service(kube.namespace).items
+        if s.metadata.name == deployment.metadata.name
+    ]
     assert service.spec.selector == deployment.spec.selector.match_labels

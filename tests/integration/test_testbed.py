@@ -24,8 +24,7 @@ from tests.cluster.testbed import NODES, PRIORITY_CLASSES
 T = TypeVar("T")
 SPOT_NODES = {n.name for n in NODES if n.pool == "spot"}
 FAKE_NODES = {n.name for n in NODES}
-SPOT_TOLERATION = {"key": "node-lifecycle", "operator": "Equal", "value": "spot",
-                   "effect": "NoSchedule"}
+SPOT_TOLERATION = {"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
 
 
 def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
@@ -39,14 +38,21 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30.0) ->
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def pod_manifest(name: str, *, labels: dict[str, str] | None = None,
-                 annotations: dict[str, str] | None = None, restart_policy: str = "Never",
-                 requests: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+def pod_manifest(
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    restart_policy: str = "Never",
+    requests: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "main", "image": "registry.example/mlctl/job:1"}
     if requests:
         container["resources"] = {"requests": requests, "limits": requests}
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}},
         "spec": {"containers": [container], "restartPolicy": restart_policy, **spec},
     }
@@ -79,7 +85,8 @@ def test_fake_nodes_are_ready_with_their_pools(core: client.CoreV1Api) -> None:
     for name in SPOT_NODES:
         assert nodes[name].metadata.labels["node-lifecycle"] == "spot"
         assert [(t.key, t.value, t.effect) for t in nodes[name].spec.taints] == [
-            ("node-lifecycle", "spot", "NoSchedule")]
+            ("node-lifecycle", "spot", "NoSchedule")
+        ]
     gpu = nodes["gpu-1"]
     assert gpu.status.allocatable["nvidia.com/gpu"] == "4"
     assert gpu.metadata.labels["accelerator"] == "nvidia"
@@ -93,13 +100,17 @@ def test_job_completes_on_a_fake_node(core: client.CoreV1Api, namespace: str) ->
     batch = client.BatchV1Api(core.api_client)
     template = pod_manifest("ignored", annotations={"mlctl.test/run-duration": "2s"})
     del template["apiVersion"], template["kind"], template["metadata"]["name"]
-    batch.create_namespaced_job(namespace, {
-        "metadata": {"name": "train"},
-        "spec": {"backoffLimit": 0, "template": template},
-    })
+    batch.create_namespaced_job(
+        namespace,
+        {
+            "metadata": {"name": "train"},
+            "spec": {"backoffLimit": 0, "template": template},
+        },
+    )
 
-    job = wait_for(lambda: (j := batch.read_namespaced_job("train", namespace)).status.succeeded
-                   and j, "Job train to succeed")
+    job = wait_for(
+        lambda: (j := batch.read_namespaced_job("train", namespace)).status.succeeded and j, "Job train to succeed"
+    )
     assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions)
     (pod,) = core.list_namespaced_pod(namespace, label_selector="job-name=train").items
     assert pod.spec.node_name in FAKE_NODES - SPOT_NODES
@@ -116,29 +127,33 @@ def test_long_running_pods_keep_running(core: client.CoreV1Api, namespace: str) 
     labels = {"app": "serve"}
     template = pod_manifest("ignored", labels=labels, restart_policy="Always")
     del template["apiVersion"], template["kind"], template["metadata"]["name"]
-    apps.create_namespaced_deployment(namespace, {
-        "metadata": {"name": "serve"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": template},
-    })
-    wait_for(lambda: apps.read_namespaced_deployment("serve", namespace).status.ready_replicas
-             == 2, "2 ready replicas")
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": "serve"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": template},
+        },
+    )
+    wait_for(lambda: apps.read_namespaced_deployment("serve", namespace).status.ready_replicas == 2, "2 ready replicas")
     time.sleep(3)  # longer than the default run duration of completing pods
     pods = core.list_namespaced_pod(namespace, label_selector="app=serve").items
     assert [p.status.phase for p in pods] == ["Running", "Running"]
 
 
-def test_pod_without_spot_toleration_never_lands_on_spot(core: client.CoreV1Api,
-                                                         namespace: str) -> None:
+def test_pod_without_spot_toleration_never_lands_on_spot(core: client.CoreV1Api, namespace: str) -> None:
     spot_only = {"node-lifecycle": "spot"}
     core.create_namespaced_pod(namespace, pod_manifest("no-toleration", node_selector=spot_only))
-    core.create_namespaced_pod(namespace, pod_manifest(
-        "tolerates", node_selector=spot_only, tolerations=[SPOT_TOLERATION]))
+    core.create_namespaced_pod(
+        namespace, pod_manifest("tolerates", node_selector=spot_only, tolerations=[SPOT_TOLERATION])
+    )
     for i in range(10):
-        core.create_namespaced_pod(namespace, pod_manifest(
-            f"plain-{i}", restart_policy="Always", requests={"cpu": "100m"}))
+        core.create_namespaced_pod(
+            namespace, pod_manifest(f"plain-{i}", restart_policy="Always", requests={"cpu": "100m"})
+        )
 
-    tolerating = wait_for(lambda: (p := read_pod(core, namespace, "tolerates")).spec.node_name
-                          and p, "the tolerating pod to be scheduled")
+    tolerating = wait_for(
+        lambda: (p := read_pod(core, namespace, "tolerates")).spec.node_name and p, "the tolerating pod to be scheduled"
+    )
     assert tolerating.spec.node_name in SPOT_NODES
 
     def refused() -> Any:
@@ -150,8 +165,9 @@ def test_pod_without_spot_toleration_never_lands_on_spot(core: client.CoreV1Api,
     assert f"{len(SPOT_NODES)} node(s) had untolerated taint" in cond.message
 
     def all_placed() -> list[str] | None:
-        nodes = [p.spec.node_name for p in core.list_namespaced_pod(
-            namespace).items if p.metadata.name.startswith("plain-")]
+        nodes = [
+            p.spec.node_name for p in core.list_namespaced_pod(namespace).items if p.metadata.name.startswith("plain-")
+        ]
         return nodes if len(nodes) == 10 and all(nodes) else None
 
     nodes = wait_for(all_placed, "10 plain pods to be scheduled")
@@ -159,8 +175,7 @@ def test_pod_without_spot_toleration_never_lands_on_spot(core: client.CoreV1Api,
     assert read_pod(core, namespace, "no-toleration").spec.node_name is None
 
 
-def test_unschedulable_pod_reports_the_scheduler_reason(core: client.CoreV1Api,
-                                                        namespace: str) -> None:
+def test_unschedulable_pod_reports_the_scheduler_reason(core: client.CoreV1Api, namespace: str) -> None:
     core.create_namespaced_pod(namespace, pod_manifest("too-big", requests={"cpu": "64"}))
 
     def condition() -> Any:
@@ -175,23 +190,26 @@ def test_unschedulable_pod_reports_the_scheduler_reason(core: client.CoreV1Api,
 
 
 def test_gpu_pod_lands_on_the_gpu_node(core: client.CoreV1Api, namespace: str) -> None:
-    core.create_namespaced_pod(namespace, pod_manifest(
-        "cuda", restart_policy="Always", requests={"nvidia.com/gpu": "2"}))
-    core.create_namespaced_pod(namespace, pod_manifest(
-        "greedy", requests={"nvidia.com/gpu": "8"}))
+    core.create_namespaced_pod(
+        namespace, pod_manifest("cuda", restart_policy="Always", requests={"nvidia.com/gpu": "2"})
+    )
+    core.create_namespaced_pod(namespace, pod_manifest("greedy", requests={"nvidia.com/gpu": "8"}))
 
-    pod = wait_for(lambda: (p := read_pod(core, namespace, "cuda")).status.phase == "Running"
-                   and p, "the GPU pod to run")
+    pod = wait_for(
+        lambda: (p := read_pod(core, namespace, "cuda")).status.phase == "Running" and p, "the GPU pod to run"
+    )
     assert pod.spec.node_name == "gpu-1"
-    cond = wait_for(lambda: scheduled_condition(read_pod(core, namespace, "greedy")),
-                    "the greedy GPU pod to be refused")
+    cond = wait_for(
+        lambda: scheduled_condition(read_pod(core, namespace, "greedy")), "the greedy GPU pod to be refused"
+    )
     assert cond.reason == "Unschedulable"
     assert "Insufficient nvidia.com/gpu" in cond.message
 
 
 def test_image_pull_backoff(core: client.CoreV1Api, namespace: str) -> None:
-    core.create_namespaced_pod(namespace, pod_manifest(
-        "bad-image", labels={"mlctl.test/behavior": "image-pull-backoff"}))
+    core.create_namespaced_pod(
+        namespace, pod_manifest("bad-image", labels={"mlctl.test/behavior": "image-pull-backoff"})
+    )
 
     def waiting() -> Any:
         statuses = read_pod(core, namespace, "bad-image").status.container_statuses
@@ -204,17 +222,18 @@ def test_image_pull_backoff(core: client.CoreV1Api, namespace: str) -> None:
     pod = read_pod(core, namespace, "bad-image")
     assert pod.status.phase == "Pending"
     assert pod.status.container_statuses[0].state.waiting.reason == "ImagePullBackOff"
-    events = wait_for(lambda: core.list_namespaced_event(
-        namespace, field_selector="involvedObject.name=bad-image,reason=Failed").items,
-        "the Failed event")
+    events = wait_for(
+        lambda: (
+            core.list_namespaced_event(namespace, field_selector="involvedObject.name=bad-image,reason=Failed").items
+        ),
+        "the Failed event",
+    )
     assert "ImagePullBackOff" in events[0].message
 
 
 def test_pod_labelled_fail_ends_failed(core: client.CoreV1Api, namespace: str) -> None:
-    core.create_namespaced_pod(namespace, pod_manifest(
-        "crash", labels={"mlctl.test/behavior": "fail"}))
-    pod = wait_for(lambda: (p := read_pod(core, namespace, "crash")).status.phase == "Failed"
-                   and p, "the pod to fail")
+    core.create_namespaced_pod(namespace, pod_manifest("crash", labels={"mlctl.test/behavior": "fail"}))
+    pod = wait_for(lambda: (p := read_pod(core, namespace, "crash")).status.phase == "Failed" and p, "the pod to fail")
     terminated = pod.status.container_statuses[0].state.terminated
     assert (terminated.exit_code, terminated.reason) == (1, "Error")
 
@@ -223,8 +242,9 @@ def test_job_with_failing_pod_fails(core: client.CoreV1Api, namespace: str) -> N
     batch = client.BatchV1Api(core.api_client)
     template = pod_manifest("ignored", labels={"mlctl.test/behavior": "fail"})
     del template["apiVersion"], template["kind"], template["metadata"]["name"]
-    batch.create_namespaced_job(namespace, {
-        "metadata": {"name": "broken"}, "spec": {"backoffLimit": 0, "template": template}})
+    batch.create_namespaced_job(
+        namespace, {"metadata": {"name": "broken"}, "spec": {"backoffLimit": 0, "template": template}}
+    )
 
     def failed() -> Any:
         conditions = batch.read_namespaced_job("broken", namespace).status.conditions or []
@@ -234,8 +254,9 @@ def test_job_with_failing_pod_fails(core: client.CoreV1Api, namespace: str) -> N
 
 
 def test_crash_loop_backoff(core: client.CoreV1Api, namespace: str) -> None:
-    core.create_namespaced_pod(namespace, pod_manifest(
-        "flaky", restart_policy="Always", labels={"mlctl.test/behavior": "crash-loop-backoff"}))
+    core.create_namespaced_pod(
+        namespace, pod_manifest("flaky", restart_policy="Always", labels={"mlctl.test/behavior": "crash-loop-backoff"})
+    )
 
     def backing_off() -> Any:
         statuses = read_pod(core, namespace, "flaky").status.container_statuses
@@ -249,21 +270,18 @@ def test_crash_loop_backoff(core: client.CoreV1Api, namespace: str) -> None:
 
 def test_priority_admission(core: client.CoreV1Api, namespace: str) -> None:
     with pytest.raises(ApiException) as refused:
-        core.create_namespaced_pod(namespace, pod_manifest(
-            "ghost-priority", priority_class_name="does-not-exist"))
+        core.create_namespaced_pod(namespace, pod_manifest("ghost-priority", priority_class_name="does-not-exist"))
     assert refused.value.status in (403, 422)
     assert "no PriorityClass with name does-not-exist was found" in message(refused.value)
 
-    high = core.create_namespaced_pod(namespace, pod_manifest(
-        "urgent", priority_class_name="high"))
+    high = core.create_namespaced_pod(namespace, pod_manifest("urgent", priority_class_name="high"))
     assert high.spec.priority == PRIORITY_CLASSES["high"]
     # No class is the global default, so a pod without one gets priority 0.
     plain = core.create_namespaced_pod(namespace, pod_manifest("plain"))
     assert plain.spec.priority == 0
 
 
-def test_restricted_user_is_refused(core: client.CoreV1Api, namespace: str,
-                                    restricted_kubeconfig: Path) -> None:
+def test_restricted_user_is_refused(core: client.CoreV1Api, namespace: str, restricted_kubeconfig: Path) -> None:
     core.create_namespaced_pod(namespace, pod_manifest("visible"))
     restricted = config.new_client_from_config(config_file=str(restricted_kubeconfig))
     try:
@@ -293,18 +311,23 @@ def test_restricted_user_is_refused(core: client.CoreV1Api, namespace: str,
 
 def test_crds_validate_against_upstream_schemas(core: client.CoreV1Api, namespace: str) -> None:
     custom = client.CustomObjectsApi(core.api_client)
-    worker = {"replicas": 2, "template": {"spec": {"containers": [
-        {"name": "worker", "image": "mpioperator/mpi-pi:openmpi"}]}}}
+    worker = {
+        "replicas": 2,
+        "template": {"spec": {"containers": [{"name": "worker", "image": "mpioperator/mpi-pi:openmpi"}]}},
+    }
 
     def mpijob(**spec: Any) -> dict[str, Any]:
-        return {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob",
-                "metadata": {"name": "pi"},
-                "spec": {"mpiReplicaSpecs": {"Launcher": {**worker, "replicas": 1},
-                                             "Worker": worker}, **spec}}
+        return {
+            "apiVersion": "kubeflow.org/v2beta1",
+            "kind": "MPIJob",
+            "metadata": {"name": "pi"},
+            "spec": {"mpiReplicaSpecs": {"Launcher": {**worker, "replicas": 1}, "Worker": worker}, **spec},
+        }
 
     def create(group: str, version: str, plural: str, body: dict[str, Any]) -> Any:
         return custom.create_namespaced_custom_object(
-            group, version, namespace, plural, body, dry_run="All", field_validation="Strict")
+            group, version, namespace, plural, body, dry_run="All", field_validation="Strict"
+        )
 
     accepted = create("kubeflow.org", "v2beta1", "mpijobs", mpijob(slotsPerWorker=1))
     assert accepted["spec"]["mpiImplementation"] == "OpenMPI"  # upstream default applied
@@ -316,36 +339,79 @@ def test_crds_validate_against_upstream_schemas(core: client.CoreV1Api, namespac
     assert unknown.value.status == 400
     assert 'unknown field "spec.workers"' in message(unknown.value)
 
-    create("sparkoperator.k8s.io", "v1beta2", "sparkapplications", {
-        "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
-        "metadata": {"name": "pi"},
-        "spec": {"type": "Python", "sparkVersion": "3.5.0", "mode": "cluster",
-                 "mainApplicationFile": "local:///app/pi.py",
-                 "driver": {"cores": 1, "memory": "512m"},
-                 "executor": {"instances": 2, "cores": 1, "memory": "512m"}}})
+    create(
+        "sparkoperator.k8s.io",
+        "v1beta2",
+        "sparkapplications",
+        {
+            "apiVersion": "sparkoperator.k8s.io/v1beta2",
+            "kind": "SparkApplication",
+            "metadata": {"name": "pi"},
+            "spec": {
+                "type": "Python",
+                "sparkVersion": "3.5.0",
+                "mode": "cluster",
+                "mainApplicationFile": "local:///app/pi.py",
+                "driver": {"cores": 1, "memory": "512m"},
+                "executor": {"instances": 2, "cores": 1, "memory": "512m"},
+            },
+        },
+    )
     with pytest.raises(ApiException) as missing:
-        create("sparkoperator.k8s.io", "v1beta2", "sparkapplications", {
-            "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
-            "metadata": {"name": "pi"}, "spec": {"type": "Python"}})
+        create(
+            "sparkoperator.k8s.io",
+            "v1beta2",
+            "sparkapplications",
+            {
+                "apiVersion": "sparkoperator.k8s.io/v1beta2",
+                "kind": "SparkApplication",
+                "metadata": {"name": "pi"},
+                "spec": {"type": "Python"},
+            },
+        )
     assert missing.value.status == 422 and "sparkVersion" in message(missing.value)
 
     pod_spec = {"containers": [{"name": "dask", "image": "ghcr.io/dask/dask:latest"}]}
-    create("kubernetes.dask.org", "v1", "daskclusters", {
-        "apiVersion": "kubernetes.dask.org/v1", "kind": "DaskCluster",
-        "metadata": {"name": "dask"},
-        "spec": {"worker": {"replicas": 2, "spec": pod_spec},
-                 "scheduler": {"spec": pod_spec,
-                               "service": {"type": "ClusterIP", "ports": [
-                                   {"name": "comm", "port": 8786, "protocol": "TCP"}]}}}})
+    create(
+        "kubernetes.dask.org",
+        "v1",
+        "daskclusters",
+        {
+            "apiVersion": "kubernetes.dask.org/v1",
+            "kind": "DaskCluster",
+            "metadata": {"name": "dask"},
+            "spec": {
+                "worker": {"replicas": 2, "spec": pod_spec},
+                "scheduler": {
+                    "spec": pod_spec,
+                    "service": {"type": "ClusterIP", "ports": [{"name": "comm", "port": 8786, "protocol": "TCP"}]},
+                },
+            },
+        },
+    )
 
     # NuclioFunction keeps upstream's schema-less spec: anything goes.
-    created = create("nuclio.io", "v1beta1", "nucliofunctions", {
-        "apiVersion": "nuclio.io/v1beta1", "kind": "NuclioFunction",
-        "metadata": {"name": "fn"}, "spec": {"runtime": "python:3.11", "anything": {"x": 1}}})
+    created = create(
+        "nuclio.io",
+        "v1beta1",
+        "nucliofunctions",
+        {
+            "apiVersion": "nuclio.io/v1beta1",
+            "kind": "NuclioFunction",
+            "metadata": {"name": "fn"},
+            "spec": {"runtime": "python:3.11", "anything": {"x": 1}},
+        },
+    )
     assert created["spec"]["anything"] == {"x": 1}
 
     crds = client.ApiextensionsV1Api(core.api_client).list_custom_resource_definition().items
     served = {(c.spec.names.kind, v.name) for c in crds for v in c.spec.versions if v.served}
-    assert served >= {("MPIJob", "v2beta1"), ("DaskCluster", "v1"), ("DaskWorkerGroup", "v1"),
-                      ("DaskJob", "v1"), ("DaskAutoscaler", "v1"),
-                      ("SparkApplication", "v1beta2"), ("NuclioFunction", "v1beta1")}
+    assert served >= {
+        ("MPIJob", "v2beta1"),
+        ("DaskCluster", "v1"),
+        ("DaskWorkerGroup", "v1"),
+        ("DaskJob", "v1"),
+        ("DaskAutoscaler", "v1"),
+        ("SparkApplication", "v1beta2"),
+        ("NuclioFunction", "v1beta1"),
+    }

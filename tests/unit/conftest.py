@@ -65,8 +65,12 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
         if name.startswith(("MLCTL_", "MLRUN_")) or name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))
-    for name, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"),
-                      ("XDG_STATE_HOME", ".local/state"), ("XDG_DATA_HOME", ".local/share")):
+    for name, sub in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_DATA_HOME", ".local/share"),
+    ):
         monkeypatch.setenv(name, str(home / sub))
     monkeypatch.setenv("MLCTL_STATE_DIR", str(home / "state"))
     monkeypatch.setenv("MLCTL_CACHE_DIR", str(home / "cache"))

@@ -86,9 +86,9 @@ def _item(spec: dict[str, Any], version: str) -> dict[str, Any]:
 
 def build(root: Path, corpus_files: list[Path] | None = None) -> BuiltHub:
     """Write a hub in MLRun's layout under ``root`` from corpus files (default: all but the conflicted one)."""
-    paths = corpus_files if corpus_files is not None else [
-        p for p in sorted(CORPUS.glob("*.yaml")) if p.name != CONFLICTED
-    ]
+    paths = (
+        corpus_files if corpus_files is not None else [p for p in sorted(CORPUS.glob("*.yaml")) if p.name != CONFLICTED]
+    )
     groups: dict[str, list[Path]] = defaultdict(list)
     for path in paths:
         groups[path.name.split("__")[0]].append(path)
@@ -138,9 +138,7 @@ class HubServer:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         # a short poll keeps stop() quick: shutdown waits for the loop to look
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
         self.running = True
 

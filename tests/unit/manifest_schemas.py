@@ -34,8 +34,11 @@ def _strict(node: Any) -> Any:
     out = {k: _strict(v) for k, v in node.items()}
     if out.get("nullable") and isinstance(out.get("type"), str):
         out["type"] = [out["type"], "null"]
-    if ("properties" in out and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -102,8 +105,10 @@ def problems(obj: dict[str, Any]) -> list[str]:
         if key[0].split("/")[0] in CUSTOM_GROUPS:
             return [f"no CRD schema for {key[0]} {key[1]} in {CRD_DIR}"]
         return _builtin(obj)
-    found = [f"{key[1]} {obj['metadata'].get('name')}: {'/'.join(str(p) for p in e.absolute_path)}: {e.message}"
-             for e in Draft7Validator(schema).iter_errors(obj)]
+    found = [
+        f"{key[1]} {obj['metadata'].get('name')}: {'/'.join(str(p) for p in e.absolute_path)}: {e.message}"
+        for e in Draft7Validator(schema).iter_errors(obj)
+    ]
     found += _metadata(obj)
     if key[1] == "NuclioFunction":
         found += _nuclio_parts(obj)

@@ -27,8 +27,9 @@ def encoded(code: str = CODE) -> str:
     return base64.b64encode(code.encode()).decode()
 
 
-def spec_of(kind: str, name: str = "fn", project: str = "demo", tag: str = "", code: str | None = CODE,
-            **spec: Any) -> dict[str, Any]:
+def spec_of(
+    kind: str, name: str = "fn", project: str = "demo", tag: str = "", code: str | None = CODE, **spec: Any
+) -> dict[str, Any]:
     """A function document; ``code`` is embedded (with origin ``fn.py``) unless None."""
     body: dict[str, Any] = {"image": "example/image:1"}
     if code is not None:

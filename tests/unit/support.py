@@ -15,8 +15,9 @@ EXAMPLES = REPO / "specs-examples"
 # The preemptible-node profile the examples and golden files are rendered with.
 SPOT_ENV = {
     "MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": '{"node-lifecycle": "spot"}',
-    "MLCTL_PREEMPTIBLE_NODES__TOLERATIONS":
-        '[{"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}]',
+    "MLCTL_PREEMPTIBLE_NODES__TOLERATIONS": (
+        '[{"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}]'
+    ),
 }
 
 

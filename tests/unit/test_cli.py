@@ -21,8 +21,17 @@ BAD = GOOD + "  preemption_mode: sometimes\n"
 
 def test_exit_codes_are_the_documented_numbers() -> None:
     assert {c.name: int(c) for c in ExitCode} == {
-        "OK": 0, "DIFFERENCES": 1, "USAGE": 2, "INVALID_INPUT": 3, "CLUSTER": 4, "RUN_FAILED": 5,
-        "RUN_ABORTED": 6, "WAIT_TIMEOUT": 7, "INTERNAL": 70, "INTERRUPTED": 130}
+        "OK": 0,
+        "DIFFERENCES": 1,
+        "USAGE": 2,
+        "INVALID_INPUT": 3,
+        "CLUSTER": 4,
+        "RUN_FAILED": 5,
+        "RUN_ABORTED": 6,
+        "WAIT_TIMEOUT": 7,
+        "INTERNAL": 70,
+        "INTERRUPTED": 130,
+    }
 
 
 def test_a_valid_spec_exits_0(spec_file: SpecFile, cli: Cli) -> None:
@@ -61,12 +70,23 @@ def test_usage_errors_exit_2_with_a_message_on_stderr(cli: Cli, args: tuple[str,
 @pytest.mark.parametrize(
     "mistake",
     [
-        "missing-file", "directory", "broken-yaml", "empty-file", "not-utf8", "invalid-spec", "bad-set",
-        "missing-env-file", "bad-config-env", "missing-config-file", "bad-param", "bad-threshold-flag",
+        "missing-file",
+        "directory",
+        "broken-yaml",
+        "empty-file",
+        "not-utf8",
+        "invalid-spec",
+        "bad-set",
+        "missing-env-file",
+        "bad-config-env",
+        "missing-config-file",
+        "bad-param",
+        "bad-threshold-flag",
     ],
 )
 def test_user_mistakes_exit_3_never_70_and_show_no_traceback(
-        mistake: str, cli: Cli, spec_file: SpecFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mistake: str, cli: Cli, spec_file: SpecFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     good = spec_file(GOOD, "good.yaml")
     commands: dict[str, list[str | Path]] = {
         "missing-file": ["validate", tmp_path / "nope.yaml"],
@@ -97,7 +117,8 @@ def test_user_mistakes_exit_3_never_70_and_show_no_traceback(
 
 
 def test_a_bug_exits_70_without_a_traceback_and_says_how_to_get_one(
-        spec_file: SpecFile, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec_file: SpecFile, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(*_args: object) -> None:
         raise ZeroDivisionError("division by zero")
 
@@ -106,8 +127,10 @@ def test_a_bug_exits_70_without_a_traceback_and_says_how_to_get_one(
     result = cli("render", spec_file(GOOD))
 
     assert result.code == ExitCode.INTERNAL
-    assert result.err.splitlines() == ["internal error: ZeroDivisionError: division by zero",
-                                       "this is a bug in mlctl; run again with --debug for the traceback"]
+    assert result.err.splitlines() == [
+        "internal error: ZeroDivisionError: division by zero",
+        "this is a bug in mlctl; run again with --debug for the traceback",
+    ]
     assert result.out == ""
 
 
@@ -132,8 +155,9 @@ def test_debug_shows_the_traceback_of_a_user_error_too(spec_file: SpecFile, cli:
     assert "spec.preemption_mode" in result.err
 
 
-def test_mlctl_debug_variable_works_like_the_flag(spec_file: SpecFile, cli: Cli,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mlctl_debug_variable_works_like_the_flag(
+    spec_file: SpecFile, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLCTL_DEBUG", "1")
 
     assert "Traceback" in cli("render", spec_file(BAD)).err
@@ -181,8 +205,11 @@ def test_validate_text_output_goes_to_stderr(spec_file: SpecFile, cli: Cli) -> N
     ],
 )
 def test_json_output_parses(spec_file: SpecFile, cli: Cli, args: tuple[str, ...]) -> None:
-    paths = {"good": spec_file(GOOD, "good.yaml"), "bad": spec_file(BAD, "bad.yaml"),
-             "warns": spec_file(WARNS, "warns.yaml")}
+    paths = {
+        "good": spec_file(GOOD, "good.yaml"),
+        "bad": spec_file(BAD, "bad.yaml"),
+        "warns": spec_file(WARNS, "warns.yaml"),
+    }
 
     result = cli(*(a.format(**paths) for a in args))
 
@@ -196,12 +223,18 @@ def test_validate_json_reports_warnings_with_their_severity(spec_file: SpecFile,
     assert result.code == 0
     assert report["valid"] is True
     assert [(p["severity"], p["line"], p["path"]) for p in report["problems"]] == [
-        ("warning", 7, "spec.preemption_mode")]
+        ("warning", 7, "spec.preemption_mode")
+    ]
 
 
 def test_the_installed_command_runs_as_a_program(spec_file: SpecFile) -> None:
-    done = subprocess.run([sys.executable, "-m", "mlctl", "validate", str(spec_file(BAD))],
-                          capture_output=True, text=True, cwd=REPO, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlctl", "validate", str(spec_file(BAD))],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
 
     assert done.returncode == 3
     assert done.stdout == ""

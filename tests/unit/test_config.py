@@ -54,15 +54,20 @@ def test_either_prefix_sets_a_key_with_double_underscore_nesting(prefix: str) ->
 
 
 def test_mlctl_spelling_wins_over_mlrun_spelling() -> None:
-    config = load({"MLRUN_FUNCTION_DEFAULTS__PREEMPTION_MODE": "allow",
-                   "MLCTL_FUNCTION_DEFAULTS__PREEMPTION_MODE": "none"})
+    config = load(
+        {"MLRUN_FUNCTION_DEFAULTS__PREEMPTION_MODE": "allow", "MLCTL_FUNCTION_DEFAULTS__PREEMPTION_MODE": "none"}
+    )
 
     assert config.default_preemption_mode == "none"
 
 
 def test_json_value_from_the_environment() -> None:
-    config = load({"MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": json.dumps(SPOT),
-                   "MLCTL_PREEMPTIBLE_NODES__TOLERATIONS": json.dumps([SPOT_TOLERATION])})
+    config = load(
+        {
+            "MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": json.dumps(SPOT),
+            "MLCTL_PREEMPTIBLE_NODES__TOLERATIONS": json.dumps([SPOT_TOLERATION]),
+        }
+    )
 
     assert config.preemptible_node_selector == SPOT
     assert config.preemptible_tolerations == [SPOT_TOLERATION]
@@ -70,8 +75,12 @@ def test_json_value_from_the_environment() -> None:
 
 
 def test_base64_json_value_from_the_environment_as_mlrun_writes_it() -> None:
-    config = load({"MLRUN_PREEMPTIBLE_NODES__NODE_SELECTOR": b64(SPOT),
-                   "MLRUN_PREEMPTIBLE_NODES__TOLERATIONS": b64([SPOT_TOLERATION])})
+    config = load(
+        {
+            "MLRUN_PREEMPTIBLE_NODES__NODE_SELECTOR": b64(SPOT),
+            "MLRUN_PREEMPTIBLE_NODES__TOLERATIONS": b64([SPOT_TOLERATION]),
+        }
+    )
 
     assert config.preemptible_node_selector == SPOT
     assert config.preemptible_tolerations == [SPOT_TOLERATION]
@@ -85,8 +94,9 @@ def test_plain_text_value_stays_text() -> None:
 
 
 def test_variables_for_other_mlrun_keys_are_ignored() -> None:
-    config = load({"MLRUN_DBPATH": "http://mlrun-api:8080", "MLRUN_HTTPDB__REAL_PATH": "/x",
-                   "MLCTL_STATE_DIR": "/tmp/x"})
+    config = load(
+        {"MLRUN_DBPATH": "http://mlrun-api:8080", "MLRUN_HTTPDB__REAL_PATH": "/x", "MLCTL_STATE_DIR": "/tmp/x"}
+    )
 
     assert config.get("dbpath") is None
     assert config.get("httpdb") is None
@@ -98,8 +108,9 @@ def test_priority_class_list_is_split_and_deduplicated_in_order() -> None:
     assert config.valid_priority_classes == ["high", "low", "medium"]
 
 
-@pytest.mark.parametrize("raw", ["pvc_name=claim,volume_mount_path=/data", b64({"pvc_name": "claim",
-                                                                                  "volume_mount_path": "/data"})])
+@pytest.mark.parametrize(
+    "raw", ["pvc_name=claim,volume_mount_path=/data", b64({"pvc_name": "claim", "volume_mount_path": "/data"})]
+)
 def test_auto_mount_params_as_pairs_or_base64_json(raw: str) -> None:
     config = load({"MLRUN_STORAGE__AUTO_MOUNT_PARAMS": raw})
 
@@ -130,16 +141,29 @@ def test_project_file_is_found_in_the_nearest_parent_folder(tmp_path: Path) -> N
 
 
 def test_layers_apply_in_order_files_then_mlrun_then_mlctl_variables(tmp_path: Path) -> None:
-    write(config_.user_config_path(), "default_image: from-user\ndefault_gpu_type: user.com/gpu\n"
-                                      "pvc_mount: user:/u\nhub_url: user\nserving_engine: kubernetes\n")
-    write(tmp_path / ".mlctl.yaml", "default_image: from-project\ndefault_gpu_type: project.com/gpu\n"
-                                    "pvc_mount: project:/p\nhub_url: project\n")
-    explicit = write(tmp_path / "explicit.yaml", "default_image: from-explicit\ndefault_gpu_type: explicit.com/gpu\n"
-                                                 "pvc_mount: explicit:/e\n")
+    write(
+        config_.user_config_path(),
+        "default_image: from-user\ndefault_gpu_type: user.com/gpu\n"
+        "pvc_mount: user:/u\nhub_url: user\nserving_engine: kubernetes\n",
+    )
+    write(
+        tmp_path / ".mlctl.yaml",
+        "default_image: from-project\ndefault_gpu_type: project.com/gpu\npvc_mount: project:/p\nhub_url: project\n",
+    )
+    explicit = write(
+        tmp_path / "explicit.yaml",
+        "default_image: from-explicit\ndefault_gpu_type: explicit.com/gpu\npvc_mount: explicit:/e\n",
+    )
 
-    config = load({"MLRUN_DEFAULT_IMAGE": "from-mlrun-env", "MLCTL_DEFAULT_IMAGE": "from-mlctl-env",
-                   "MLRUN_DEFAULT_GPU_TYPE": "mlrun.com/gpu"},
-                  config_file=str(explicit), cwd=tmp_path)
+    config = load(
+        {
+            "MLRUN_DEFAULT_IMAGE": "from-mlrun-env",
+            "MLCTL_DEFAULT_IMAGE": "from-mlctl-env",
+            "MLRUN_DEFAULT_GPU_TYPE": "mlrun.com/gpu",
+        },
+        config_file=str(explicit),
+        cwd=tmp_path,
+    )
 
     assert config.get("default_image") == "from-mlctl-env"
     assert config.get("default_gpu_type") == "mlrun.com/gpu"
@@ -158,8 +182,9 @@ def test_mlctl_config_variable_names_the_explicit_file(tmp_path: Path) -> None:
 
 
 def test_an_mlrun_config_file_may_hold_keys_mlctl_does_not_use(tmp_path: Path) -> None:
-    mlrun_file = write(tmp_path / "mlrun.yaml", "dbpath: http://mlrun-api:8080\n"
-                                                "function_defaults: {preemption_mode: allow}\n")
+    mlrun_file = write(
+        tmp_path / "mlrun.yaml", "dbpath: http://mlrun-api:8080\nfunction_defaults: {preemption_mode: allow}\n"
+    )
 
     config = load({"MLRUN_CONFIG_FILE": str(mlrun_file)})
 
@@ -169,8 +194,7 @@ def test_an_mlrun_config_file_may_hold_keys_mlctl_does_not_use(tmp_path: Path) -
 def test_a_label_map_set_by_a_later_layer_replaces_the_earlier_one_whole(tmp_path: Path) -> None:
     write(tmp_path / ".mlctl.yaml", "preemptible_nodes:\n  node_selector: {node-lifecycle: spot, pool: a}\n")
 
-    config = load({"MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": json.dumps({"lifecycle": "preemptible"})},
-                  cwd=tmp_path)
+    config = load({"MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": json.dumps({"lifecycle": "preemptible"})}, cwd=tmp_path)
 
     assert config.preemptible_node_selector == {"lifecycle": "preemptible"}
     assert config.origin("preemptible_nodes.node_selector.lifecycle") == "environment (MLCTL_*)"
@@ -197,20 +221,32 @@ def test_project_node_selector_from_the_projects_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"MLCTL_FUNCTION_DEFAULTS__PREEMPTION_MODE": "sometimes"},
-         "config function_defaults.preemption_mode (from environment (MLCTL_*)): 'sometimes' is not one of "
-         "allow, constrain, prevent, none"),
-        ({"MLRUN_STORAGE__AUTO_MOUNT_TYPE": "nfs"},
-         "config storage.auto_mount_type (from environment (MLRUN_*)): 'nfs' is not one of none, auto, "
-         "v3io_credentials, v3io_fuse, pvc, s3, env"),
-        ({"MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": "node-lifecycle=spot"},
-         "config preemptible_nodes.node_selector: expected JSON or base64-encoded JSON, got 'node-lifecycle=spot'"),
-        ({"MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": '["spot"]'},
-         "config preemptible_nodes.node_selector (from environment (MLCTL_*)): expected a mapping"),
-        ({"MLCTL_PREEMPTIBLE_NODES__TOLERATIONS": json.dumps(SPOT_TOLERATION)},
-         "config preemptible_nodes.tolerations (from environment (MLCTL_*)): expected a list of tolerations"),
-        ({"MLCTL_DEFAULT_FUNCTION_NODE_SELECTOR": "{not json"},
-         "config default_function_node_selector: expected JSON or base64-encoded JSON"),
+        (
+            {"MLCTL_FUNCTION_DEFAULTS__PREEMPTION_MODE": "sometimes"},
+            "config function_defaults.preemption_mode (from environment (MLCTL_*)): 'sometimes' is not one of "
+            "allow, constrain, prevent, none",
+        ),
+        (
+            {"MLRUN_STORAGE__AUTO_MOUNT_TYPE": "nfs"},
+            "config storage.auto_mount_type (from environment (MLRUN_*)): 'nfs' is not one of none, auto, "
+            "v3io_credentials, v3io_fuse, pvc, s3, env",
+        ),
+        (
+            {"MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": "node-lifecycle=spot"},
+            "config preemptible_nodes.node_selector: expected JSON or base64-encoded JSON, got 'node-lifecycle=spot'",
+        ),
+        (
+            {"MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR": '["spot"]'},
+            "config preemptible_nodes.node_selector (from environment (MLCTL_*)): expected a mapping",
+        ),
+        (
+            {"MLCTL_PREEMPTIBLE_NODES__TOLERATIONS": json.dumps(SPOT_TOLERATION)},
+            "config preemptible_nodes.tolerations (from environment (MLCTL_*)): expected a list of tolerations",
+        ),
+        (
+            {"MLCTL_DEFAULT_FUNCTION_NODE_SELECTOR": "{not json"},
+            "config default_function_node_selector: expected JSON or base64-encoded JSON",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_key_and_where_it_came_from(environ: dict[str, str], message: str) -> None:
@@ -257,8 +293,7 @@ def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
 # --- the CLI ------------------------------------------------------------------------
 
 
-def test_config_show_names_the_origin_of_every_value(cli: Cli, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_show_names_the_origin_of_every_value(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(Path.cwd() / ".mlctl.yaml", "default_image: python:3.12\n")
     monkeypatch.setenv("MLRUN_VALID_FUNCTION_PRIORITY_CLASS_NAMES", "low,high")
     monkeypatch.setenv("MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR", json.dumps(SPOT))

@@ -50,15 +50,17 @@ def test_validate_reports_the_conflict_markers_and_exits_3(cli: Cli) -> None:
     assert result.code == 3
     assert result.err.splitlines()[0] == (
         f"{CORPUS / CONFLICTED}:5:1: unresolved merge conflict marker "
-        "(resolve the conflict and keep one side before using this file)")
+        "(resolve the conflict and keep one side before using this file)"
+    )
 
 
 def test_validate_takes_the_whole_corpus_in_one_command(cli: Cli) -> None:
     result = cli("validate", *FILES)
 
     assert result.code == 3
-    errors = [line for line in result.err.splitlines()
-              if not line.startswith("warning: ") and not line.startswith("error: ")]
+    errors = [
+        line for line in result.err.splitlines() if not line.startswith("warning: ") and not line.startswith("error: ")
+    ]
     assert errors and all(line.startswith(str(CORPUS / CONFLICTED)) for line in errors)
     assert result.err.splitlines()[-1] == "error: 4 problems found"
 

@@ -114,8 +114,7 @@ def test_set_env_with_nothing_to_set_is_a_usage_error(spec: Path, cli: Cli) -> N
     assert spec.read_text() == SPEC
 
 
-def test_set_env_with_a_bad_env_file_names_the_line_and_changes_nothing(spec: Path, cli: Cli,
-                                                                         tmp_path: Path) -> None:
+def test_set_env_with_a_bad_env_file_names_the_line_and_changes_nothing(spec: Path, cli: Cli, tmp_path: Path) -> None:
     env_file = tmp_path / "bad.env"
     env_file.write_text("A=1\nnot a line\n", encoding="utf-8")
 
@@ -149,8 +148,9 @@ def test_set_thresholds_replace_drops_the_others(spec: Path, cli: Cli) -> None:
     assert data(spec)["spec"]["state_thresholds"] == {"image_pull_backoff": "10m"}
 
 
-@pytest.mark.parametrize(("value", "message"), [("running=1H", "not a valid time string"),
-                                                 ("stuck=1h", "unknown state 'stuck'")])
+@pytest.mark.parametrize(
+    ("value", "message"), [("running=1H", "not a valid time string"), ("stuck=1h", "unknown state 'stuck'")]
+)
 def test_set_thresholds_refuses_bad_values(spec: Path, cli: Cli, value: str, message: str) -> None:
     result = cli("set-thresholds", spec, value)
 
@@ -187,8 +187,12 @@ def test_set_resources_gpus_of_two_types(spec: Path, cli: Cli) -> None:
 
     assert cli("set-resources", spec, "--limits", "gpus=2", "--gpu-type", "amd.com/gpu", "--patch").code == 0
 
-    assert data(spec)["spec"]["resources"]["limits"] == {"memory": "2G", "cpu": 2, "nvidia.com/gpu": 1,
-                                                         "amd.com/gpu": 2}
+    assert data(spec)["spec"]["resources"]["limits"] == {
+        "memory": "2G",
+        "cpu": 2,
+        "nvidia.com/gpu": 1,
+        "amd.com/gpu": 2,
+    }
 
 
 @pytest.mark.parametrize("memory", ["1 GB", "1GB", "1Gb"])
@@ -256,8 +260,9 @@ def test_set_preemption(spec: Path, cli: Cli) -> None:
     assert "preemption mode 'sometimes' is not one of allow, constrain, prevent, none" in result.err
 
 
-def test_set_priority_is_checked_against_the_configured_list(spec: Path, cli: Cli,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_set_priority_is_checked_against_the_configured_list(
+    spec: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLCTL_VALID_FUNCTION_PRIORITY_CLASS_NAMES", "low,high")
 
     assert cli("set-priority", spec, "high").code == 0
@@ -265,18 +270,32 @@ def test_set_priority_is_checked_against_the_configured_list(spec: Path, cli: Cl
 
     refused = cli("set-priority", spec, "urgent")
     assert refused.code == 3
-    assert "priority class 'urgent' is not among the configured names (in the edited result; " \
-           "the file was not changed) (valid: low, high)" in refused.err
+    assert (
+        "priority class 'urgent' is not among the configured names (in the edited result; "
+        "the file was not changed) (valid: low, high)" in refused.err
+    )
     assert data(spec)["spec"]["priority_class_name"] == "high"
 
 
 def test_set_node_selection_replaces_each_given_field(spec: Path, cli: Cli) -> None:
-    result = cli("set-node-selection", spec, "--node-selector", "zone=a", "--node-selector", "gone=",
-                 "--toleration", "gpu=true:NoSchedule", "--toleration", "dedicated:NoExecute",
-                 "--node-name", "node-7",
-                 "--affinity", '{"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": '
-                               '{"nodeSelectorTerms": [{"matchExpressions": [{"key": "arch", "operator": "In", '
-                               '"values": ["amd64"]}]}]}}}')
+    result = cli(
+        "set-node-selection",
+        spec,
+        "--node-selector",
+        "zone=a",
+        "--node-selector",
+        "gone=",
+        "--toleration",
+        "gpu=true:NoSchedule",
+        "--toleration",
+        "dedicated:NoExecute",
+        "--node-name",
+        "node-7",
+        "--affinity",
+        '{"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": '
+        '{"nodeSelectorTerms": [{"matchExpressions": [{"key": "arch", "operator": "In", '
+        '"values": ["amd64"]}]}]}}}',
+    )
 
     assert result.code == 0, result.err
     spec_ = data(spec)["spec"]
@@ -286,8 +305,12 @@ def test_set_node_selection_replaces_each_given_field(spec: Path, cli: Cli) -> N
         {"key": "gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
         {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"},
     ]
-    assert spec_["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"][0]["matchExpressions"][0]["key"] == "arch"
+    assert (
+        spec_["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
+            "matchExpressions"
+        ][0]["key"]
+        == "arch"
+    )
 
 
 def test_set_node_selection_refuses_a_bad_label(spec: Path, cli: Cli) -> None:
@@ -336,10 +359,13 @@ def test_mount_v3io_reads_the_access_key_from_a_secret(spec: Path, cli: Cli) -> 
     assert cli("mount", spec, "v3io", "v3io-creds", "--user", "ada").code == 0
 
     spec_ = data(spec)["spec"]
-    assert spec_["volumes"] == [{"name": "v3io", "flexVolume": {"driver": "v3io/fuse", "options": {},
-                                                                "secretRef": {"name": "v3io-creds"}}}]
-    assert spec_["volume_mounts"] == [{"name": "v3io", "mountPath": "/v3io", "subPath": ""},
-                                      {"name": "v3io", "mountPath": "/User", "subPath": "users/ada"}]
+    assert spec_["volumes"] == [
+        {"name": "v3io", "flexVolume": {"driver": "v3io/fuse", "options": {}, "secretRef": {"name": "v3io-creds"}}}
+    ]
+    assert spec_["volume_mounts"] == [
+        {"name": "v3io", "mountPath": "/v3io", "subPath": ""},
+        {"name": "v3io", "mountPath": "/User", "subPath": "users/ada"},
+    ]
     assert "accessKey" not in spec.read_text()
 
 
@@ -457,8 +483,9 @@ def test_the_file_is_replaced_by_rename_not_rewritten(spec: Path, cli: Cli) -> N
     assert spec.stat().st_ino != inode
 
 
-def test_a_failed_write_leaves_the_file_and_no_temporary_file(spec: Path, cli: Cli,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_file_and_no_temporary_file(
+    spec: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = spec.read_bytes()
 
     def full_disk(*_args: object) -> None:

@@ -68,8 +68,7 @@ def test_a_repeated_key_takes_the_last_value_and_keeps_its_first_place() -> None
     assert list(values) == ["A", "B"]
 
 
-def test_braced_variables_are_expanded_from_earlier_keys_then_the_environment(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_braced_variables_are_expanded_from_earlier_keys_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FROM_SHELL", "shell")
     monkeypatch.delenv("UNDEFINED_HERE", raising=False)
 
@@ -98,7 +97,8 @@ def test_a_line_that_cannot_be_parsed_is_an_error_with_its_line_number(text: str
 
 def test_a_key_without_a_value_is_an_error_naming_the_line() -> None:
     assert problems("A=1\njustkey\n") == [
-        "vars.env:2:1: justkey: a key without a value (write 'justkey=' for an empty value)"]
+        "vars.env:2:1: justkey: a key without a value (write 'justkey=' for an empty value)"
+    ]
 
 
 def test_every_bad_line_is_reported_at_once() -> None:

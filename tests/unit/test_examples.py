@@ -33,10 +33,17 @@ SPECS = sorted(EXAMPLES.glob("*.yaml"))
 @pytest.fixture()
 def fixed_config(tmp_path: Path) -> Path:
     path = tmp_path / "examples-config.yaml"
-    path.write_text(yaml.safe_dump({"preemptible_nodes": {
-        "node_selector": json.loads(SPOT_ENV["MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR"]),
-        "tolerations": json.loads(SPOT_ENV["MLCTL_PREEMPTIBLE_NODES__TOLERATIONS"]),
-    }}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "preemptible_nodes": {
+                    "node_selector": json.loads(SPOT_ENV["MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR"]),
+                    "tolerations": json.loads(SPOT_ENV["MLCTL_PREEMPTIBLE_NODES__TOLERATIONS"]),
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -70,12 +77,15 @@ def test_example_renders_to_its_golden_file(spec: Path, cli: Cli, fixed_config: 
         GOLDEN.mkdir(exist_ok=True)
         golden.write_text(result.out, encoding="utf-8")
     if not golden.exists():
-        pytest.fail(f"{golden.relative_to(REPO)} is missing; create it with "
-                    f"MLCTL_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_examples.py and review it")
+        pytest.fail(
+            f"{golden.relative_to(REPO)} is missing; create it with "
+            f"MLCTL_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_examples.py and review it"
+        )
 
     assert result.out == golden.read_text(encoding="utf-8"), (
         f"{spec.name} renders differently from {golden.relative_to(REPO)}; if the change is intended, "
-        "run MLCTL_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_examples.py and review the diff")
+        "run MLCTL_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_examples.py and review the diff"
+    )
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
@@ -85,8 +95,14 @@ def test_example_golden_holds_valid_kubernetes_manifests(spec: Path) -> None:
         pytest.fail(f"{golden.relative_to(REPO)} is missing (see test_example_renders_to_its_golden_file)")
 
     for document in yaml.safe_load_all(golden.read_text(encoding="utf-8")):
-        if document.get("apiVersion") in ("v1", "batch/v1", "apps/v1", "rbac.authorization.k8s.io/v1",
-                                           "autoscaling/v2", "networking.k8s.io/v1"):
+        if document.get("apiVersion") in (
+            "v1",
+            "batch/v1",
+            "apps/v1",
+            "rbac.authorization.k8s.io/v1",
+            "autoscaling/v2",
+            "networking.k8s.io/v1",
+        ):
             assert_valid_manifest(document)
 
 
@@ -127,8 +143,7 @@ def test_gpu_training_with_its_env_file(cli: Cli, fixed_config: Path) -> None:
     assert env["CHECKPOINT_DIR"] == "/data/checkpoints"
     assert env["TRAINING_RUN_NAME"] == "nightly run"
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert {"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"} \
-        in pod["tolerations"]
+    assert {"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"} in pod["tolerations"]
     assert {v["name"] for v in pod["volumes"]} >= {"training-data", "training-settings"}
 
 

@@ -32,9 +32,7 @@ from mlctl.hub import source as source_
 from mlctl.render.context import RenderContext
 from tests.unit import hub_fixtures
 
-pytestmark = pytest.mark.skipif(
-    not hub_fixtures.CORPUS.is_dir(), reason=f"corpus not found at {hub_fixtures.CORPUS}"
-)
+pytestmark = pytest.mark.skipif(not hub_fixtures.CORPUS.is_dir(), reason=f"corpus not found at {hub_fixtures.CORPUS}")
 
 
 class Recorder(report.Reporter):
@@ -132,7 +130,9 @@ def test_ref_tag_is_the_version_after_the_colon() -> None:
 def test_ref_names_normalise_like_mlrun_and_find_the_underscore_directory() -> None:
     parsed = ref_.parse("hub://Auto_Trainer:1.0.0")
     assert (parsed.name, parsed.directory, str(parsed)) == (
-        "auto-trainer", "auto_trainer", "hub://auto-trainer:1.0.0",
+        "auto-trainer",
+        "auto_trainer",
+        "hub://auto-trainer:1.0.0",
     )
 
 
@@ -155,9 +155,7 @@ def test_bad_refs_are_invalid_input(text: str, says: str) -> None:
 
 def test_urls_follow_mlruns_hub_layout() -> None:
     public = source_.parse("")
-    assert public.url(public.catalog_path()) == (
-        "https://mlrun.github.io/marketplace/functions/master/catalog.json"
-    )
+    assert public.url(public.catalog_path()) == ("https://mlrun.github.io/marketplace/functions/master/catalog.json")
     item = ref_.parse("hub://auto-trainer")
     assert public.url(public.item_path(item.directory, item.tag)) == (
         "https://mlrun.github.io/marketplace/functions/master/auto_trainer/latest/src/function.yaml"
@@ -179,9 +177,7 @@ def test_unsupported_hub_schemes_are_invalid_input(url: str) -> None:
 
 
 def test_mlruns_old_template_hub_url_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "MLRUN_HUB_URL", "https://raw.githubusercontent.com/mlrun/functions/{tag}/{name}/function.yaml"
-    )
+    monkeypatch.setenv("MLRUN_HUB_URL", "https://raw.githubusercontent.com/mlrun/functions/{tag}/{name}/function.yaml")
     with pytest.raises(InvalidInput, match="old template form"):
         hub.fetch_text("hub://aggregate")
 
@@ -196,9 +192,7 @@ def test_bad_timeout_setting_is_invalid_input(monkeypatch: pytest.MonkeyPatch, v
 # -- list, show, fetch, pull: over HTTP and file:// -------------------------
 
 
-def test_list_shows_the_latest_version_of_every_function(
-    hub_url: str, built: hub_fixtures.BuiltHub
-) -> None:
+def test_list_shows_the_latest_version_of_every_function(hub_url: str, built: hub_fixtures.BuiltHub) -> None:
     entries = hub.list_functions(source=hub_url)
     by_name = {e.name: e for e in entries}
     assert len(entries) == len(built.versions)
@@ -273,9 +267,7 @@ def test_pull_writes_the_spec_and_keeps_an_existing_file(
 # -- through the pipeline: what validate/render/deploy/run/diff read --------
 
 
-def test_pipeline_loads_and_renders_a_hub_job(
-    hub_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pipeline_loads_and_renders_a_hub_job(hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLCTL_HUB_URL", hub_url)
     config = config_.load()
     loaded = pipeline.load("hub://aggregate", config)
@@ -310,9 +302,7 @@ def test_spec_problems_in_a_hub_spec_name_its_url(
     with pytest.raises(InvalidInput) as caught:
         pipeline.load("hub://aggregate", config_.load(), _bad_override())
     assert caught.value.problems
-    assert caught.value.problems[0].file == (
-        f"{server.url}/functions/master/aggregate/latest/src/function.yaml"
-    )
+    assert caught.value.problems[0].file == (f"{server.url}/functions/master/aggregate/latest/src/function.yaml")
 
 
 def _bad_override() -> Any:
@@ -330,8 +320,7 @@ def test_a_fetch_is_cached_with_its_sha256(
     recorder = Recorder()
     fetched = hub.fetch("hub://aggregate", source=server.url, reporter=recorder)
     data = built.corpus_file("aggregate").read_bytes()
-    entry = cache.load(cache.path(hub.resolve(server.url).key,
-                                  "functions/master/aggregate/latest/src/function.yaml"))
+    entry = cache.load(cache.path(hub.resolve(server.url).key, "functions/master/aggregate/latest/src/function.yaml"))
     assert entry is not None and entry.data == data
     assert entry.sha256 == fetched.sha256 == hashlib.sha256(data).hexdigest()
     assert recorder.started == [(fetched.url, None)] and recorder.finished == [fetched.url]
@@ -339,7 +328,9 @@ def test_a_fetch_is_cached_with_its_sha256(
 
 
 def test_offline_a_cached_spec_is_used_and_its_age_reported(
-    server: hub_fixtures.HubServer, built: hub_fixtures.BuiltHub, recorder: Recorder,
+    server: hub_fixtures.HubServer,
+    built: hub_fixtures.BuiltHub,
+    recorder: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MLCTL_HUB_URL", server.url)
@@ -354,9 +345,7 @@ def test_offline_a_cached_spec_is_used_and_its_age_reported(
     assert "using the cached copy fetched 0 seconds ago" in warning
 
 
-def test_offline_without_a_cached_copy_names_the_url(
-    server: hub_fixtures.HubServer, isolated: Path
-) -> None:
+def test_offline_without_a_cached_copy_names_the_url(server: hub_fixtures.HubServer, isolated: Path) -> None:
     server.stop()
     with pytest.raises(MlctlError) as caught:
         hub.fetch_text("hub://aggregate", source=server.url)
@@ -419,9 +408,7 @@ def test_a_failing_hub_falls_back_to_the_cache_but_garbage_does_not(
     assert {p: p.read_bytes() for p in cached_files(isolated)} == before  # the good copy stays
 
 
-def test_a_corrupt_cache_entry_is_not_used(
-    server: hub_fixtures.HubServer, isolated: Path
-) -> None:
+def test_a_corrupt_cache_entry_is_not_used(server: hub_fixtures.HubServer, isolated: Path) -> None:
     hub.fetch("hub://aggregate", source=server.url, reporter=Recorder())
     [data] = [p for p in cached_files(isolated) if p.name == "function.yaml"]
     data.write_bytes(data.read_bytes()[:100])
@@ -438,21 +425,15 @@ def test_the_catalog_is_cached_too(server: hub_fixtures.HubServer) -> None:
     assert "catalog.json" in recorder.warnings[0]
 
 
-def test_a_local_hub_is_read_in_place_and_not_cached(
-    built: hub_fixtures.BuiltHub, isolated: Path
-) -> None:
+def test_a_local_hub_is_read_in_place_and_not_cached(built: hub_fixtures.BuiltHub, isolated: Path) -> None:
     text, label = hub.fetch_text("hub://aggregate", source=str(built.root))
     assert text == text_of(built.corpus_file("aggregate"))
     assert label == str(built.root / "functions/master/aggregate/latest/src/function.yaml")
     assert cached_files(isolated) == []
 
 
-def test_the_conflicted_corpus_file_is_refused_before_caching(
-    tmp_path: Path, isolated: Path
-) -> None:
-    conflicted = hub_fixtures.build(
-        tmp_path / "hub", [hub_fixtures.CORPUS / hub_fixtures.CONFLICTED]
-    )
+def test_the_conflicted_corpus_file_is_refused_before_caching(tmp_path: Path, isolated: Path) -> None:
+    conflicted = hub_fixtures.build(tmp_path / "hub", [hub_fixtures.CORPUS / hub_fixtures.CONFLICTED])
     served = hub_fixtures.HubServer(conflicted.root)
     try:
         with pytest.raises(MlctlError, match="unresolved merge conflict markers at line 5") as caught:
@@ -516,9 +497,7 @@ def test_cli_hub_pull_refuses_to_overwrite_without_force(
     assert dest.read_bytes() == built.corpus_file("auto_trainer", "1.0.0").read_bytes()
 
 
-def test_cli_hub_pull_to_stdout(
-    built: hub_fixtures.BuiltHub, cli: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_hub_pull_to_stdout(built: hub_fixtures.BuiltHub, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLCTL_HUB_URL", built.root.as_uri())
     result = cli("hub", "pull", "aggregate", "-o", "-")
     assert result.code == 0, result.err
@@ -558,8 +537,11 @@ def test_cli_warns_on_stderr_when_offline(
     ],
 )
 def test_cli_exit_code_3_for_references_that_name_nothing(
-    server: hub_fixtures.HubServer, monkeypatch: pytest.MonkeyPatch, cli: Any,
-    argv: tuple[str, ...], says: str,
+    server: hub_fixtures.HubServer,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Any,
+    argv: tuple[str, ...],
+    says: str,
 ) -> None:
     monkeypatch.setenv("MLCTL_HUB_URL", server.url)
     result = cli(*argv)
@@ -567,9 +549,7 @@ def test_cli_exit_code_3_for_references_that_name_nothing(
     assert says in result.err
 
 
-def test_cli_exit_code_4_when_the_hub_cannot_be_reached(
-    server: hub_fixtures.HubServer, cli: Any
-) -> None:
+def test_cli_exit_code_4_when_the_hub_cannot_be_reached(server: hub_fixtures.HubServer, cli: Any) -> None:
     server.stop()
     result = cli("hub", "list", "--hub", server.url)
     assert result.code == 4

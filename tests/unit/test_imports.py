@@ -60,8 +60,9 @@ def test_command_does_not_import_the_kubernetes_client(args: tuple[str, ...], tm
 
 def test_the_probe_sees_an_import_of_the_client(tmp_path: Path) -> None:
     probe = PROBE.replace("code = main.invoke", "import kubernetes.client\ncode = main.invoke")
-    done = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, cwd=REPO,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--help"], capture_output=True, text=True, cwd=REPO, check=False
+    )
 
     assert "kubernetes" in json.loads(done.stderr.strip().splitlines()[-1])["heavy"]
 

@@ -75,8 +75,9 @@ def test_problem_names_file_line_column_and_dotted_path() -> None:
 
 
 def test_every_duplicate_key_is_reported_with_its_first_line() -> None:
-    text = ("kind: job\nmetadata:\n  name: a\n  name: b\nspec:\n  image: x\n  image: y\n"
-            "  env:\n  - name: A\n    name: B\n")
+    text = (
+        "kind: job\nmetadata:\n  name: a\n  name: b\nspec:\n  image: x\n  image: y\n  env:\n  - name: A\n    name: B\n"
+    )
 
     assert problems_of(text) == [
         "f.yaml:4:3: metadata.name: duplicate key 'name' (first defined on line 3)",
@@ -110,8 +111,10 @@ def test_a_document_that_is_not_a_mapping_is_refused(text: str, where: str) -> N
 
 
 def test_every_merge_conflict_marker_is_reported_at_its_line() -> None:
-    text = ("kind: job\n<<<<<<< HEAD\nmetadata: {name: a}\n=======\nmetadata: {name: b}\n>>>>>>> main\n"
-            "spec:\n<<<<<<< HEAD\n  image: x\n=======\n  image: y\n>>>>>>> main\n")
+    text = (
+        "kind: job\n<<<<<<< HEAD\nmetadata: {name: a}\n=======\nmetadata: {name: b}\n>>>>>>> main\n"
+        "spec:\n<<<<<<< HEAD\n  image: x\n=======\n  image: y\n>>>>>>> main\n"
+    )
 
     found = problems_of(text)
 

@@ -43,16 +43,16 @@ def write_spec(tmp_path: Path, code: str | None, kind: str = "job", **spec: Any)
     body: dict[str, Any] = {"image": "python:3.11", "default_handler": "handler", **spec}
     if code is not None:
         source = textwrap.dedent(code).encode()
-        body["build"] = {"functionSourceCode": base64.b64encode(source).decode(),
-                         "origin_filename": "trainer.py"}
+        body["build"] = {"functionSourceCode": base64.b64encode(source).decode(), "origin_filename": "trainer.py"}
     document = {"kind": kind, "metadata": {"name": "trainer", "project": "demo"}, "spec": body}
     path = tmp_path / "function.yaml"
     path.write_text(json.dumps(document), encoding="utf-8")  # JSON is YAML
     return path
 
 
-def function(tmp_path: Path, code: str | None, kind: str = "job",
-             overrides: overrides_.Overrides | None = None, **spec: Any) -> FunctionSpec:
+def function(
+    tmp_path: Path, code: str | None, kind: str = "job", overrides: overrides_.Overrides | None = None, **spec: Any
+) -> FunctionSpec:
     path = write_spec(tmp_path, code, kind, **spec)
     return pipeline.load(str(path), CONFIG, overrides).function
 
@@ -97,12 +97,15 @@ def wait_for(condition: Any, timeout: float = 10.0) -> bool:
 
 
 def test_handler_return_value_and_logged_results_come_back(tmp_path: Path) -> None:
-    fn = function(tmp_path, """
+    fn = function(
+        tmp_path,
+        """
         def handler(context, x=1):
             print("training with", x)
             context.log_result("accuracy", 0.9)
             return x * 2
-    """)
+    """,
+    )
     record, out = run(fn, params={"x": 21})
     assert record.state == record_.SUCCEEDED
     assert dict(record.result) == {"accuracy": 0.9, "return": 42}
@@ -114,10 +117,13 @@ def test_handler_return_value_and_logged_results_come_back(tmp_path: Path) -> No
 
 
 def test_handler_that_raises_ends_in_state_error(tmp_path: Path) -> None:
-    fn = function(tmp_path, """
+    fn = function(
+        tmp_path,
+        """
         def handler():
             raise ValueError("bad data in column 3")
-    """)
+    """,
+    )
     record, out = run(fn)
     assert record.state == record_.FAILED
     assert record.status_text == "ValueError: bad data in column 3"
@@ -125,35 +131,44 @@ def test_handler_that_raises_ends_in_state_error(tmp_path: Path) -> None:
 
 
 def test_broken_handler_name_says_which_handlers_exist(tmp_path: Path) -> None:
-    fn = function(tmp_path, """
+    fn = function(
+        tmp_path,
+        """
         def train():
             return 1
-    """, default_handler="trian")
+    """,
+        default_handler="trian",
+    )
     record, _ = run(fn)
     assert record.state == record_.FAILED
     assert record.status_text == (
-        "the handler could not start: LookupError: handler 'trian' not found in trainer.py "
-        "(functions there: train)"
+        "the handler could not start: LookupError: handler 'trian' not found in trainer.py (functions there: train)"
     )
 
 
 def test_handler_argument_overrides_the_default_handler(tmp_path: Path) -> None:
-    fn = function(tmp_path, """
+    fn = function(
+        tmp_path,
+        """
         def handler():
             return "default"
         def other():
             return "other"
-    """)
+    """,
+    )
     record, _ = run(fn, handler="other")
     assert record.result["return"] == "other"
 
 
 def test_handler_that_exits_reports_its_exit_code(tmp_path: Path) -> None:
-    fn = function(tmp_path, """
+    fn = function(
+        tmp_path,
+        """
         import sys
         def handler():
             sys.exit(3)
-    """)
+    """,
+    )
     record, _ = run(fn)
     assert record.state == record_.FAILED
     assert record.status_text == "the process exited with code 3"
@@ -170,14 +185,17 @@ def test_plain_command_without_code_is_judged_by_its_exit_code(tmp_path: Path) -
 
 
 def test_output_is_streamed_while_the_run_goes_on(tmp_path: Path) -> None:
-    fn = function(tmp_path, """
+    fn = function(
+        tmp_path,
+        """
         import sys, time
         def handler():
             print("early")
             print("to stderr", file=sys.stderr)
             time.sleep(1.5)
             print("late")
-    """)
+    """,
+    )
     record, out = run(fn)
     assert record.state == record_.SUCCEEDED
     arrived = {line: at for _, line, at in out.lines}
@@ -205,9 +223,7 @@ def test_run_past_its_running_threshold_is_aborted_with_mlrun_status_text(tmp_pa
     record, _ = run(fn, params={"pid_file": str(pid_file)})
     assert time.monotonic() - began < 15
     assert record.state == record_.ABORTED
-    assert record.status_text == (
-        "Run aborted due to exceeded state threshold: running (waited 3s, limit 2s)"
-    )
+    assert record.status_text == ("Run aborted due to exceeded state threshold: running (waited 3s, limit 2s)")
     assert gone(int(pid_file.read_text()))
     assert store.get("run1").state == record_.ABORTED
 
@@ -227,13 +243,17 @@ def test_per_run_thresholds_replace_the_functions(tmp_path: Path) -> None:
 
 
 def test_run_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
-    fn = function(tmp_path, """
+    fn = function(
+        tmp_path,
+        """
         import signal, time
         def handler():
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             print("stubborn", flush=True)
             time.sleep(60)
-    """, state_thresholds={"running": "1s"})
+    """,
+        state_thresholds={"running": "1s"},
+    )
     began = time.monotonic()
     record, _ = run(fn, grace=1.0)
     assert time.monotonic() - began < 10
@@ -249,8 +269,7 @@ def test_ctrl_c_stops_the_run_and_records_it_aborted(tmp_path: Path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        runner.run(fn, CONFIG, run_id="run1", params={"pid_file": str(pid_file)},
-                   on_output=interrupt)
+        runner.run(fn, CONFIG, run_id="run1", params={"pid_file": str(pid_file)}, on_output=interrupt)
     got = store.get("run1")
     assert got.state == record_.ABORTED
     assert got.status_text == "aborted by user"
@@ -277,8 +296,7 @@ def test_env_precedence_spec_then_env_file_then_env_flag(tmp_path: Path) -> None
     spec_env = [{"name": n, "value": "spec"} for n in ("A", "B", "C")]
     fn = function(tmp_path, ENV_PRINTER, overrides=overrides, env=spec_env)
     record, _ = run(fn, environ={"A": "shell", "D": "shell", "PATH": os.environ["PATH"]})
-    assert record.result["return"] == {"A": "spec", "B": "file", "C": "flag", "D": "shell",
-                                       "FROM_SECRET": None}
+    assert record.result["return"] == {"A": "spec", "B": "file", "C": "flag", "D": "shell", "FROM_SECRET": None}
 
 
 def test_env_from_secrets_is_left_unset_with_a_warning(tmp_path: Path) -> None:
@@ -297,7 +315,8 @@ def test_env_from_secrets_is_left_unset_with_a_warning(tmp_path: Path) -> None:
 
 def test_mounts_are_ignored_with_one_warning_naming_them(tmp_path: Path) -> None:
     fn = function(
-        tmp_path, ENV_PRINTER,
+        tmp_path,
+        ENV_PRINTER,
         volumes=[
             {"name": "data", "persistentVolumeClaim": {"claimName": "training-data"}},
             {"name": "cfg", "configMap": {"name": "settings"}},
@@ -313,8 +332,12 @@ def test_mounts_are_ignored_with_one_warning_naming_them(tmp_path: Path) -> None
     )
     warnings = runner.check(fn)
     assert len(warnings) == 1
-    for part in ("data (PVC training-data) at /data", "cfg (ConfigMap settings) at /etc/cfg",
-                 "creds (Secret aws) at /secrets", "v3io (v3io) at /v3io"):
+    for part in (
+        "data (PVC training-data) at /data",
+        "cfg (ConfigMap settings) at /etc/cfg",
+        "creds (Secret aws) at /secrets",
+        "v3io (v3io) at /v3io",
+    ):
         assert part in warnings[0]
     record, _ = run(fn)
     assert record.state == record_.SUCCEEDED
@@ -324,10 +347,16 @@ def test_a_plain_job_has_no_warnings(tmp_path: Path) -> None:
     assert runner.check(function(tmp_path, ENV_PRINTER)) == []
 
 
-@pytest.mark.parametrize(("kind", "needed"), [
-    ("nuclio", "Nuclio"), ("remote", "Nuclio"), ("serving", "Nuclio"),
-    ("application", "Nuclio"), ("spark", "Spark operator"),
-])
+@pytest.mark.parametrize(
+    ("kind", "needed"),
+    [
+        ("nuclio", "Nuclio"),
+        ("remote", "Nuclio"),
+        ("serving", "Nuclio"),
+        ("application", "Nuclio"),
+        ("spark", "Spark operator"),
+    ],
+)
 def test_cluster_only_kinds_say_what_they_need(tmp_path: Path, kind: str, needed: str) -> None:
     fn = function(tmp_path, ENV_PRINTER, kind=kind)
     with pytest.raises(InvalidInput, match=needed) as caught:
@@ -336,9 +365,7 @@ def test_cluster_only_kinds_say_what_they_need(tmp_path: Path, kind: str, needed
     assert store.find("run1") is None  # nothing started, nothing recorded
 
 
-def test_mpijob_without_mpirun_names_what_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mpijob_without_mpirun_names_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fn = function(tmp_path, ENV_PRINTER, kind="mpijob", replicas=2)
     empty = tmp_path / "bin"
     empty.mkdir()
@@ -386,12 +413,15 @@ def fake_mpirun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
-def test_mpijob_runs_its_replicas_under_mpirun(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mpijob_runs_its_replicas_under_mpirun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = fake_mpirun(tmp_path, monkeypatch)
-    fn = function(tmp_path, RANKED.replace("rank == 2", "rank == 99"), kind="mpijob",
-                  replicas=3, mpi_args=["-x", "NCCL_DEBUG=INFO"])
+    fn = function(
+        tmp_path,
+        RANKED.replace("rank == 2", "rank == 99"),
+        kind="mpijob",
+        replicas=3,
+        mpi_args=["-x", "NCCL_DEBUG=INFO"],
+    )
     record, _ = run(fn)
     args = json.loads(log.read_text())
     assert args[:5] == ["-np", "3", "-x", "NCCL_DEBUG=INFO", sys.executable]
@@ -399,9 +429,7 @@ def test_mpijob_runs_its_replicas_under_mpirun(
     assert record.result["return"] == 0  # rank 0 writes the run's result
 
 
-def test_mpijob_failure_on_another_rank_names_the_rank(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mpijob_failure_on_another_rank_names_the_rank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_mpirun(tmp_path, monkeypatch)
     fn = function(tmp_path, RANKED, kind="mpijob", replicas=3)
     record, _ = run(fn)
@@ -417,28 +445,31 @@ def test_mpijob_under_a_real_mpirun(tmp_path: Path) -> None:
     assert record.result["return"] == 0
 
 
-def test_dask_without_dask_distributed_says_what_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_dask_without_dask_distributed_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
     fn = function(tmp_path, ENV_PRINTER, kind="dask")
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "distributed" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "distributed" else real(name, *a))
     with pytest.raises(InvalidInput, match=r"mlctl\[local-dask\]"):
         runner.check(fn)
 
 
 def test_dask_handler_reaches_a_local_cluster(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
-    fn = function(tmp_path, """
+    fn = function(
+        tmp_path,
+        """
         import os
         from distributed import Client
         def handler():
             with Client() as client:
                 return client.submit(pow, 2, 10).result()
-    """, kind="dask", min_replicas=1, max_replicas=1)
+    """,
+        kind="dask",
+        min_replicas=1,
+        max_replicas=1,
+    )
     record, out = run(fn)
     assert record.state == record_.SUCCEEDED, (record.status_text, out.text())
     assert record.result["return"] == 1024
@@ -448,9 +479,7 @@ def test_dask_handler_reaches_a_local_cluster(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
-def test_mlctl_killed_mid_run_leaves_an_interrupted_record_and_no_orphan(
-    tmp_path: Path, state_dir: Path
-) -> None:
+def test_mlctl_killed_mid_run_leaves_an_interrupted_record_and_no_orphan(tmp_path: Path, state_dir: Path) -> None:
     path = write_spec(tmp_path, SLEEPER)
     pid_file = tmp_path / "pid"
     program = textwrap.dedent(f"""

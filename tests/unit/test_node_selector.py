@@ -18,11 +18,14 @@ PROJECT = {"zone": "us-west1", "arch": "amd64"}
 
 
 def layered_config(**extra: str) -> config_.Config:
-    return config_.resolve({
-        "MLCTL_DEFAULT_FUNCTION_NODE_SELECTOR": json.dumps(SERVICE),
-        "MLCTL_PROJECTS": json.dumps({"demo": {"default_function_node_selector": PROJECT}}),
-        **extra,
-    }, [])
+    return config_.resolve(
+        {
+            "MLCTL_DEFAULT_FUNCTION_NODE_SELECTOR": json.dumps(SERVICE),
+            "MLCTL_PROJECTS": json.dumps({"demo": {"default_function_node_selector": PROJECT}}),
+            **extra,
+        },
+        [],
+    )
 
 
 def spec(node_selector: str, project: str = "demo") -> str:
@@ -80,8 +83,10 @@ def test_no_layers_no_selector(spec_file: SpecFile) -> None:
 
 
 def test_prevent_removes_the_spot_pair_after_layering(spec_file: SpecFile) -> None:
-    config = layered_config(MLCTL_DEFAULT_FUNCTION_NODE_SELECTOR=json.dumps({"node-lifecycle": "spot", "a": "b"}),
-                            MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR=json.dumps({"node-lifecycle": "spot"}))
+    config = layered_config(
+        MLCTL_DEFAULT_FUNCTION_NODE_SELECTOR=json.dumps({"node-lifecycle": "spot", "a": "b"}),
+        MLCTL_PREEMPTIBLE_NODES__NODE_SELECTOR=json.dumps({"node-lifecycle": "spot"}),
+    )
 
     found = rendered_selector(spec_file, spec("{}"), config)
 
@@ -89,14 +94,28 @@ def test_prevent_removes_the_spot_pair_after_layering(spec_file: SpecFile) -> No
     assert found["a"] == "b"
 
 
-def test_node_selector_flag_with_an_empty_value_removes_a_layered_key(spec_file: SpecFile, cli: Cli,
-                                                                      tmp_path: Path) -> None:
+def test_node_selector_flag_with_an_empty_value_removes_a_layered_key(
+    spec_file: SpecFile, cli: Cli, tmp_path: Path
+) -> None:
     (tmp_path / "team.yaml").write_text(
-        "default_function_node_selector: {region: us-central1, arch: arm64}\n", encoding="utf-8")
+        "default_function_node_selector: {region: us-central1, arch: arm64}\n", encoding="utf-8"
+    )
     path = spec_file(spec("{}"))
 
-    result = cli("--config", tmp_path / "team.yaml", "render", path, "--run-id", "r1", "-o", "json",
-                 "--node-selector", "region=", "--node-selector", "disk=ssd")
+    result = cli(
+        "--config",
+        tmp_path / "team.yaml",
+        "render",
+        path,
+        "--run-id",
+        "r1",
+        "-o",
+        "json",
+        "--node-selector",
+        "region=",
+        "--node-selector",
+        "disk=ssd",
+    )
 
     assert result.code == 0, result.err
     job = json.loads(result.out)["items"][-1]

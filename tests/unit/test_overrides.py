@@ -76,10 +76,15 @@ def test_env_flag_wins_over_env_files_and_keeps_the_position() -> None:
 
 
 def test_set_wins_over_every_other_flag() -> None:
-    result = overrides.apply(SPEC, overrides.Overrides(
-        env=(("A", "flag"),), image="from-flag", preemption_mode="allow",
-        sets=(("spec.env[0].value", "from-set"), ("spec.image", "from-set"), ("spec.preemption_mode", "none")),
-    ))
+    result = overrides.apply(
+        SPEC,
+        overrides.Overrides(
+            env=(("A", "flag"),),
+            image="from-flag",
+            preemption_mode="allow",
+            sets=(("spec.env[0].value", "from-set"), ("spec.image", "from-set"), ("spec.preemption_mode", "none")),
+        ),
+    )
 
     assert env_of(result)["A"] == "from-set"
     assert result["spec"]["image"] == "from-set"
@@ -87,11 +92,14 @@ def test_set_wins_over_every_other_flag() -> None:
 
 
 def test_requests_and_limits_flags_patch_their_sections() -> None:
-    result = overrides.apply(SPEC, overrides.Overrides(requests={"mem": "2Gi"}, limits={"gpus": "1"},
-                                                       gpu_type="amd.com/gpu"))
+    result = overrides.apply(
+        SPEC, overrides.Overrides(requests={"mem": "2Gi"}, limits={"gpus": "1"}, gpu_type="amd.com/gpu")
+    )
 
-    assert result["spec"]["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"},
-                                           "limits": {"cpu": "2", "amd.com/gpu": "1"}}
+    assert result["spec"]["resources"] == {
+        "requests": {"cpu": "1", "memory": "2Gi"},
+        "limits": {"cpu": "2", "amd.com/gpu": "1"},
+    }
 
 
 def test_gpus_default_to_the_configured_gpu_type() -> None:
@@ -113,8 +121,12 @@ def test_threshold_flags_replace_the_specs_thresholds() -> None:
 
 
 def test_set_creates_missing_mappings_and_appends_to_a_list() -> None:
-    result = overrides.apply(SPEC, overrides.Overrides(sets=(
-        ("spec.security_context.runAsUser", 1000), ("spec.env[2]", {"name": "C", "value": "3"}))))
+    result = overrides.apply(
+        SPEC,
+        overrides.Overrides(
+            sets=(("spec.security_context.runAsUser", 1000), ("spec.env[2]", {"name": "C", "value": "3"}))
+        ),
+    )
 
     assert result["spec"]["security_context"] == {"runAsUser": 1000}
     assert env_of(result)["C"] == "3"
@@ -139,11 +151,27 @@ def test_invalid_env_names_are_errors(value: str) -> None:
 
 
 def test_set_values_are_read_as_yaml() -> None:
-    parsed = dict(overrides.parse_sets(["spec.replicas=3", "spec.disable_auto_mount=true", "spec.args=[a, b]",
-                                        "spec.image=python:3.11", "spec.description=", "spec.command=a: b"]))
+    parsed = dict(
+        overrides.parse_sets(
+            [
+                "spec.replicas=3",
+                "spec.disable_auto_mount=true",
+                "spec.args=[a, b]",
+                "spec.image=python:3.11",
+                "spec.description=",
+                "spec.command=a: b",
+            ]
+        )
+    )
 
-    assert parsed == {"spec.replicas": 3, "spec.disable_auto_mount": True, "spec.args": ["a", "b"],
-                      "spec.image": "python:3.11", "spec.description": "", "spec.command": "a: b"}
+    assert parsed == {
+        "spec.replicas": 3,
+        "spec.disable_auto_mount": True,
+        "spec.args": ["a", "b"],
+        "spec.image": "python:3.11",
+        "spec.description": "",
+        "spec.command": "a: b",
+    }
 
 
 @pytest.mark.parametrize(
@@ -172,7 +200,10 @@ def test_set_under_a_plain_value_is_an_error() -> None:
 
 def test_resource_flags_accept_commas_and_repeats() -> None:
     assert overrides.parse_resource_list(["cpu=1,memory=1Gi", "gpus=1"], "--limits") == {
-        "cpu": "1", "memory": "1Gi", "gpus": "1"}
+        "cpu": "1",
+        "memory": "1Gi",
+        "gpus": "1",
+    }
     with pytest.raises(InvalidInput, match="--limits 'cpu': expected KEY=VALUE"):
         overrides.parse_resource_list(["cpu"], "--limits")
 
@@ -217,9 +248,24 @@ def test_cli_ladder_end_to_end(spec_file: SpecFile, cli: Cli, tmp_path: Path, mo
     second.write_text("B=second-file\nC=second-file\nD=second-file\n", encoding="utf-8")
     monkeypatch.setenv("D", "from-shell")
 
-    result = cli("render", path, "--run-id", "r1", "-o", "json",
-                 "--env-file", first, "--env-file", second, "--env", "C=flag", "--env", "D",
-                 "--set", "spec.env[0].value=set")
+    result = cli(
+        "render",
+        path,
+        "--run-id",
+        "r1",
+        "-o",
+        "json",
+        "--env-file",
+        first,
+        "--env-file",
+        second,
+        "--env",
+        "C=flag",
+        "--env",
+        "D",
+        "--set",
+        "spec.env[0].value=set",
+    )
 
     assert result.code == 0, result.err
     job = json.loads(result.out)["items"][-1]

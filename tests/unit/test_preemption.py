@@ -118,8 +118,12 @@ def test_constrain_with_two_labels_and_two_user_terms_gives_every_combination() 
 def test_constrain_keeps_other_affinity_parts() -> None:
     preferred = [{"weight": 1, "preference": {"matchExpressions": [expr("disk", "In", "ssd")]}}]
     pod_anti = {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname"}]}
-    user = preemption.Placement(affinity={"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution":
-                                                           preferred}, "podAntiAffinity": pod_anti})
+    user = preemption.Placement(
+        affinity={
+            "nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferred},
+            "podAntiAffinity": pod_anti,
+        }
+    )
 
     place = preemption.apply("constrain", user, LABELS_ONLY)
 
@@ -183,8 +187,17 @@ def test_prevent_ands_the_anti_requirement_into_each_user_term() -> None:
 
 
 def test_prevent_keeps_the_users_match_fields() -> None:
-    user = preemption.Placement(affinity={"nodeAffinity": {REQUIRED: {"nodeSelectorTerms": [
-        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}]}}})
+    user = preemption.Placement(
+        affinity={
+            "nodeAffinity": {
+                REQUIRED: {
+                    "nodeSelectorTerms": [
+                        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}
+                    ]
+                }
+            }
+        }
+    )
 
     place = preemption.apply("prevent", user, LABELS_ONLY)
 

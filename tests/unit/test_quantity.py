@@ -33,8 +33,9 @@ def test_quantity_is_read_to_its_exact_value(text: str, value: Decimal) -> None:
     assert quantity.is_valid(text)
 
 
-@pytest.mark.parametrize("text", ["1 GB", "1GB", "1Gb", "1.2.3", "two", "1ki", "", " 1", "1 ", "0x10", "1e", "1Mi1",
-                                  "\u0661"])
+@pytest.mark.parametrize(
+    "text", ["1 GB", "1GB", "1Gb", "1.2.3", "two", "1ki", "", " 1", "1 ", "0x10", "1e", "1Mi1", "\u0661"]
+)
 def test_malformed_quantity_is_refused_with_examples(text: str) -> None:
     with pytest.raises(quantity.QuantityError, match=r"is not a Kubernetes quantity \(examples: 500m"):
         quantity.parse(text)

@@ -57,8 +57,9 @@ def test_min_equal_to_max_is_a_fixed_size() -> None:
 
 
 def test_workers_run_dask_worker_with_the_threads_and_the_memory_limit() -> None:
-    objects = render(dask_spec(nthreads=4, worker_resources={"requests": {"cpu": "2"},
-                                                             "limits": {"cpu": "2", "memory": "8Gi"}}))
+    objects = render(
+        dask_spec(nthreads=4, worker_resources={"requests": {"cpu": "2"}, "limits": {"cpu": "2", "memory": "8Gi"}})
+    )
     args = box(objects, "worker")["args"]
     assert args[:2] == ["dask", "worker"]
     assert args[args.index("--nthreads") + 1] == "4"
@@ -68,8 +69,11 @@ def test_workers_run_dask_worker_with_the_threads_and_the_memory_limit() -> None
 
 
 def test_scheduler_and_worker_resources_go_to_their_own_pods() -> None:
-    objects = render(dask_spec(scheduler_resources={"requests": {"memory": "1Gi"}},
-                               worker_resources={"limits": {"nvidia.com/gpu": 1}}))
+    objects = render(
+        dask_spec(
+            scheduler_resources={"requests": {"memory": "1Gi"}}, worker_resources={"limits": {"nvidia.com/gpu": 1}}
+        )
+    )
     assert box(objects, "scheduler")["resources"] == {"requests": {"memory": "1Gi"}}
     assert box(objects, "worker")["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
     manifest_schemas.check(objects)
@@ -118,8 +122,9 @@ def test_extra_pip_is_installed_by_the_dask_image() -> None:
 
 
 def test_pod_settings_and_preemption_reach_both_pods() -> None:
-    objects = render(dask_spec(env=[{"name": "A", "value": "1"}], preemption_mode="allow",
-                               node_selector={"pool": "cpu"}), SPOT)
+    objects = render(
+        dask_spec(env=[{"name": "A", "value": "1"}], preemption_mode="allow", node_selector={"pool": "cpu"}), SPOT
+    )
     for role in ("scheduler", "worker"):
         pod = cluster(objects)["spec"][role]["spec"]
         assert pod["tolerations"] == [SPOT_TOLERATION]
@@ -148,8 +153,9 @@ def test_state_thresholds_on_dask_are_refused_with_mlruns_words() -> None:
     assert messages == ["State thresholds is not supported for Dask runtime yet, use spec.scheduler_timeout instead"]
 
 
-DASK_FILES = sorted(p for p in CORPUS.glob("*.yaml")
-                    if re.search(r"^kind: dask$", p.read_text(encoding="utf-8"), re.MULTILINE))
+DASK_FILES = sorted(
+    p for p in CORPUS.glob("*.yaml") if re.search(r"^kind: dask$", p.read_text(encoding="utf-8"), re.MULTILINE)
+)
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="corpus not found beside the repository")

@@ -29,12 +29,22 @@ CODE = 'def greet(name="world"):\n    return f"hello {name}"\n'
 
 
 def job_spec(spec: str = "", code: str | None = CODE, handler: str = "greet") -> str:
-    lines = ["kind: job", "metadata:", "  name: trainer", "  project: demo", "  tag: v1", "spec:",
-             "  image: python:3.11-slim"]
+    lines = [
+        "kind: job",
+        "metadata:",
+        "  name: trainer",
+        "  project: demo",
+        "  tag: v1",
+        "spec:",
+        "  image: python:3.11-slim",
+    ]
     if code is not None:
-        lines += [f"  default_handler: {handler}", "  build:",
-                  f"    functionSourceCode: {base64.b64encode(code.encode()).decode()}",
-                  "    origin_filename: /home/me/greet.py"]
+        lines += [
+            f"  default_handler: {handler}",
+            "  build:",
+            f"    functionSourceCode: {base64.b64encode(code.encode()).decode()}",
+            "    origin_filename: /home/me/greet.py",
+        ]
     lines += textwrap.indent(textwrap.dedent(spec).strip("\n"), "  ").splitlines()
     return "\n".join(lines) + "\n"
 
@@ -101,7 +111,8 @@ def test_part_c_2_gpu_limits_of_two_types() -> None:
 
     objects = render(yaml.safe_dump(data))
     assert container(objects)["resources"] == {
-        "limits": {"memory": "2G", "cpu": 2, "nvidia.com/gpu": 1, "amd.com/gpu": 2}}
+        "limits": {"memory": "2G", "cpu": 2, "nvidia.com/gpu": 1, "amd.com/gpu": 2}
+    }
     assert_valid_manifests(objects)
 
 
@@ -167,8 +178,11 @@ def test_labels_name_the_function_and_say_who_manages_it() -> None:
 
 
 def test_function_labels_go_on_the_pod_unless_kubernetes_would_refuse_them() -> None:
-    text = job_spec().replace("  tag: v1\n", "  tag: v1\n  labels:\n    team: ml\n    framework: tensorflow, keras\n"
-                                             "    app.kubernetes.io/managed-by: someone-else\n")
+    text = job_spec().replace(
+        "  tag: v1\n",
+        "  tag: v1\n  labels:\n    team: ml\n    framework: tensorflow, keras\n"
+        "    app.kubernetes.io/managed-by: someone-else\n",
+    )
 
     labels = by_kind(render(text), "Job")["spec"]["template"]["metadata"]["labels"]
 
@@ -181,7 +195,11 @@ def test_the_effective_thresholds_ride_on_the_job() -> None:
     job = by_kind(render(job_spec("state_thresholds: {executing: 2h}")), "Job")
 
     assert json.loads(job["metadata"]["annotations"]["mlctl.io/thresholds"]) == {
-        "pending_scheduled": "1h", "pending_not_scheduled": "-1", "image_pull_backoff": "1h", "running": "2h"}
+        "pending_scheduled": "1h",
+        "pending_not_scheduled": "-1",
+        "image_pull_backoff": "1h",
+        "running": "2h",
+    }
 
 
 def test_the_objects_come_in_apply_order() -> None:
@@ -219,8 +237,13 @@ def test_params_and_handler_reach_the_pod_in_mlctl_run() -> None:
 
     run = json.loads(env(objects)["MLCTL_RUN"])
 
-    assert run == {"run_id": "0000test", "function": "trainer", "handler": "greet",
-                   "params": {"name": "Ada", "epochs": 3}, "code": "/opt/mlctl/greet.py"}
+    assert run == {
+        "run_id": "0000test",
+        "function": "trainer",
+        "handler": "greet",
+        "params": {"name": "Ada", "epochs": 3},
+        "code": "/opt/mlctl/greet.py",
+    }
 
 
 def test_the_rendered_pod_runs_the_handler_with_the_params(tmp_path: Path) -> None:
@@ -230,8 +253,13 @@ def test_the_rendered_pod_runs_the_handler_with_the_params(tmp_path: Path) -> No
     run = env(objects)["MLCTL_RUN"].replace("/opt/mlctl", str(tmp_path))
     result = tmp_path / "result.json"
 
-    done = subprocess.run([sys.executable, str(tmp_path / "bootstrap.py")], capture_output=True, text=True,
-                          env={**os.environ, "MLCTL_RUN": run, "MLCTL_RESULT_PATH": str(result)}, check=False)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "bootstrap.py")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLCTL_RUN": run, "MLCTL_RESULT_PATH": str(result)},
+        check=False,
+    )
 
     assert done.returncode == 0, done.stderr
     assert json.loads(result.read_text()) == {"results": {"return": "hello Ada"}}
@@ -266,8 +294,9 @@ def test_image_defaults_to_the_configured_one() -> None:
 
 
 def test_config_default_resources_fill_what_the_spec_leaves_out() -> None:
-    config = config_.resolve({"MLCTL_DEFAULT_FUNCTION_POD_RESOURCES__REQUESTS": '{"cpu": "250m", "memory": "256Mi"}'},
-                             [])
+    config = config_.resolve(
+        {"MLCTL_DEFAULT_FUNCTION_POD_RESOURCES__REQUESTS": '{"cpu": "250m", "memory": "256Mi"}'}, []
+    )
 
     objects = render(job_spec("resources: {requests: {cpu: '1'}}"), config)
 
@@ -297,8 +326,9 @@ def test_allow_puts_the_spot_toleration_on_the_pod() -> None:
 
     spec = pod_spec(render(job_spec("preemption_mode: allow"), config))
 
-    assert spec["tolerations"] == [{"key": "node-lifecycle", "operator": "Equal", "value": "spot",
-                                    "effect": "NoSchedule"}]
+    assert spec["tolerations"] == [
+        {"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
+    ]
     assert "affinity" not in spec
 
 
@@ -308,8 +338,8 @@ def test_constrain_requires_a_spot_node_on_the_pod() -> None:
     spec = pod_spec(render(job_spec("preemption_mode: constrain"), config))
 
     assert spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "node-lifecycle", "operator": "In", "values": ["spot"]}]}]}
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "node-lifecycle", "operator": "In", "values": ["spot"]}]}]
+    }
 
 
 # --- volumes, auto-mount, secrets --------------------------------------------------------------
@@ -326,8 +356,13 @@ def test_auto_mount_of_a_pvc_from_pvc_mount() -> None:
 
 
 def test_auto_mount_type_pvc_with_params() -> None:
-    config = config_.resolve({"MLCTL_STORAGE__AUTO_MOUNT_TYPE": "pvc",
-                              "MLCTL_STORAGE__AUTO_MOUNT_PARAMS": "pvc_name=claim,volume_mount_path=/data"}, [])
+    config = config_.resolve(
+        {
+            "MLCTL_STORAGE__AUTO_MOUNT_TYPE": "pvc",
+            "MLCTL_STORAGE__AUTO_MOUNT_PARAMS": "pvc_name=claim,volume_mount_path=/data",
+        },
+        [],
+    )
 
     objects = render(job_spec(), config)
 
@@ -344,8 +379,13 @@ def test_disable_auto_mount_turns_auto_mount_off() -> None:
 
 
 def test_auto_mount_v3io_credentials_puts_the_access_key_in_a_secret() -> None:
-    config = config_.resolve({"MLCTL_STORAGE__AUTO_MOUNT_TYPE": "v3io_credentials",
-                              "MLCTL_STORAGE__AUTO_MOUNT_PARAMS": "access_key=AK-123,user=ada"}, [])
+    config = config_.resolve(
+        {
+            "MLCTL_STORAGE__AUTO_MOUNT_TYPE": "v3io_credentials",
+            "MLCTL_STORAGE__AUTO_MOUNT_PARAMS": "access_key=AK-123,user=ada",
+        },
+        [],
+    )
 
     objects = render(job_spec(), config)
 
@@ -373,8 +413,11 @@ def test_a_v3io_access_key_in_the_spec_moves_into_a_secret() -> None:
     secret = by_kind(objects, "Secret")
     assert secret["stringData"] == {"accessKey": "AK-secret"}
     (volume,) = [v for v in pod_spec(objects)["volumes"] if v["name"] == "data"]
-    assert volume["flexVolume"] == {"driver": "v3io/fuse", "options": {"container": "projects", "subPath": "/p/data"},
-                                    "secretRef": {"name": secret["metadata"]["name"]}}
+    assert volume["flexVolume"] == {
+        "driver": "v3io/fuse",
+        "options": {"container": "projects", "subPath": "/p/data"},
+        "secretRef": {"name": secret["metadata"]["name"]},
+    }
     assert "AK-secret" not in json.dumps(by_kind(objects, "Job"))
     assert_valid_manifests(objects)
 

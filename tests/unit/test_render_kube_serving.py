@@ -29,14 +29,24 @@ def box(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_a_range_of_replicas_becomes_an_hpa_at_the_target_cpu() -> None:
-    objects = kube(spec_of("nuclio", min_replicas=2, max_replicas=6, config={"spec.targetCPU": 60},
-                           resources={"requests": {"cpu": "500m"}}))
+    objects = kube(
+        spec_of(
+            "nuclio",
+            min_replicas=2,
+            max_replicas=6,
+            config={"spec.targetCPU": 60},
+            resources={"requests": {"cpu": "500m"}},
+        )
+    )
     assert kinds(objects) == ["ConfigMap", "Service", "Deployment", "HorizontalPodAutoscaler"]
     hpa = by_kind(objects, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": by_kind(objects, "Deployment")["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": by_kind(objects, "Deployment")["metadata"]["name"],
+    }
     (metric,) = hpa["spec"]["metrics"]
     assert metric["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}
     assert by_kind(objects, "Deployment")["spec"]["replicas"] == 2
@@ -68,7 +78,11 @@ def test_the_handler_is_served_by_the_shim_from_a_config_map() -> None:
     container = box(objects)
     assert container["command"] == ["python", "/opt/mlctl/nuclio_shim.py"]
     assert json.loads(env_of(container)["MLCTL_SERVE"]) == {
-        "code": "/opt/mlctl/fn.py", "handler": "fn:handler", "port": 8080, "workers": 4}
+        "code": "/opt/mlctl/fn.py",
+        "handler": "fn:handler",
+        "port": 8080,
+        "workers": 4,
+    }
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
 
 
@@ -89,8 +103,9 @@ def test_serving_carries_its_graph_in_the_environment() -> None:
 
 
 def test_an_application_runs_its_own_image_on_its_port() -> None:
-    objects = kube(spec_of("application", code=None, image="me/app:1", internal_application_port=9000,
-                           command="uvicorn app:api"))
+    objects = kube(
+        spec_of("application", code=None, image="me/app:1", internal_application_port=9000, command="uvicorn app:api")
+    )
     container = box(objects)
     assert container["image"] == "me/app:1"
     assert container["command"] == ["uvicorn", "app:api"]
@@ -102,8 +117,16 @@ def test_an_application_runs_its_own_image_on_its_port() -> None:
 
 def test_pod_settings_reach_the_deployment() -> None:
     config = config_.resolve({"MLCTL_VALID_FUNCTION_PRIORITY_CLASS_NAMES": "high"}, [])
-    objects = kube(spec_of("nuclio", priority_class_name="high", node_selector={"pool": "cpu"},
-                           env=[{"name": "A", "value": "1"}], resources={"limits": {"cpu": "1"}}), config)
+    objects = kube(
+        spec_of(
+            "nuclio",
+            priority_class_name="high",
+            node_selector={"pool": "cpu"},
+            env=[{"name": "A", "value": "1"}],
+            resources={"limits": {"cpu": "1"}},
+        ),
+        config,
+    )
     pod = by_kind(objects, "Deployment")["spec"]["template"]["spec"]
     assert pod["priorityClassName"] == "high"
     assert pod["nodeSelector"] == {"pool": "cpu"}
@@ -144,8 +167,10 @@ def test_shim_encodes_what_handlers_return() -> None:
 
 def test_shim_loads_a_handler_from_a_file_with_any_module_name(tmp_path: Path) -> None:
     path = tmp_path / "my-model.py"
-    path.write_text("def init_context(context):\n    context.user_data.n = 41\n\n"
-                    "def handler(context, event):\n    return context.user_data.n + event.body['x']\n")
+    path.write_text(
+        "def init_context(context):\n    context.user_data.n = 41\n\n"
+        "def handler(context, event):\n    return context.user_data.n + event.body['x']\n"
+    )
     module, handler = nuclio_shim.load_handler(str(path), "my-model:handler")
     context = nuclio_shim.Context("test")
     module.init_context(context)
@@ -160,8 +185,9 @@ def test_shim_needs_its_settings() -> None:
 
 def test_shim_runs_on_the_standard_library_alone() -> None:
     tree = ast.parse(Path(nuclio_shim.__file__).read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     imported |= {str(node.module).split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "mlctl" not in imported
     assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)

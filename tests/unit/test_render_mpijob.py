@@ -84,10 +84,16 @@ def test_workers_give_no_command_so_the_operator_starts_sshd() -> None:
 
 
 def test_resources_go_to_workers_only() -> None:
-    objects = render(spec_of("mpijob", resources={"requests": {"cpu": "2", "memory": "4Gi"},
-                                                  "limits": {"memory": "4Gi", "nvidia.com/gpu": 1}}))
+    objects = render(
+        spec_of(
+            "mpijob",
+            resources={"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "4Gi", "nvidia.com/gpu": 1}},
+        )
+    )
     assert container(objects, "Worker")["resources"] == {
-        "requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "4Gi", "nvidia.com/gpu": 1}}
+        "requests": {"cpu": "2", "memory": "4Gi"},
+        "limits": {"memory": "4Gi", "nvidia.com/gpu": 1},
+    }
     assert "resources" not in container(objects, "Launcher")
 
 
@@ -100,12 +106,18 @@ def test_launcher_gets_the_configured_default_pod_resources() -> None:
 
 def test_both_templates_carry_ipc_lock_and_the_pod_settings() -> None:
     config = config_.resolve({"MLCTL_VALID_FUNCTION_PRIORITY_CLASS_NAMES": "high"}, [])
-    objects = render(spec_of(
-        "mpijob", env=[{"name": "A", "value": "1"}], priority_class_name="high",
-        node_selector={"pool": "gpu"}, security_context={"runAsUser": 1000},
-        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
-        volume_mounts=[{"name": "data", "mountPath": "/data"}],
-    ), config)
+    objects = render(
+        spec_of(
+            "mpijob",
+            env=[{"name": "A", "value": "1"}],
+            priority_class_name="high",
+            node_selector={"pool": "gpu"},
+            security_context={"runAsUser": 1000},
+            volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+            volume_mounts=[{"name": "data", "mountPath": "/data"}],
+        ),
+        config,
+    )
     for role in ("Launcher", "Worker"):
         spec = template(objects, role)["spec"]
         box = container(objects, role)

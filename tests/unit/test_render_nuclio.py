@@ -36,9 +36,18 @@ BASE_SPEC = {
     "apiVersion": "nuclio.io/v1",
     "kind": "Function",
     "metadata": {"name": "scorer", "labels": {}, "annotations": {"nuclio.io/generated_by": "function generated"}},
-    "spec": {"runtime": "python:3.6", "handler": "scorer:handler", "env": [], "volumes": [],
-             "build": {"commands": [], "noBaseImagesPull": True, "functionSourceCode": encoded(),
-                       "baseImage": "mlrun/ml-models"}},
+    "spec": {
+        "runtime": "python:3.6",
+        "handler": "scorer:handler",
+        "env": [],
+        "volumes": [],
+        "build": {
+            "commands": [],
+            "noBaseImagesPull": True,
+            "functionSourceCode": encoded(),
+            "baseImage": "mlrun/ml-models",
+        },
+    },
 }
 HTTP = {"kind": "http", "maxWorkers": 8, "attributes": {"ingresses": {}}, "annotations": {}}
 
@@ -83,9 +92,13 @@ def test_target_cpu_and_triggers_come_from_the_raw_config() -> None:
 
 
 def test_http_trigger_settings_pass_through() -> None:
-    trigger = {"kind": "http", "maxWorkers": 2, "workerAvailabilityTimeoutMilliseconds": 5000,
-               "attributes": {"ingresses": {"0": {"host": "x", "paths": ["/"]}}},
-               "annotations": {"nginx.ingress.kubernetes.io/proxy-read-timeout": "65"}}
+    trigger = {
+        "kind": "http",
+        "maxWorkers": 2,
+        "workerAvailabilityTimeoutMilliseconds": 5000,
+        "attributes": {"ingresses": {"0": {"host": "x", "paths": ["/"]}}},
+        "annotations": {"nginx.ingress.kubernetes.io/proxy-read-timeout": "65"},
+    }
     spec = function(render(remote(config={"spec.triggers.http": trigger})))["spec"]
     assert spec["triggers"]["http"] == trigger
 
@@ -107,11 +120,24 @@ def test_runtime_defaults_to_python_3_9() -> None:
 
 
 def test_own_code_is_built_onto_the_image_with_its_handler() -> None:
-    spec = function(render(spec_of("nuclio", build={"functionSourceCode": encoded(), "origin_filename": "/src/score.py",
-                                                    "commands": ["pip install scikit-learn"]})))["spec"]
+    spec = function(
+        render(
+            spec_of(
+                "nuclio",
+                build={
+                    "functionSourceCode": encoded(),
+                    "origin_filename": "/src/score.py",
+                    "commands": ["pip install scikit-learn"],
+                },
+            )
+        )
+    )["spec"]
     assert spec["handler"] == "score:handler"
-    assert spec["build"] == {"functionSourceCode": encoded(), "commands": ["pip install scikit-learn"],
-                             "baseImage": "example/image:1"}
+    assert spec["build"] == {
+        "functionSourceCode": encoded(),
+        "commands": ["pip install scikit-learn"],
+        "baseImage": "example/image:1",
+    }
     assert "image" not in spec
 
 
@@ -132,24 +158,33 @@ def test_without_any_code_the_image_is_a_ready_function_image() -> None:
 
 
 def test_requirements_become_a_pip_install_build_command() -> None:
-    spec = function(render(spec_of("nuclio", build={"functionSourceCode": encoded(),
-                                                    "requirements": ["pandas>=2", "pyarrow"]})))["spec"]
+    spec = function(
+        render(spec_of("nuclio", build={"functionSourceCode": encoded(), "requirements": ["pandas>=2", "pyarrow"]}))
+    )["spec"]
     assert spec["build"]["commands"] == ["python -m pip install 'pandas>=2' pyarrow"]
 
 
 def test_env_resources_and_volumes_in_nuclios_shape() -> None:
-    objects = render(remote(
-        env=[{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "b"}}}],
-        resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"nvidia.com/gpu": 1}},
-        volumes=[{"name": "models", "persistentVolumeClaim": {"claimName": "models"}}],
-        volume_mounts=[{"name": "models", "mountPath": "/models"}],
-    ))
+    objects = render(
+        remote(
+            env=[{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "b"}}}],
+            resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"nvidia.com/gpu": 1}},
+            volumes=[{"name": "models", "persistentVolumeClaim": {"claimName": "models"}}],
+            volume_mounts=[{"name": "models", "mountPath": "/models"}],
+        )
+    )
     spec = function(objects)["spec"]
-    assert spec["env"] == [{"name": "A", "value": "1"},
-                           {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "b"}}}]
+    assert spec["env"] == [
+        {"name": "A", "value": "1"},
+        {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "b"}}},
+    ]
     assert spec["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"nvidia.com/gpu": 1}}
-    assert spec["volumes"] == [{"volume": {"name": "models", "persistentVolumeClaim": {"claimName": "models"}},
-                                "volumeMount": {"name": "models", "mountPath": "/models"}}]
+    assert spec["volumes"] == [
+        {
+            "volume": {"name": "models", "persistentVolumeClaim": {"claimName": "models"}},
+            "volumeMount": {"name": "models", "mountPath": "/models"},
+        }
+    ]
     manifest_schemas.check(objects)
 
 
@@ -161,8 +196,12 @@ def test_no_bootstrap_run_or_code_volume_in_a_nuclio_function() -> None:
 
 def test_placement_after_preemption_and_the_mode_for_nuclio() -> None:
     config = config_.resolve({**SPOT_ENV, "MLCTL_VALID_FUNCTION_PRIORITY_CLASS_NAMES": "high"}, [])
-    objects = render(remote(preemption_mode="constrain", node_selector={"zone": "a"}, node_name="node-1",
-                            priority_class_name="high"), config)
+    objects = render(
+        remote(
+            preemption_mode="constrain", node_selector={"zone": "a"}, node_name="node-1", priority_class_name="high"
+        ),
+        config,
+    )
     spec = function(objects)["spec"]
     assert spec["preemptionMode"] == "constrain"
     assert spec["tolerations"] == [SPOT_TOLERATION]
@@ -201,7 +240,8 @@ def test_state_thresholds_on_nuclio_kinds_are_refused_with_mlruns_words() -> Non
         with pytest.raises(InvalidInput) as caught:
             render(spec_of(kind, state_thresholds={"running": "1h"}))
         assert [p.message for p in caught.value.problems] == [
-            "State thresholds do not apply for nuclio as it has its own function pods healthiness monitoring"]
+            "State thresholds do not apply for nuclio as it has its own function pods healthiness monitoring"
+        ]
 
 
 def test_an_unknown_engine_is_refused() -> None:
@@ -211,8 +251,10 @@ def test_an_unknown_engine_is_refused() -> None:
 
 # --- serving -------------------------------------------------------------------
 
-GRAPH = {"kind": "router", "routes": {"m1": {"kind": "task", "class_name": "MyModel",
-                                              "class_args": {"model_path": "s3://models/m1"}}}}
+GRAPH = {
+    "kind": "router",
+    "routes": {"m1": {"kind": "task", "class_name": "MyModel", "class_args": {"model_path": "s3://models/m1"}}},
+}
 
 
 def serving_spec(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -221,8 +263,17 @@ def serving_spec(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_serving_graph_travels_as_mlruns_serving_spec() -> None:
-    objects = render(spec_of("serving", name="srv", project="shop", tag="v1", graph=GRAPH,
-                             parameters={"threshold": 0.5}, default_content_type="application/json"))
+    objects = render(
+        spec_of(
+            "serving",
+            name="srv",
+            project="shop",
+            tag="v1",
+            graph=GRAPH,
+            parameters={"threshold": 0.5},
+            default_content_type="application/json",
+        )
+    )
     spec = serving_spec(objects)
     assert spec["graph"] == GRAPH
     assert spec["parameters"] == {"threshold": 0.5}
@@ -239,13 +290,15 @@ def test_serving_without_a_graph_serves_an_empty_router() -> None:
 def test_serving_without_code_gets_mlruns_serving_wrapper() -> None:
     spec = function(render(spec_of("serving", code=None)))["spec"]
     source = base64.b64decode(spec["build"]["functionSourceCode"]).decode()
-    assert "nuclio_init_hook(context, globals(), \"serving_v2\")" in source
+    assert 'nuclio_init_hook(context, globals(), "serving_v2")' in source
     assert spec["handler"] == "main:handler"
 
 
 def test_a_large_graph_goes_into_a_config_map_file() -> None:
-    graph = {"kind": "router", "routes": {f"m{i}": {"class_name": "M", "class_args": {"pad": "x" * 1000}}
-                                          for i in range(80)}}
+    graph = {
+        "kind": "router",
+        "routes": {f"m{i}": {"class_name": "M", "class_args": {"pad": "x" * 1000}} for i in range(80)},
+    }
     objects = render(spec_of("serving", graph=graph))
     spec = function(objects)["spec"]
     assert "SERVING_SPEC_ENV" not in env_of(spec)
@@ -259,8 +312,17 @@ def test_a_large_graph_goes_into_a_config_map_file() -> None:
 
 
 def test_an_application_runs_its_image_beside_the_proxy() -> None:
-    objects = render(spec_of("application", code=None, image="me/app:1", internal_application_port=9000,
-                             command="uvicorn app:api", args=["--port", "9000"], env=[{"name": "A", "value": "1"}]))
+    objects = render(
+        spec_of(
+            "application",
+            code=None,
+            image="me/app:1",
+            internal_application_port=9000,
+            command="uvicorn app:api",
+            args=["--port", "9000"],
+            env=[{"name": "A", "value": "1"}],
+        )
+    )
     spec = function(objects)["spec"]
     assert spec["runtime"] == "golang"
     assert spec["handler"] == "main:Handler"
@@ -281,9 +343,13 @@ def test_an_application_listens_on_8050_by_default() -> None:
 
 # --- secrets -----------------------------------------------------------------------
 
-STREAM = {"kind": "v3ioStream", "url": "http://v3io-webapi:8081", "maxWorkers": 1,
-          "password": "0e6e0aa5-9d3c-4b5e-8b2e-7d0e2a1c9f00",
-          "attributes": {"containerName": "projects", "streamPath": "x/y", "consumerGroup": "serving"}}
+STREAM = {
+    "kind": "v3ioStream",
+    "url": "http://v3io-webapi:8081",
+    "maxWorkers": 1,
+    "password": "0e6e0aa5-9d3c-4b5e-8b2e-7d0e2a1c9f00",
+    "attributes": {"containerName": "projects", "streamPath": "x/y", "consumerGroup": "serving"},
+}
 
 
 def test_a_stream_triggers_access_key_is_moved_into_a_secret() -> None:
@@ -310,7 +376,10 @@ def test_different_keys_in_two_stream_triggers_are_refused() -> None:
 
 def test_dotted_config_paths_may_escape_dots() -> None:
     assert nuclio.split_path("metadata.labels.\\app.kubernetes.io/name\\") == [
-        "metadata", "labels", "app.kubernetes.io/name"]
+        "metadata",
+        "labels",
+        "app.kubernetes.io/name",
+    ]
     document: dict[str, Any] = {}
     nuclio.set_path(document, "spec.build.noCache", True)
     assert document == {"spec": {"build": {"noCache": True}}}

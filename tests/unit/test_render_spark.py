@@ -70,10 +70,18 @@ def test_mlruns_default_resources_when_none_are_given() -> None:
 
 
 def test_driver_and_executor_resources_in_sparks_terms() -> None:
-    objects = render(spec_of("spark", driver_cores=2, executor_cores=4,
-                             driver_resources={"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "3"}},
-                             executor_resources={"requests": {"cpu": "500m", "memory": "1500Mi"},
-                                                 "limits": {"cpu": "4", "nvidia.com/gpu": 1}}))
+    objects = render(
+        spec_of(
+            "spark",
+            driver_cores=2,
+            executor_cores=4,
+            driver_resources={"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "3"}},
+            executor_resources={
+                "requests": {"cpu": "500m", "memory": "1500Mi"},
+                "limits": {"cpu": "4", "nvidia.com/gpu": 1},
+            },
+        )
+    )
     driver, executor = app(objects)["driver"], app(objects)["executor"]
     assert (driver["cores"], driver["coreRequest"], driver["coreLimit"], driver["memory"]) == (2, "2", "3", "4g")
     assert (executor["cores"], executor["coreRequest"], executor["memory"]) == (4, "500m", "1500m")
@@ -82,16 +90,31 @@ def test_driver_and_executor_resources_in_sparks_terms() -> None:
     manifest_schemas.check(objects)
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("2g", "2g"), ("512m", "512m"), ("2Gi", "2g"), ("512Mi", "512m"), ("1G", "954m"), (1073741824, "1g"),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2g", "2g"),
+        ("512m", "512m"),
+        ("2Gi", "2g"),
+        ("512Mi", "512m"),
+        ("1G", "954m"),
+        (1073741824, "1g"),
+    ],
+)
 def test_memory_in_jvm_notation(given: Any, expected: str) -> None:
     assert spark.spark_memory(given) == expected
 
 
 def test_driver_and_executor_take_their_own_preemption_modes() -> None:
-    objects = render(spec_of("spark", driver_preemption_mode="prevent", executor_preemption_mode="constrain",
-                             driver_node_selector={"pool": "cpu"}), SPOT)
+    objects = render(
+        spec_of(
+            "spark",
+            driver_preemption_mode="prevent",
+            executor_preemption_mode="constrain",
+            driver_node_selector={"pool": "cpu"},
+        ),
+        SPOT,
+    )
     driver, executor = app(objects)["driver"], app(objects)["executor"]
     assert driver["nodeSelector"] == {"pool": "cpu"}
     assert "tolerations" not in driver
@@ -102,9 +125,16 @@ def test_driver_and_executor_take_their_own_preemption_modes() -> None:
 
 
 def test_sides_fall_back_to_the_functions_placement_and_mode() -> None:
-    objects = render(spec_of("spark", preemption_mode="allow", node_selector={"zone": "a"},
-                             tolerations=[{"key": "team", "operator": "Exists"}],
-                             executor_node_selector={"zone": "b"}), SPOT)
+    objects = render(
+        spec_of(
+            "spark",
+            preemption_mode="allow",
+            node_selector={"zone": "a"},
+            tolerations=[{"key": "team", "operator": "Exists"}],
+            executor_node_selector={"zone": "b"},
+        ),
+        SPOT,
+    )
     driver, executor = app(objects)["driver"], app(objects)["executor"]
     assert driver["nodeSelector"] == {"zone": "a"}
     assert executor["nodeSelector"] == {"zone": "b"}
@@ -113,18 +143,27 @@ def test_sides_fall_back_to_the_functions_placement_and_mode() -> None:
 
 
 def test_dynamic_allocation_passes_through() -> None:
-    spec = app(render(spec_of("spark", dynamic_allocation={"enabled": True, "minExecutors": 1, "maxExecutors": 8,
-                                                          "initialExecutors": 2})))
+    spec = app(
+        render(
+            spec_of(
+                "spark",
+                dynamic_allocation={"enabled": True, "minExecutors": 1, "maxExecutors": 8, "initialExecutors": 2},
+            )
+        )
+    )
     assert spec["dynamicAllocation"] == {"enabled": True, "minExecutors": 1, "maxExecutors": 8, "initialExecutors": 2}
 
 
 def test_volumes_env_and_side_mounts() -> None:
-    objects = render(spec_of(
-        "spark", env=[{"name": "A", "value": "1"}],
-        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
-        volume_mounts=[{"name": "data", "mountPath": "/data"}],
-        driver_volume_mounts=[{"name": "data", "mountPath": "/driver-data"}],
-    ))
+    objects = render(
+        spec_of(
+            "spark",
+            env=[{"name": "A", "value": "1"}],
+            volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+            volume_mounts=[{"name": "data", "mountPath": "/data"}],
+            driver_volume_mounts=[{"name": "data", "mountPath": "/driver-data"}],
+        )
+    )
     spec = app(objects)
     assert {"name": "data", "persistentVolumeClaim": {"claimName": "data"}} in spec["volumes"]
     assert {"name": "data", "mountPath": "/driver-data"} in spec["driver"]["volumeMounts"]
@@ -136,17 +175,30 @@ def test_volumes_env_and_side_mounts() -> None:
 
 
 def test_restart_policy_deps_and_confs() -> None:
-    spec = app(render(spec_of(
-        "spark", restart_policy={"type": "Never", "retries": 2},
-        deps={"jars": ["local:///jars/x.jar"], "packages": ["org.apache:y:1"]},
-        spark_conf={"spark.eventLog.enabled": True, "spark.sql.shuffle.partitions": 8},
-        hadoop_conf={"fs.s3a.fast.upload": True},
-    )))
-    assert spec["restartPolicy"] == {"type": "Never", "onFailureRetries": 2, "onFailureRetryInterval": 10,
-                                     "onSubmissionFailureRetries": 3, "onSubmissionFailureRetryInterval": 20}
+    spec = app(
+        render(
+            spec_of(
+                "spark",
+                restart_policy={"type": "Never", "retries": 2},
+                deps={"jars": ["local:///jars/x.jar"], "packages": ["org.apache:y:1"]},
+                spark_conf={"spark.eventLog.enabled": True, "spark.sql.shuffle.partitions": 8},
+                hadoop_conf={"fs.s3a.fast.upload": True},
+            )
+        )
+    )
+    assert spec["restartPolicy"] == {
+        "type": "Never",
+        "onFailureRetries": 2,
+        "onFailureRetryInterval": 10,
+        "onSubmissionFailureRetries": 3,
+        "onSubmissionFailureRetryInterval": 20,
+    }
     assert spec["deps"] == {"jars": ["local:///jars/x.jar"], "packages": ["org.apache:y:1"]}
-    assert spec["sparkConf"] == {"spark.eventLog.enabled": "true", "spark.sql.shuffle.partitions": "8",
-                                 "spark.eventLog.dir": "/tmp"}
+    assert spec["sparkConf"] == {
+        "spark.eventLog.enabled": "true",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.eventLog.dir": "/tmp",
+    }
     assert spec["hadoopConf"] == {"fs.s3a.fast.upload": "true"}
 
 
@@ -181,13 +233,23 @@ def test_default_image_matches_the_spark_version() -> None:
 
 def test_monitoring_exposes_metrics() -> None:
     spec = app(render(spec_of("spark", monitoring={"enabled": True, "exporter_jar": "/jars/jmx.jar"})))
-    assert spec["monitoring"] == {"exposeDriverMetrics": True, "exposeExecutorMetrics": True,
-                                  "prometheus": {"jmxExporterJar": "/jars/jmx.jar"}}
+    assert spec["monitoring"] == {
+        "exposeDriverMetrics": True,
+        "exposeExecutorMetrics": True,
+        "prometheus": {"jmxExporterJar": "/jars/jmx.jar"},
+    }
 
 
 def test_cores_follow_the_cpu_request_unless_given() -> None:
-    spec = app(render(spec_of("spark", driver_resources={"requests": {"cpu": "500m"}},
-                              executor_resources={"requests": {"cpu": "2500m"}})))
+    spec = app(
+        render(
+            spec_of(
+                "spark",
+                driver_resources={"requests": {"cpu": "500m"}},
+                executor_resources={"requests": {"cpu": "2500m"}},
+            )
+        )
+    )
     assert (spec["driver"]["cores"], spec["executor"]["cores"]) == (1, 3)
     spec = app(render(spec_of("spark", executor_cores=1, executor_resources={"requests": {"cpu": "4"}})))
     assert spec["executor"]["cores"] == 1

@@ -23,12 +23,20 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def new_record(run_id: str = "r1", *, function: str = "trainer", project: str = "demo",
-               started: str = "") -> record_.RunRecord:
+def new_record(
+    run_id: str = "r1", *, function: str = "trainer", project: str = "demo", started: str = ""
+) -> record_.RunRecord:
     return record_.RunRecord(
-        run_id=run_id, function=function, project=project, kind="job", where="local",
-        namespace="", state=record_.RUNNING, started=started,
-        params={"x": 1}, thresholds={"running": "2s"},
+        run_id=run_id,
+        function=function,
+        project=project,
+        kind="job",
+        where="local",
+        namespace="",
+        state=record_.RUNNING,
+        started=started,
+        params={"x": 1},
+        thresholds={"running": "2s"},
     )
 
 
@@ -223,8 +231,9 @@ def test_two_processes_write_and_read_at_once(state_dir: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {"PYTHONPATH": str(root), store.STATE_DIR_ENV: str(state_dir), "PATH": "/usr/bin:/bin"}
     procs = [
-        subprocess.Popen([sys.executable, "-c", writer, name], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", writer, name], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for name in ("w1", "w2", "w3")
     ]
     for proc in procs:

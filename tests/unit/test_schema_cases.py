@@ -60,10 +60,7 @@ def errors_of(doc: Doc) -> list[ValidationError]:
 
 
 def assert_valid(doc: Doc) -> None:
-    problems = [
-        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-        for e in VALIDATOR.iter_errors(doc)
-    ]
+    problems = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in VALIDATOR.iter_errors(doc)]
     assert not problems, "\n".join(problems)
 
 
@@ -71,11 +68,7 @@ def assert_rejected(doc: Doc, at: tuple[str | int, ...], keyword: str | None = N
     """The document is invalid, and one of the errors is at the given path (and keyword)."""
     errors = errors_of(doc)
     assert errors, "expected the document to be rejected"
-    found = [
-        e
-        for e in errors
-        if tuple(e.absolute_path) == at and (keyword is None or e.validator == keyword)
-    ]
+    found = [e for e in errors if tuple(e.absolute_path) == at and (keyword is None or e.validator == keyword)]
     described = "\n".join(f"{tuple(e.absolute_path)} {e.validator}: {e.message}" for e in errors)
     assert found, f"no error at {at} ({keyword}); errors were:\n{described}"
 
@@ -573,9 +566,7 @@ def test_env_value_from_takes_one_source() -> None:
 
 
 def test_env_item_with_unknown_key_is_rejected() -> None:
-    assert_rejected(
-        job(env=[{"name": "A", "val": "1"}]), ("spec", "env", 0), "additionalProperties"
-    )
+    assert_rejected(job(env=[{"name": "A", "val": "1"}]), ("spec", "env", 0), "additionalProperties")
 
 
 def test_volume_without_name_is_rejected() -> None:
@@ -600,9 +591,7 @@ def test_volume_mount_keys_are_camel_case() -> None:
 # ---------------------------------------------------------------- replicas and kind values
 
 
-@pytest.mark.parametrize(
-    ("key", "value"), [("min_replicas", -1), ("max_replicas", 1.5), ("replicas", "3")]
-)
+@pytest.mark.parametrize(("key", "value"), [("min_replicas", -1), ("max_replicas", 1.5), ("replicas", "3")])
 def test_replica_counts_are_non_negative_integers(key: str, value: Any) -> None:
     assert_rejected(function("nuclio", **{key: value}), ("spec", key))
 
@@ -623,9 +612,7 @@ def test_application_port_must_be_a_port_number() -> None:
 
 
 def test_mpijob_clean_pod_policy_is_one_of_the_operators_values() -> None:
-    assert_rejected(
-        function("mpijob", clean_pod_policy="Always"), ("spec", "clean_pod_policy"), "enum"
-    )
+    assert_rejected(function("mpijob", clean_pod_policy="Always"), ("spec", "clean_pod_policy"), "enum")
 
 
 def test_spark_dynamic_allocation_keys_are_known() -> None:

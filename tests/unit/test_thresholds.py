@@ -108,7 +108,11 @@ def test_defaults_are_mlruns() -> None:
     effective = thresholds.effective(None)
 
     assert dict(effective.texts) == {
-        "pending_scheduled": "1h", "pending_not_scheduled": "-1", "image_pull_backoff": "1h", "running": "24h"}
+        "pending_scheduled": "1h",
+        "pending_not_scheduled": "-1",
+        "image_pull_backoff": "1h",
+        "running": "24h",
+    }
     assert effective.limit("pending_scheduled") == 3600
     assert effective.limit("pending_not_scheduled") == thresholds.NO_LIMIT
     assert effective.limit("running") == 86400
@@ -141,7 +145,8 @@ def test_breach_names_state_time_spent_and_limit() -> None:
 
     assert thresholds.breach(effective, "pending_not_scheduled", 300) is None
     assert thresholds.breach(effective, "pending_not_scheduled", 303) == (
-        "Run aborted due to exceeded state threshold: pending_not_scheduled (waited 5m3s, limit 5m)")
+        "Run aborted due to exceeded state threshold: pending_not_scheduled (waited 5m3s, limit 5m)"
+    )
 
 
 def test_no_limit_is_never_breached() -> None:
@@ -151,6 +156,7 @@ def test_no_limit_is_never_breached() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(303, "5m3s"), (3600, "1h"), (90061, "1d1h1m1s"), (0, "0s"), (-1, "no limit")])
+    ("seconds", "text"), [(303, "5m3s"), (3600, "1h"), (90061, "1d1h1m1s"), (0, "0s"), (-1, "no limit")]
+)
 def test_durations_print_short(seconds: float, text: str) -> None:
     assert thresholds.format_seconds(seconds) == text

@@ -61,27 +61,39 @@ def test_gateway_timeout_must_exceed_the_worker_timeout() -> None:
 
 
 def test_a_plain_trigger_has_no_ingress_and_no_timeouts() -> None:
-    assert triggers.http_trigger(4) == {"kind": "http", "maxWorkers": 4, "attributes": {"ingresses": {}},
-                                        "annotations": {}, "name": "http"}
+    assert triggers.http_trigger(4) == {
+        "kind": "http",
+        "maxWorkers": 4,
+        "attributes": {"ingresses": {}},
+        "annotations": {},
+        "name": "http",
+    }
 
 
 def test_canary_paths_secret_port_and_annotations() -> None:
-    trigger = triggers.http_trigger(1, host="x.example.com", paths=["/a", "/b"], canary=20, secret="tls",
-                                    port=30080, annotations={"team": "ml"})
-    assert trigger["attributes"]["ingresses"]["0"] == {"host": "x.example.com", "paths": ["/a", "/b"],
-                                                       "secretName": "tls"}
+    trigger = triggers.http_trigger(
+        1, host="x.example.com", paths=["/a", "/b"], canary=20, secret="tls", port=30080, annotations={"team": "ml"}
+    )
+    assert trigger["attributes"]["ingresses"]["0"] == {
+        "host": "x.example.com",
+        "paths": ["/a", "/b"],
+        "secretName": "tls",
+    }
     assert trigger["attributes"]["port"] == 30080
     assert trigger["annotations"]["nginx.ingress.kubernetes.io/canary"] == "true"
     assert trigger["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "20"
     assert trigger["annotations"]["team"] == "ml"
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"host": "x", "canary": 101}, "percentage"),
-    ({"canary": 10}, "give --host"),
-    ({"paths": ["/a"]}, "give --host"),
-    ({"port": 70000}, "port number"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"host": "x", "canary": 101}, "percentage"),
+        ({"canary": 10}, "give --host"),
+        ({"paths": ["/a"]}, "give --host"),
+        ({"port": 70000}, "port number"),
+    ],
+)
 def test_ingress_settings_that_cannot_work_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         triggers.http_trigger(1, **options)
@@ -114,7 +126,10 @@ def test_a_v3io_url_names_the_container_and_the_stream() -> None:
 
 def test_a_web_api_host_in_the_url_is_used() -> None:
     assert triggers.parse_stream_path("v3ios://webapi.example.com/users/me/s") == (
-        "https://webapi.example.com", "users", "me/s")
+        "https://webapi.example.com",
+        "users",
+        "me/s",
+    )
     assert triggers.parse_stream_path("projects/p/s") == ("http://v3io-webapi:8081", "projects", "p/s")
 
 
@@ -146,8 +161,10 @@ def test_the_access_key_is_never_written_only_its_secret() -> None:
     triggers.add_stream_trigger(data, "v3io:///projects/x/y", name="events", access_key_secret="v3io-creds")
     trigger = data["spec"]["config"]["spec.triggers.events"]
     assert trigger["password"] == "$generate"
-    assert data["spec"]["env"][-1] == {"name": "V3IO_ACCESS_KEY",
-                                       "valueFrom": {"secretKeyRef": {"name": "v3io-creds", "key": "accessKey"}}}
+    assert data["spec"]["env"][-1] == {
+        "name": "V3IO_ACCESS_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "v3io-creds", "key": "accessKey"}},
+    }
 
 
 def test_a_rendered_stream_trigger_reads_its_key_from_the_secret() -> None:
@@ -165,8 +182,7 @@ def test_a_rendered_stream_trigger_reads_its_key_from_the_secret() -> None:
 
 def test_set_http_edits_the_file_and_keeps_its_comments(cli: Cli, spec_file: SpecFile) -> None:
     path = spec_file(NUCLIO_SPEC)
-    result = cli("set-http", path, "--workers", "2", "--host", "x", "--worker-timeout", "5",
-                 "--annotation", "team=ml")
+    result = cli("set-http", path, "--workers", "2", "--host", "x", "--worker-timeout", "5", "--annotation", "team=ml")
     assert result.code == 0, result.err
     text = path.read_text()
     assert "# two GPUs per pod" in text
@@ -194,16 +210,26 @@ def test_dry_run_prints_the_diff_and_writes_nothing(cli: Cli, spec_file: SpecFil
 
 def test_add_stream_trigger_command(cli: Cli, spec_file: SpecFile) -> None:
     path = spec_file(NUCLIO_SPEC)
-    result = cli("add-stream-trigger", path, "v3io:///projects/shop/requests", "--shards", "2",
-                 "--access-key-secret", "v3io-creds", "--group", "scorers")
+    result = cli(
+        "add-stream-trigger",
+        path,
+        "v3io:///projects/shop/requests",
+        "--shards",
+        "2",
+        "--access-key-secret",
+        "v3io-creds",
+        "--group",
+        "scorers",
+    )
     assert result.code == 0, result.err
     spec = yaml.safe_load(path.read_text())["spec"]
     trigger = spec["config"]["spec.triggers.stream"]
     assert trigger["attributes"]["streamPath"] == "shop/requests"
     assert trigger["attributes"]["consumerGroup"] == "scorers"
     assert (spec["min_replicas"], spec["max_replicas"]) == (2, 2)
-    assert spec["env"] == [{"name": "V3IO_ACCESS_KEY",
-                            "valueFrom": {"secretKeyRef": {"name": "v3io-creds", "key": "accessKey"}}}]
+    assert spec["env"] == [
+        {"name": "V3IO_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "v3io-creds", "key": "accessKey"}}}
+    ]
 
 
 def test_add_stream_trigger_says_when_no_key_will_be_found(cli: Cli, spec_file: SpecFile) -> None:

@@ -55,11 +55,13 @@ def test_unknown_key_is_located_and_suggests_the_known_one() -> None:
 
 
 def test_unknown_key_deep_in_the_spec_is_located() -> None:
-    found = errors(job("""
+    found = errors(
+        job("""
         resources:
           requests: {cpu: 1}
           limitz: {cpu: 2}
-    """))
+    """)
+    )
 
     assert found == ["9:5 spec.resources.limitz: unknown key 'limitz' (did you mean 'limits'?)"]
 
@@ -67,8 +69,7 @@ def test_unknown_key_deep_in_the_spec_is_located() -> None:
 def test_unknown_top_level_key_is_an_error() -> None:
     text = job() + "statuz: {}\n"
 
-    assert [p.split(" ", 1)[1] for p in errors(text)] == [
-        "statuz: unknown key 'statuz' (did you mean 'status'?)"]
+    assert [p.split(" ", 1)[1] for p in errors(text)] == ["statuz: unknown key 'statuz' (did you mean 'status'?)"]
 
 
 # --- quantities --------------------------------------------------------------
@@ -76,11 +77,13 @@ def test_unknown_top_level_key_is_an_error() -> None:
 
 @pytest.mark.parametrize("amount", ["1 GB", "1GB", "1Gb", "1.2.3", "two"])
 def test_malformed_memory_quantity_is_an_error_at_its_value(amount: str) -> None:
-    found = errors(job(f"""
+    found = errors(
+        job(f"""
         resources:
           requests:
             memory: '{amount}'
-    """))
+    """)
+    )
 
     assert found == [
         f"9:7 spec.resources.requests.memory: '{amount}' is not a Kubernetes quantity "
@@ -90,60 +93,83 @@ def test_malformed_memory_quantity_is_an_error_at_its_value(amount: str) -> None
 
 @pytest.mark.parametrize("amount", ["1Gi", "1e3", "500m", "0.5", "1.5G", "100Mi", "2"])
 def test_well_formed_quantities_pass(amount: str) -> None:
-    assert check(job(f"""
+    assert (
+        check(
+            job(f"""
         resources:
           requests: {{cpu: '{amount}', memory: '{amount}'}}
           limits: {{cpu: '{amount}', memory: '{amount}'}}
-    """)) == []
+    """)
+        )
+        == []
+    )
 
 
 def test_negative_quantity_is_an_error() -> None:
-    found = errors(job("""
+    found = errors(
+        job("""
         resources:
           limits: {memory: '-1Gi'}
-    """))
+    """)
+    )
 
     assert found == ["8:14 spec.resources.limits.memory: limit -1Gi is negative (resource amounts are 0 or more)"]
 
 
 def test_requests_above_limits_are_an_error_compared_by_value_not_text() -> None:
-    found = errors(job("""
+    found = errors(
+        job("""
         resources:
           requests: {cpu: 1500m, memory: 1Gi}
           limits: {cpu: '1', memory: 1024Mi}
-    """))
+    """)
+    )
 
-    assert found == ["8:16 spec.resources.requests.cpu: request 1500m is above the limit 1 for cpu "
-                     "(requests must be at most limits)"]
+    assert found == [
+        "8:16 spec.resources.requests.cpu: request 1500m is above the limit 1 for cpu (requests must be at most limits)"
+    ]
 
 
 def test_gpu_request_different_from_its_limit_is_an_error() -> None:
-    found = errors(job("""
+    found = errors(
+        job("""
         resources:
           requests: {nvidia.com/gpu: 1}
           limits: {nvidia.com/gpu: 2}
-    """))
+    """)
+    )
 
-    assert found == ["8:16 spec.resources.requests.nvidia.com/gpu: GPU request 1 differs from its limit 2 "
-                     "(GPU requests must equal GPU limits)"]
+    assert found == [
+        "8:16 spec.resources.requests.nvidia.com/gpu: GPU request 1 differs from its limit 2 "
+        "(GPU requests must equal GPU limits)"
+    ]
 
 
 def test_gpu_request_without_a_limit_is_an_error() -> None:
-    found = errors(job("""
+    found = errors(
+        job("""
         resources:
           requests: {amd.com/gpu: 1}
-    """))
+    """)
+    )
 
-    assert found == ["8:16 spec.resources.requests.amd.com/gpu: a GPU request (amd.com/gpu) needs an equal limit "
-                     "(set limits.amd.com/gpu too; Kubernetes does not overcommit GPUs)"]
+    assert found == [
+        "8:16 spec.resources.requests.amd.com/gpu: a GPU request (amd.com/gpu) needs an equal limit "
+        "(set limits.amd.com/gpu too; Kubernetes does not overcommit GPUs)"
+    ]
 
 
 def test_gpu_limit_alone_is_fine() -> None:
-    assert check(job("""
+    assert (
+        check(
+            job("""
         resources:
           requests: {cpu: 1}
           limits: {cpu: 1, nvidia.com/gpu: 1}
-    """)) == []
+    """)
+        )
+        == []
+    )
 
 
 # --- labels (Part C 11) ------------------------------------------------------
@@ -168,12 +194,17 @@ def test_invalid_node_selector_label_is_an_error(line: str, message: str) -> Non
 
 
 def test_valid_labels_pass_including_an_empty_value_and_a_prefixed_key() -> None:
-    assert check(job("""
+    assert (
+        check(
+            job("""
         node_selector:
           test: ''
           kubernetes.io/os: linux
           zone: 'a'
-    """)) == []
+    """)
+        )
+        == []
+    )
 
 
 def test_invalid_metadata_label_is_only_a_warning() -> None:
@@ -189,13 +220,18 @@ def test_invalid_metadata_label_is_only_a_warning() -> None:
 
 
 def test_valid_thresholds_in_both_spellings_pass() -> None:
-    assert check(job("""
+    assert (
+        check(
+            job("""
         state_thresholds:
           pending_scheduled: '-1'
           pending_not_scheduled: 1 minute and 30s
           image_pull_backoff: 3m
           executing: 1000s
-    """)) == []
+    """)
+        )
+        == []
+    )
     assert check(job("state_thresholds: {running: 24h}")) == []
 
 
@@ -232,8 +268,9 @@ def test_bad_time_string_is_an_error_at_its_state(value: str, message: str) -> N
 def test_both_spellings_of_one_state_are_an_error() -> None:
     found = errors(job("state_thresholds: {running: 1h, executing: 2h}"))
 
-    assert found == ["7:35 spec.state_thresholds.executing: 'executing' and 'running' name the same state "
-                     "(keep one of them)"]
+    assert found == [
+        "7:35 spec.state_thresholds.executing: 'executing' and 'running' name the same state (keep one of them)"
+    ]
 
 
 # MLRun's own words (Part B §10), so a user who met them there recognises them
@@ -266,7 +303,8 @@ def test_thresholds_on_a_batch_kind_pass(kind: str) -> None:
 
 def test_invalid_preemption_mode_is_an_error_listing_the_modes() -> None:
     assert errors(job("preemption_mode: sometimes")) == [
-        '7:3 spec.preemption_mode: "sometimes" is not one of: allow, constrain, prevent, none']
+        '7:3 spec.preemption_mode: "sometimes" is not one of: allow, constrain, prevent, none'
+    ]
 
 
 @pytest.mark.parametrize("mode", ["allow", "constrain", "prevent", "none"])
@@ -278,7 +316,8 @@ def test_priority_class_outside_the_configured_list_is_an_error_listing_them() -
     config = config_.resolve({"MLCTL_VALID_FUNCTION_PRIORITY_CLASS_NAMES": "low,medium,low"}, [])
 
     assert errors(job("priority_class_name: high"), config) == [
-        "7:3 spec.priority_class_name: priority class 'high' is not among the configured names (valid: low, medium)"]
+        "7:3 spec.priority_class_name: priority class 'high' is not among the configured names (valid: low, medium)"
+    ]
     assert errors(job("priority_class_name: medium"), config) == []
 
 
@@ -290,22 +329,27 @@ def test_any_priority_class_is_allowed_when_no_list_is_configured() -> None:
 
 
 def test_limits_different_from_requests_on_an_autoscaled_function_is_a_warning() -> None:
-    text = job("""
+    text = job(
+        """
         min_replicas: 1
         max_replicas: 4
         resources:
           requests: {cpu: 500m, memory: 1Gi}
           limits: {cpu: '1', memory: 1Gi}
-    """, kind="nuclio")
+    """,
+        kind="nuclio",
+    )
 
     assert errors(text) == []
     assert warnings(text) == [
         "9:3 spec.resources: limits differ from requests (cpu) on an autoscaled function "
-        "(node auto-scaling works best with limits equal to requests)"]
+        "(node auto-scaling works best with limits equal to requests)"
+    ]
 
 
 def test_equal_limits_and_requests_written_differently_do_not_warn() -> None:
-    text = job("""
+    text = job(
+        """
         min_replicas: 1
         max_replicas: 4
         resources:
@@ -313,35 +357,45 @@ def test_equal_limits_and_requests_written_differently_do_not_warn() -> None:
           limits: {cpu: '0.5', memory: 1024Mi, nvidia.com/gpu: 1}
         config:
           spec.triggers.http: {kind: http, maxWorkers: 1}
-    """, kind="serving")
+    """,
+        kind="serving",
+    )
 
     assert check(text) == []
 
 
 def test_fixed_replicas_do_not_warn_about_autoscaling() -> None:
-    text = job("""
+    text = job(
+        """
         replicas: 2
         min_replicas: 1
         max_replicas: 4
         resources:
           requests: {cpu: 500m}
           limits: {cpu: '1'}
-    """, kind="nuclio")
+    """,
+        kind="nuclio",
+    )
 
     assert check(text) == []
 
 
 def test_http_workers_different_from_gpus_is_a_warning() -> None:
-    text = job("""
+    text = job(
+        """
         resources:
           limits: {nvidia.com/gpu: 2}
         config:
           spec.triggers.http: {kind: http, maxWorkers: 8}
-    """, kind="serving")
+    """,
+        kind="serving",
+    )
 
     assert errors(text) == []
-    assert warnings(text) == ["10:5 spec.config.spec.triggers.http: 8 HTTP worker(s) share 2 GPU(s) per pod "
-                              "(use as many workers as GPUs, or manage GPU use in the code)"]
+    assert warnings(text) == [
+        "10:5 spec.config.spec.triggers.http: 8 HTTP worker(s) share 2 GPU(s) per pod "
+        "(use as many workers as GPUs, or manage GPU use in the code)"
+    ]
 
 
 def test_constrain_without_a_preemptible_profile_is_a_warning() -> None:
@@ -349,8 +403,9 @@ def test_constrain_without_a_preemptible_profile_is_a_warning() -> None:
 
     assert errors(text) == []
     (warning,) = warnings(text)
-    assert warning.startswith("7:3 spec.preemption_mode: preemption mode 'constrain' has no effect: "
-                              "no preemptible-node profile is configured")
+    assert warning.startswith(
+        "7:3 spec.preemption_mode: preemption mode 'constrain' has no effect: no preemptible-node profile is configured"
+    )
     assert warnings(text, SPOT) == []
 
 
@@ -359,8 +414,10 @@ def test_node_selector_asking_for_spot_under_prevent_is_a_warning() -> None:
 
     assert errors(text, SPOT) == []
     (warning,) = warnings(text, SPOT)
-    assert warning.startswith("7:19 spec.node_selector.node-lifecycle: node selector node-lifecycle=spot asks for "
-                              "a preemptible node, but preemption mode is 'prevent'")
+    assert warning.startswith(
+        "7:19 spec.node_selector.node-lifecycle: node selector node-lifecycle=spot asks for "
+        "a preemptible node, but preemption mode is 'prevent'"
+    )
 
 
 def test_node_selector_excluding_spot_under_constrain_is_a_warning() -> None:
@@ -371,8 +428,10 @@ def test_node_selector_excluding_spot_under_constrain_is_a_warning() -> None:
 
     assert errors(text, SPOT) == []
     (warning,) = warnings(text, SPOT)
-    assert "node selector node-lifecycle=on-demand excludes preemptible nodes (node-lifecycle=spot), " \
-           "but preemption mode is 'constrain'" in warning
+    assert (
+        "node selector node-lifecycle=on-demand excludes preemptible nodes (node-lifecycle=spot), "
+        "but preemption mode is 'constrain'" in warning
+    )
 
 
 def test_config_default_preemption_mode_is_the_one_linted() -> None:
@@ -418,23 +477,23 @@ def test_a_problem_is_said_once_even_when_schema_and_checks_both_see_it() -> Non
     assert len(found) == 1
 
 
-def test_cli_prints_file_line_col_for_every_problem_and_exits_3(
-        spec_file: SpecFile, cli: Cli) -> None:
+def test_cli_prints_file_line_col_for_every_problem_and_exits_3(spec_file: SpecFile, cli: Cli) -> None:
     path = spec_file(BAD, "train.yaml")
 
     result = cli("validate", path)
 
     assert result.code == 3
     lines = result.err.splitlines()
-    assert lines[0] == f"{path}:7:5: spec.state_thresholds.executing: '1H' is not a valid time string: " \
-                       "unknown unit 'H' (use s, m, h, d, w, e.g. '90s', '1h 30m', '1 minute and 30s')"
+    assert (
+        lines[0] == f"{path}:7:5: spec.state_thresholds.executing: '1H' is not a valid time string: "
+        "unknown unit 'H' (use s, m, h, d, w, e.g. '90s', '1h 30m', '1 minute and 30s')"
+    )
     assert lines[-2] == f"{path}:15:3: spec.resourcez: unknown key 'resourcez' (did you mean 'resources'?)"
     assert lines[-1] == "error: 5 problems found"
     assert result.out == ""
 
 
-def test_cli_reports_problems_of_several_files_together(
-        spec_file: SpecFile, cli: Cli) -> None:
+def test_cli_reports_problems_of_several_files_together(spec_file: SpecFile, cli: Cli) -> None:
     good = spec_file(job(), "good.yaml")
     bad = spec_file(job("preemption_mode: sometimes"), "bad.yaml")
 
@@ -445,18 +504,17 @@ def test_cli_reports_problems_of_several_files_together(
     assert report["valid"] is False
     assert report["files"] == 2
     assert [(p["file"], p["line"], p["column"], p["path"]) for p in report["problems"]] == [
-        (str(bad), 7, 3, "spec.preemption_mode")]
+        (str(bad), 7, 3, "spec.preemption_mode")
+    ]
 
 
-def test_cli_exits_0_with_warnings_only_and_prints_them(
-        spec_file: SpecFile, cli: Cli) -> None:
+def test_cli_exits_0_with_warnings_only_and_prints_them(spec_file: SpecFile, cli: Cli) -> None:
     path = spec_file(job("preemption_mode: constrain"))
 
     result = cli("validate", path)
 
     assert result.code == 0
-    assert f"warning: {path}:7:3: spec.preemption_mode: preemption mode 'constrain' has no effect" \
-        in result.err
+    assert f"warning: {path}:7:3: spec.preemption_mode: preemption mode 'constrain' has no effect" in result.err
     assert result.err.splitlines()[-1] == "1 spec valid"
 
 
@@ -466,8 +524,7 @@ def test_cli_strict_turns_warnings_into_failure(spec_file: SpecFile, cli: Cli) -
     assert cli("validate", "--strict", path).code == 3
 
 
-def test_cli_reports_a_yaml_error_and_keeps_checking_the_other_files(
-        spec_file: SpecFile, cli: Cli) -> None:
+def test_cli_reports_a_yaml_error_and_keeps_checking_the_other_files(spec_file: SpecFile, cli: Cli) -> None:
     broken = spec_file("kind: job\nmetadata: [\n", "broken.yaml")
     bad = spec_file(job("preemption_mode: sometimes"), "bad.yaml")
 

@@ -9,16 +9,19 @@ import typer
 from mlctl.cli.commands import cluster_opts as copt
 from mlctl.cli.main import app
 
-config_app = typer.Typer(help="Inspect mlctl's configuration (MLRun's keys; MLCTL_* / MLRUN_* variables, config files).",
-                         no_args_is_help=True)
+config_app = typer.Typer(
+    help="Inspect mlctl's configuration (MLRun's keys; MLCTL_* / MLRUN_* variables, config files).",
+    no_args_is_help=True,
+)
 app.add_typer(config_app, name="config")
 
 
 @config_app.command("show")
 def show(
     output: Annotated[str, typer.Option("--output", "-o", help="table | yaml | json.")] = "table",
-    show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print access keys instead of redacting them.")]
-    = False,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Print access keys instead of redacting them.")
+    ] = False,
     from_cluster: Annotated[
         bool, typer.Option("--from-cluster", help="Include the layer an admin keeps in the cluster's ConfigMap.")
     ] = False,
@@ -28,9 +31,8 @@ def show(
     """Print every config key, its value and its origin."""
     import copy
 
-    from mlctl.cli import options
+    from mlctl.cli import options, state
     from mlctl.cli import output as out
-    from mlctl.cli import state
 
     options.check_output(output, ("table", "yaml", "json"))
     if from_cluster:
@@ -61,7 +63,8 @@ def _redact(values: dict[str, object], params: dict[str, str]) -> None:
     if not isinstance(storage, dict) or not any(render.is_secret_name(k) for k in params):
         return
     storage["auto_mount_params"] = ",".join(
-        f"{k}={render.REDACTED if render.is_secret_name(k) else v}" for k, v in params.items())
+        f"{k}={render.REDACTED if render.is_secret_name(k) else v}" for k, v in params.items()
+    )
 
 
 def _flatten(data: dict[str, object], prefix: str = "") -> dict[str, object]:

@@ -41,7 +41,10 @@ def _run_check(loaded: Any, namespace: str) -> list[dict[str, Any]]:
 
 
 @app.command(
-    help=f"Apply functions' objects to the cluster (server-side apply, all-or-nothing preflight).\n\nOverride precedence: {opt.PANEL}."
+    help=(
+        "Apply functions' objects to the cluster (server-side apply, all-or-nothing preflight).\n\n"
+        f"Override precedence: {opt.PANEL}."
+    )
 )
 def deploy(
     files: Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)],

@@ -46,9 +46,20 @@ def _kind(file: str) -> str:
 @app.command("set-env")
 def set_env(
     file: File,
-    values: Annotated[list[str] | None, typer.Argument(help="K=V pairs (a bare K takes your environment's value).", show_default=False)] = None,
-    env_file: Annotated[list[str] | None, typer.Option("--file", help="Env file (python-dotenv format); repeatable.", show_default=False)] = None,
-    from_secret: Annotated[list[str] | None, typer.Option("--from-secret", help="NAME=SECRET[:KEY]: take NAME from a Kubernetes Secret.", show_default=False)] = None,
+    values: Annotated[
+        list[str] | None,
+        typer.Argument(help="K=V pairs (a bare K takes your environment's value).", show_default=False),
+    ] = None,
+    env_file: Annotated[
+        list[str] | None,
+        typer.Option("--file", help="Env file (python-dotenv format); repeatable.", show_default=False),
+    ] = None,
+    from_secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--from-secret", help="NAME=SECRET[:KEY]: take NAME from a Kubernetes Secret.", show_default=False
+        ),
+    ] = None,
     dry_run: DryRun = False,
 ) -> int:
     """Set environment variables (fn.set_env / set_envs / set_env_from_secret)."""
@@ -71,7 +82,9 @@ def set_env(
 @app.command("set-thresholds")
 def set_thresholds(
     file: File,
-    values: Annotated[list[str], typer.Argument(help="STATE=TIME, e.g. pending_not_scheduled='1 min' running=2h.", show_default=False)],
+    values: Annotated[
+        list[str], typer.Argument(help="STATE=TIME, e.g. pending_not_scheduled='1 min' running=2h.", show_default=False)
+    ],
     replace: Annotated[bool, typer.Option("--replace", help="Drop thresholds not given here.")] = False,
     dry_run: DryRun = False,
 ) -> int:
@@ -90,10 +103,18 @@ def set_thresholds(
 @app.command("set-resources")
 def set_resources(
     file: File,
-    requests: Annotated[list[str] | None, typer.Option("--requests", help="cpu=1,memory=1Gi.", show_default=False)] = None,
-    limits: Annotated[list[str] | None, typer.Option("--limits", help="cpu=2,memory=2Gi,gpus=1.", show_default=False)] = None,
-    gpu_type: Annotated[str | None, typer.Option("--gpu-type", help="GPU resource name (default nvidia.com/gpu).", show_default=False)] = None,
-    patch: Annotated[bool, typer.Option("--patch", help="Merge into the existing section instead of replacing it.")] = False,
+    requests: Annotated[
+        list[str] | None, typer.Option("--requests", help="cpu=1,memory=1Gi.", show_default=False)
+    ] = None,
+    limits: Annotated[
+        list[str] | None, typer.Option("--limits", help="cpu=2,memory=2Gi,gpus=1.", show_default=False)
+    ] = None,
+    gpu_type: Annotated[
+        str | None, typer.Option("--gpu-type", help="GPU resource name (default nvidia.com/gpu).", show_default=False)
+    ] = None,
+    patch: Annotated[
+        bool, typer.Option("--patch", help="Merge into the existing section instead of replacing it.")
+    ] = False,
     dry_run: DryRun = False,
 ) -> int:
     """Set CPU/memory/GPU requests and limits (fn.with_requests / with_limits)."""
@@ -157,10 +178,22 @@ def set_priority(
 @app.command("set-node-selection")
 def set_node_selection(
     file: File,
-    node_selector: Annotated[list[str] | None, typer.Option("--node-selector", help="K=V; replaces the node selector; repeatable.", show_default=False)] = None,
+    node_selector: Annotated[
+        list[str] | None,
+        typer.Option("--node-selector", help="K=V; replaces the node selector; repeatable.", show_default=False),
+    ] = None,
     node_name: Annotated[str | None, typer.Option("--node-name", help="Pin to one node.", show_default=False)] = None,
-    toleration: Annotated[list[str] | None, typer.Option("--toleration", help="key=value:Effect, key:Effect or JSON; replaces the tolerations; repeatable.", show_default=False)] = None,
-    affinity: Annotated[str | None, typer.Option("--affinity", help="Affinity as JSON; replaces it.", show_default=False)] = None,
+    toleration: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--toleration",
+            help="key=value:Effect, key:Effect or JSON; replaces the tolerations; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    affinity: Annotated[
+        str | None, typer.Option("--affinity", help="Affinity as JSON; replaces it.", show_default=False)
+    ] = None,
     dry_run: DryRun = False,
 ) -> int:
     """Set node selector, node name, tolerations, affinity (fn.with_node_selection)."""
@@ -172,8 +205,11 @@ def set_node_selection(
 
     if node_selector is None and node_name is None and toleration is None and affinity is None:
         raise UsageError("give --node-selector, --node-name, --toleration or --affinity")
-    selector = ({k: v or "" for k, v in overrides_.parse_pairs(node_selector, "--node-selector")}
-                if node_selector is not None else None)
+    selector = (
+        {k: v or "" for k, v in overrides_.parse_pairs(node_selector, "--node-selector")}
+        if node_selector is not None
+        else None
+    )
     tolerations = [mutations.parse_toleration(t) for t in toleration] if toleration is not None else None
     parsed_affinity = None
     if affinity is not None:
@@ -181,20 +217,41 @@ def set_node_selection(
             parsed_affinity = json.loads(affinity)
         except ValueError as exc:
             raise InvalidInput(f"--affinity: not valid JSON ({exc})") from None
-    return _apply(file, lambda tree: mutations.set_node_selection(
-        tree, selector, node_name, tolerations, parsed_affinity), dry_run)
+    return _apply(
+        file,
+        lambda tree: mutations.set_node_selection(tree, selector, node_name, tolerations, parsed_affinity),
+        dry_run,
+    )
 
 
 @app.command("mount")
 def mount(
     file: File,
     kind: Annotated[str, typer.Argument(help="pvc | configmap | secret | v3io.", show_default=False)],
-    name: Annotated[str | None, typer.Argument(help="PVC, ConfigMap or Secret name (for v3io: the Secret holding accessKey).", show_default=False)] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="PVC, ConfigMap or Secret name (for v3io: the Secret holding accessKey).", show_default=False
+        ),
+    ] = None,
     path: Annotated[str | None, typer.Argument(help="Mount path in the container.", show_default=False)] = None,
-    volume_name: Annotated[str | None, typer.Option("--volume-name", help="Volume name (default: pipeline, configmap, secret, v3io).", show_default=False)] = None,
-    item: Annotated[list[str] | None, typer.Option("--item", help="KEY=PATH: mount only these keys (configmap, secret).", show_default=False)] = None,
-    remote: Annotated[str | None, typer.Option("--remote", help="v3io: container path such as projects/proj1/data.", show_default=False)] = None,
-    user: Annotated[str | None, typer.Option("--user", help="v3io: also mount the user's home at /User.", show_default=False)] = None,
+    volume_name: Annotated[
+        str | None,
+        typer.Option(
+            "--volume-name", help="Volume name (default: pipeline, configmap, secret, v3io).", show_default=False
+        ),
+    ] = None,
+    item: Annotated[
+        list[str] | None,
+        typer.Option("--item", help="KEY=PATH: mount only these keys (configmap, secret).", show_default=False),
+    ] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option("--remote", help="v3io: container path such as projects/proj1/data.", show_default=False),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="v3io: also mount the user's home at /User.", show_default=False)
+    ] = None,
     dry_run: DryRun = False,
 ) -> int:
     """Mount a volume: a PVC, a ConfigMap, a Secret or v3io (its access key stays in a Secret)."""
@@ -206,8 +263,11 @@ def mount(
     if kind == "v3io":
         if not name:
             raise UsageError("mount v3io SECRET [PATH]: name the Secret holding the access key (key 'accessKey')")
-        return _apply(file, lambda tree: mutations.mount_v3io(
-            tree, name, remote or "", path or "", user or "", volume_name or "v3io"), dry_run)
+        return _apply(
+            file,
+            lambda tree: mutations.mount_v3io(tree, name, remote or "", path or "", user or "", volume_name or "v3io"),
+            dry_run,
+        )
     if kind not in ("pvc", "configmap", "secret"):
         raise UsageError(f"mount kind '{kind}': choose pvc, configmap, secret or v3io")
     if not name or not path:
@@ -215,18 +275,31 @@ def mount(
     if kind == "pvc":
         return _apply(file, lambda tree: mutations.mount_pvc(tree, name, path, volume_name or "pipeline"), dry_run)
     if kind == "configmap":
-        return _apply(file, lambda tree: mutations.mount_configmap(tree, name, path, volume_name or "configmap", items), dry_run)
+        return _apply(
+            file, lambda tree: mutations.mount_configmap(tree, name, path, volume_name or "configmap", items), dry_run
+        )
     return _apply(file, lambda tree: mutations.mount_secret(tree, name, path, volume_name or "secret", items), dry_run)
 
 
 @app.command("new")
 def new(
-    kind: Annotated[str, typer.Argument(help="job | mpijob | dask | nuclio | serving | application | spark.", show_default=False)],
+    kind: Annotated[
+        str, typer.Argument(help="job | mpijob | dask | nuclio | serving | application | spark.", show_default=False)
+    ],
     name: Annotated[str, typer.Argument(help="Function name.", show_default=False)],
-    from_file: Annotated[str | None, typer.Option("--from-file", help="Python file to embed as the function's code.", show_default=False)] = None,
-    handler: Annotated[str | None, typer.Option("--handler", help="Handler function in the code.", show_default=False)] = None,
+    from_file: Annotated[
+        str | None, typer.Option("--from-file", help="Python file to embed as the function's code.", show_default=False)
+    ] = None,
+    handler: Annotated[
+        str | None, typer.Option("--handler", help="Handler function in the code.", show_default=False)
+    ] = None,
     image: Annotated[str, typer.Option("--image", help="Container image.")] = "python:3.11-slim",
-    output_file: Annotated[str | None, typer.Option("--output-file", "-f", help="Write here instead of stdout (refuses to overwrite).", show_default=False)] = None,
+    output_file: Annotated[
+        str | None,
+        typer.Option(
+            "--output-file", "-f", help="Write here instead of stdout (refuses to overwrite).", show_default=False
+        ),
+    ] = None,
 ) -> int:
     """Write a fresh spec (the counterpart of mlrun.code_to_function)."""
     from pathlib import Path

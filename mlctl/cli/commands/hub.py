@@ -31,27 +31,50 @@ hub_app = typer.Typer(
 )
 app.add_typer(hub_app, name="hub")
 
-HubUrl = Annotated[str | None, typer.Option(
-    "--hub",
-    help="Hub root: http(s)://..., file://... or a directory in MLRun's hub layout "
-    "(default: the hub_url setting / MLCTL_HUB_URL, else the public MLRun hub).",
-    show_default=False,
-)]
-Channel = Annotated[str | None, typer.Option(
-    "--channel", help="Hub channel (default: MLCTL_HUB_CHANNEL, else master).", show_default=False,
-)]
-RefArg = Annotated[str, typer.Argument(
-    help="NAME[:TAG] or hub://NAME[:TAG]; no tag means latest.", show_default=False,
-)]
-Category = Annotated[str | None, typer.Option(
-    "--category", "-c", help="Only functions in this category.", show_default=False,
-)]
+HubUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--hub",
+        help="Hub root: http(s)://..., file://... or a directory in MLRun's hub layout "
+        "(default: the hub_url setting / MLCTL_HUB_URL, else the public MLRun hub).",
+        show_default=False,
+    ),
+]
+Channel = Annotated[
+    str | None,
+    typer.Option(
+        "--channel",
+        help="Hub channel (default: MLCTL_HUB_CHANNEL, else master).",
+        show_default=False,
+    ),
+]
+RefArg = Annotated[
+    str,
+    typer.Argument(
+        help="NAME[:TAG] or hub://NAME[:TAG]; no tag means latest.",
+        show_default=False,
+    ),
+]
+Category = Annotated[
+    str | None,
+    typer.Option(
+        "--category",
+        "-c",
+        help="Only functions in this category.",
+        show_default=False,
+    ),
+]
 ListFormat = Annotated[str, typer.Option("--output", "-o", help="table | json | yaml | name.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing file.")]
-PullTo = Annotated[str | None, typer.Option(
-    "--output", "-o", help="File or directory to write (default: ./NAME.yaml; '-' for stdout).",
-    show_default=False,
-)]
+PullTo = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="File or directory to write (default: ./NAME.yaml; '-' for stdout).",
+        show_default=False,
+    ),
+]
 
 _DESCRIPTION_WIDTH = 60
 
@@ -73,8 +96,9 @@ class _StderrReporter(report.Reporter):
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         if self._bar is None:
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                 console=out.console(), transient=True)
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=out.console(), transient=True
+            )
             self._bar.start()
         self._tasks[url] = self._bar.add_task(_short(url), total=total)
 
@@ -134,8 +158,7 @@ def list_(
     else:
         _table(entries)
     if not entries:
-        out.say(f"no functions in category '{category}'" if category
-                else "the hub lists no functions")
+        out.say(f"no functions in category '{category}'" if category else "the hub lists no functions")
     return 0
 
 

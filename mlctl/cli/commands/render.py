@@ -16,14 +16,33 @@ def render(
     output: opt.Output = "yaml",
     show_secrets: opt.ShowSecrets = False,
     namespace: opt.Namespace = None,
-    run: Annotated[bool, typer.Option("--run/--function", help="Render a run (Job, MPIJob, SparkApplication) or only the function's objects.")] = True,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id to render with (default: a new one).", show_default=False)] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="K=V run parameter (value read as YAML); repeatable.", show_default=False)] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)] = None,
-    env_file: opt.EnvFiles = None, env: opt.Env = None, set_: opt.Sets = None, image: opt.Image = None,
-    requests: opt.Requests = None, limits: opt.Limits = None, gpu_type: opt.GpuType = None,
-    preemption_mode: opt.Preemption = None, priority_class: opt.Priority = None,
-    node_selector: opt.NodeSelector = None, threshold: opt.Thresholds = None,
+    run: Annotated[
+        bool,
+        typer.Option(
+            "--run/--function", help="Render a run (Job, MPIJob, SparkApplication) or only the function's objects."
+        ),
+    ] = True,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Run id to render with (default: a new one).", show_default=False)
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="K=V run parameter (value read as YAML); repeatable.", show_default=False),
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
+    ] = None,
+    env_file: opt.EnvFiles = None,
+    env: opt.Env = None,
+    set_: opt.Sets = None,
+    image: opt.Image = None,
+    requests: opt.Requests = None,
+    limits: opt.Limits = None,
+    gpu_type: opt.GpuType = None,
+    preemption_mode: opt.Preemption = None,
+    priority_class: opt.Priority = None,
+    node_selector: opt.NodeSelector = None,
+    threshold: opt.Thresholds = None,
 ) -> int:
     from mlctl import pipeline
     from mlctl import render as render_
@@ -34,8 +53,19 @@ def render(
 
     fmt = opt.check_output(output)
     config = state.config()
-    overrides = opt.overrides(env_file, env, set_, image, requests, limits, gpu_type, preemption_mode,
-                              priority_class, node_selector, threshold)
+    overrides = opt.overrides(
+        env_file,
+        env,
+        set_,
+        image,
+        requests,
+        limits,
+        gpu_type,
+        preemption_mode,
+        priority_class,
+        node_selector,
+        threshold,
+    )
     loaded = pipeline.load(file, config, overrides)
     out.problems(loaded.warnings)
     ctx = RenderContext(

@@ -19,9 +19,8 @@ def validate(
 
     Problems print as FILE:LINE:COL: path: message (hint).
     """
-    from mlctl.cli import options
+    from mlctl.cli import options, state
     from mlctl.cli import output as out
-    from mlctl.cli import state
     from mlctl.errors import ExitCode, InvalidInput, Problem
     from mlctl.pipeline import check, read
 
@@ -35,9 +34,25 @@ def validate(
             found += exc.problems or [Problem("", 0, 0, "", exc.message)]
     failed = any(p.severity == "error" or strict for p in found)
     if output == "json":
-        out.emit({"valid": not failed, "files": len(files), "problems": [
-            {"file": p.file, "line": p.line, "column": p.column, "path": p.path,
-             "message": p.message, "hint": p.hint, "severity": p.severity} for p in sorted(found)]}, "json")
+        out.emit(
+            {
+                "valid": not failed,
+                "files": len(files),
+                "problems": [
+                    {
+                        "file": p.file,
+                        "line": p.line,
+                        "column": p.column,
+                        "path": p.path,
+                        "message": p.message,
+                        "hint": p.hint,
+                        "severity": p.severity,
+                    }
+                    for p in sorted(found)
+                ],
+            },
+            "json",
+        )
     else:
         out.problems(sorted(found))
         if failed:
