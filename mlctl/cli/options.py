@@ -6,8 +6,12 @@ ladder, stated in every command's help: see ``mlctl.spec.overrides``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from typing import TYPE_CHECKING, Annotated
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -148,6 +152,46 @@ def overrides(
         thresholds={k: v or "" for k, v in overrides_.parse_pairs(threshold or [], "--threshold")},
         sets=overrides_.parse_sets(set_ or []),
     )
+
+
+_FLAGS: dict[str, Any] = {
+    "env_file": EnvFiles,
+    "env": Env,
+    "set_": Sets,
+    "image": Image,
+    "requests": Requests,
+    "limits": Limits,
+    "gpu_type": GpuType,
+    "preemption_mode": Preemption,
+    "priority_class": Priority,
+    "node_selector": NodeSelector,
+    "threshold": Thresholds,
+}
+
+
+def with_overrides(command: Callable[..., int]) -> Callable[..., int]:
+    """Give a command the override flags; it receives them parsed, as its ``overrides`` argument.
+
+    The flags are added to the signature Typer reads, so every command that
+    takes overrides shows and parses the same ones, in one place.
+    """
+    # resolve the command's own annotations here, in its module: Typer then reads objects, not strings
+    hints = typing.get_type_hints(command, localns={"Overrides": object}, include_extras=True)
+    signature = inspect.signature(command)
+    own = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != "overrides"]
+    flags = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in _FLAGS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        given = {name: kwargs.pop(name, None) for name in _FLAGS}
+        return command(*args, overrides=overrides(**given), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *flags])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in own} | _FLAGS | {"return": int}
+    return wrapper
 
 
 def check_output(fmt: str, allowed: tuple[str, ...] = ("yaml", "json", "name")) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlctl.cli import options as opt
 from mlctl.cli.commands import cluster_opts as copt
 from mlctl.cli.main import app
+
+if TYPE_CHECKING:
+    from mlctl.spec.overrides import Overrides
 
 
 def _render_function(file: str, namespace: str, overrides: Any, engine: str | None) -> tuple[Any, list[dict[str, Any]]]:
@@ -46,6 +49,7 @@ def _run_check(loaded: Any, namespace: str) -> list[dict[str, Any]]:
         f"Override precedence: {opt.PANEL}."
     )
 )
+@opt.with_overrides
 def deploy(
     files: Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)],
     dry_run: Annotated[
@@ -66,17 +70,8 @@ def deploy(
     context: copt.Context = None,
     namespace: copt.Namespace = None,
     timeout: copt.Timeout = "5m",
-    env_file: opt.EnvFiles = None,
-    env: opt.Env = None,
-    set_: opt.Sets = None,
-    image: opt.Image = None,
-    requests: opt.Requests = None,
-    limits: opt.Limits = None,
-    gpu_type: opt.GpuType = None,
-    preemption_mode: opt.Preemption = None,
-    priority_class: opt.Priority = None,
-    node_selector: opt.NodeSelector = None,
-    threshold: opt.Thresholds = None,
+    *,
+    overrides: Overrides,  # the override flags, parsed (opt.with_overrides)
 ) -> int:
     from mlctl import render as render_
     from mlctl.cli import output as out
@@ -85,19 +80,6 @@ def deploy(
 
     if dry_run not in (None, "client", "server"):
         raise UsageError("--dry-run must be client or server")
-    overrides = opt.overrides(
-        env_file,
-        env,
-        set_,
-        image,
-        requests,
-        limits,
-        gpu_type,
-        preemption_mode,
-        priority_class,
-        node_selector,
-        threshold,
-    )
     deadline = copt.seconds(timeout)
     # everything is rendered and validated before the cluster is touched
     ns_for_render = namespace or "default"
@@ -145,6 +127,7 @@ def deploy(
 
 
 @app.command(help="Show how the live objects differ from the spec (exit 0: none, 1: differences).")
+@opt.with_overrides
 def diff(
     files: Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)],
     engine: Annotated[
@@ -153,17 +136,8 @@ def diff(
     kubeconfig: copt.Kubeconfig = None,
     context: copt.Context = None,
     namespace: copt.Namespace = None,
-    env_file: opt.EnvFiles = None,
-    env: opt.Env = None,
-    set_: opt.Sets = None,
-    image: opt.Image = None,
-    requests: opt.Requests = None,
-    limits: opt.Limits = None,
-    gpu_type: opt.GpuType = None,
-    preemption_mode: opt.Preemption = None,
-    priority_class: opt.Priority = None,
-    node_selector: opt.NodeSelector = None,
-    threshold: opt.Thresholds = None,
+    *,
+    overrides: Overrides,  # the override flags, parsed (opt.with_overrides)
 ) -> int:
     import difflib
     import sys
@@ -174,19 +148,6 @@ def diff(
     from mlctl.errors import ExitCode
     from mlctl.spec import loader
 
-    overrides = opt.overrides(
-        env_file,
-        env,
-        set_,
-        image,
-        requests,
-        limits,
-        gpu_type,
-        preemption_mode,
-        priority_class,
-        node_selector,
-        threshold,
-    )
     cluster = copt.connect(kubeconfig, context, namespace)
     objects: list[dict[str, Any]] = []
     for file in files:

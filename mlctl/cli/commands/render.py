@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlctl.cli import options as opt
 from mlctl.cli.main import app
 
+if TYPE_CHECKING:
+    from mlctl.spec.overrides import Overrides
+
 
 @app.command(help=f"Print the Kubernetes manifests for a spec (secrets redacted).\n\nOverride precedence: {opt.PANEL}.")
+@opt.with_overrides
 def render(
     file: Annotated[str, typer.Argument(help="Spec file or hub:// reference.", show_default=False)],
     output: opt.Output = "yaml",
@@ -32,17 +36,8 @@ def render(
     engine: Annotated[
         str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
     ] = None,
-    env_file: opt.EnvFiles = None,
-    env: opt.Env = None,
-    set_: opt.Sets = None,
-    image: opt.Image = None,
-    requests: opt.Requests = None,
-    limits: opt.Limits = None,
-    gpu_type: opt.GpuType = None,
-    preemption_mode: opt.Preemption = None,
-    priority_class: opt.Priority = None,
-    node_selector: opt.NodeSelector = None,
-    threshold: opt.Thresholds = None,
+    *,
+    overrides: Overrides,  # the override flags, parsed (opt.with_overrides)
 ) -> int:
     from mlctl import pipeline
     from mlctl import render as render_
@@ -53,19 +48,6 @@ def render(
 
     fmt = opt.check_output(output)
     config = state.config()
-    overrides = opt.overrides(
-        env_file,
-        env,
-        set_,
-        image,
-        requests,
-        limits,
-        gpu_type,
-        preemption_mode,
-        priority_class,
-        node_selector,
-        threshold,
-    )
     loaded = pipeline.load(file, config, overrides)
     out.problems(loaded.warnings)
     ctx = RenderContext(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlctl.cli import options as opt
 from mlctl.cli.commands import cluster_opts as copt
 from mlctl.cli.main import app
+
+if TYPE_CHECKING:
+    from mlctl.spec.overrides import Overrides
 
 RUN_RUNTIMES = ("job", "mpijob", "spark")
 
@@ -22,6 +25,7 @@ RUN_RUNTIMES = ("job", "mpijob", "spark")
         f"--cluster refuses that fallback.\n\nOverride precedence: {opt.PANEL}."
     )
 )
+@opt.with_overrides
 def run(
     file: Annotated[str, typer.Argument(help="Spec file or hub:// reference.", show_default=False)],
     param: Annotated[
@@ -42,17 +46,8 @@ def run(
     context: copt.Context = None,
     namespace: copt.Namespace = None,
     timeout: copt.Timeout = "-1",
-    env_file: opt.EnvFiles = None,
-    env: opt.Env = None,
-    set_: opt.Sets = None,
-    image: opt.Image = None,
-    requests: opt.Requests = None,
-    limits: opt.Limits = None,
-    gpu_type: opt.GpuType = None,
-    preemption_mode: opt.Preemption = None,
-    priority_class: opt.Priority = None,
-    node_selector: opt.NodeSelector = None,
-    threshold: opt.Thresholds = None,
+    *,
+    overrides: Overrides,  # the override flags, parsed (opt.with_overrides)
 ) -> int:
     from mlctl import pipeline
     from mlctl.cli import output as out
@@ -71,19 +66,6 @@ def run(
     # connect before reading the spec: the cluster may hold config (profile, priority classes)
     cluster = None if local else copt.connect(kubeconfig, context, namespace, copt.seconds(timeout))
     config = state.config()
-    overrides = opt.overrides(
-        env_file,
-        env,
-        set_,
-        image,
-        requests,
-        limits,
-        gpu_type,
-        preemption_mode,
-        priority_class,
-        node_selector,
-        threshold,
-    )
     loaded = pipeline.load(file, config, overrides)
     out.problems(loaded.warnings)
     params = ids.parse_params(param or [])
