@@ -28,10 +28,30 @@ except ImportError:  # pragma: no cover - older ruamel.yaml does not warn
 
 from mlctl.errors import InvalidInput, Problem, invalid
 
-try:  # the C parser is an optional speed-up; the pure one gives the same result
-    from ruamel.yaml.cyaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on the installed wheel
-    from ruamel.yaml.main import SafeLoader as _Loader  # type: ignore[assignment,attr-defined]
+try:  # the C parser (ruamel.yaml.clib) is a speed-up; the pure one gives the same result
+    from ruamel.yaml.cyaml import CSafeLoader as _CLoader
+except ImportError:  # pragma: no cover - depends on the installed wheels
+    _CLoader = None  # type: ignore[assignment,misc]
+
+
+class _Reader:
+    """One parse of one text: compose the node tree, then construct plain data from it."""
+
+    def __init__(self, text: str) -> None:
+        if _CLoader is not None and not _PURE:
+            loader = _CLoader(text)
+            self.compose: Any = loader.get_single_node
+            self.construct: Any = loader.construct_document
+            self.dispose: Any = getattr(loader, "dispose", lambda: None)
+        else:
+            yaml = YAML(typ="safe", pure=True)
+            constructor, parser = yaml.get_constructor_parser(text)
+            self.compose = yaml.composer.get_single_node
+            self.construct = constructor.construct_document
+            self.dispose = parser.dispose
+
+
+_PURE = False  # tests set this to check the pure-Python path
 
 Path_ = tuple[str | int, ...]
 
@@ -99,9 +119,9 @@ def load_text(text: str, source: str, what: str = "a function spec") -> Document
     conflicts = list(_conflict_markers(text, source))
     if conflicts:
         raise invalid(conflicts)
-    loader = _Loader(text)
+    reader = _Reader(text)
     try:
-        root = loader.get_single_node()
+        root = reader.compose()
         if root is None:
             raise invalid([Problem(source, 1, 1, "", f"empty file: {what} is a YAML mapping")])
         duplicates = list(_duplicate_keys(root, (), source))
@@ -114,18 +134,12 @@ def load_text(text: str, source: str, what: str = "a function spec") -> Document
             # ruamel warns on stderr about `1e3` (a float in YAML 1.2, which specs
             # are read as); the value is read right, the warning would only confuse
             warnings.simplefilter("ignore", _MantissaWarning)
-            data = loader.construct_document(root)
+            data = reader.construct(root)
     except MarkedYAMLError as exc:
         raise invalid([_yaml_problem(exc, source)]) from None
     finally:
-        _dispose(loader)
+        reader.dispose()
     return Document(source=source, data=data, text=text, _root=root)
-
-
-def _dispose(loader: Any) -> None:
-    dispose = getattr(loader, "dispose", None)
-    if dispose:
-        dispose()
 
 
 def _mark(node: nodes.Node) -> tuple[int, int]:

@@ -165,3 +165,20 @@ def test_dump_writes_multi_line_text_as_a_literal_block() -> None:
 
     assert "code.py: |\n    def f():\n        return 1\n" in text
     assert text.endswith("n: 1\n")
+
+
+def test_without_the_c_parser_the_same_data_and_positions_come_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.support import CORPUS
+
+    samples = sorted(CORPUS.glob("*.yaml"))[::40]
+    samples = [p for p in samples if "b7b630e4a8" not in p.name]
+    fast = [loader.load_file(p) for p in samples]
+    monkeypatch.setattr(loader, "_PURE", True)
+    pure = [loader.load_file(p) for p in samples]
+
+    assert samples
+    assert [d.data for d in pure] == [d.data for d in fast]
+    assert [d.locate(("spec", "image")) for d in pure] == [d.locate(("spec", "image")) for d in fast]
+    with pytest.raises(InvalidInput) as error:
+        loader.load_text("a: 1\na: 2\n", "dup.yaml")
+    assert "duplicate key 'a'" in str(error.value.problems[0])
