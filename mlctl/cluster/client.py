@@ -1,7 +1,8 @@
 """The one door to the Kubernetes API: connection, requests, error translation.
 
 This package is the only importer of the official ``kubernetes`` client
-(enforced by import-linter). Everything that leaves it is a plain dict or
+(enforced by import-linter); ``kubeconfig`` and ``transport`` say which
+server to reach and how. Everything that leaves it is a plain dict or
 an ``mlctl.errors`` error: Kubernetes' failures are translated once, here,
 into ``Unreachable``, ``Unauthorized``, ``Forbidden`` (naming the verb,
 resource and namespace refused), ``NotFound``, ``Conflict`` and
@@ -19,11 +20,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlencode
 
 from mlctl import errors
+from mlctl.cluster import kubeconfig
+
+if TYPE_CHECKING:
+    from mlctl.cluster.transport import Transport
 
 # kind -> (plural, namespaced). Known kinds need no discovery round trip.
 KINDS: dict[str, tuple[str, bool]] = {
@@ -60,9 +64,9 @@ FIELD_MANAGER = "mlctl"
 
 @dataclass
 class Cluster:
-    """A connection: the client, the namespace to use, and a request deadline."""
+    """A connection: the transport, the namespace to use, and a request deadline."""
 
-    api: Any
+    transport: Transport
     namespace: str
     context: str = ""
     timeout: float = 30.0
@@ -115,17 +119,13 @@ class Cluster:
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         deadline = deadline or (time.monotonic() + self.timeout)
-        params = [(k, v) for k, v in (query or {}).items() if v is not None]
-        _, url, headers, _, _ = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=params,
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            auth_settings=["BearerToken"],
-        )
+        params = urlencode([(k, v) for k, v in (query or {}).items() if v is not None])
+        url = f"{self.transport.host}{path}?{params}" if params else f"{self.transport.host}{path}"
         payload = json.dumps(body).encode() if body is not None else None
         attempt = 0
+        renewed = False
         while True:
+            headers = {"Accept": "application/json", "Content-Type": content_type, **self.transport.headers()}
             attempt += 1
             with self._lock:
                 self.requests_made += 1
@@ -134,7 +134,7 @@ class Cluster:
             else:
                 timeout = urllib3.Timeout(connect=5.0, read=max(1.0, min(30.0, deadline - time.monotonic())))
             try:
-                response = self.api.rest_client.pool_manager.request(
+                response = self.transport.pool().request(
                     method,
                     url,
                     body=payload,
@@ -158,14 +158,18 @@ class Cluster:
                 return json.loads(data) if data else {}
             data = response.data
             response.release_conn()
+            if response.status == 401 and not renewed:  # a rotated token, an expired plugin credential
+                renewed = True
+                self.transport.refresh()
+                continue
             if response.status in _TRANSIENT and time.monotonic() < deadline:
                 _backoff(attempt, deadline)
                 continue
-            raise translate(response.status, response.reason, data, method, what or path, verb)
+            raise translate(response.status, response.reason or "", data, method, what or path, verb)
 
     @property
     def host(self) -> str:
-        return str(getattr(self.api.configuration, "host", "?"))
+        return self.transport.host
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         ns = namespace or self.namespace
@@ -409,51 +413,24 @@ def translate(
 
 
 def connect(
-    kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None, timeout: float = 30.0
+    kubeconfig_path: str | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+    timeout: float = 30.0,
 ) -> Cluster:
     """Load kubeconfig as kubectl does (KUBECONFIG, --kubeconfig, --context), else in-cluster config."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+    from mlctl.cluster import transport
 
-    configuration = client.Configuration()
-    current_namespace = "default"
-    context_name = ""
-    try:
-        path = kubeconfig or os.environ.get("KUBECONFIG") or None
-        default = Path(config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION).expanduser()
-        loader = config.kube_config._get_kube_config_loader(  # type: ignore[no-untyped-call]
-            filename=path.split(os.pathsep)[0] if path else str(default),
-            active_context=context,
-        )
-        loader.load_and_set(configuration)
-        current_namespace = loader.current_context.get("context", {}).get("namespace") or "default"
-        context_name = loader.current_context.get("name", "")
-    except (ConfigException, FileNotFoundError, OSError) as exc:
-        if kubeconfig or context:
-            raise errors.InvalidInput(f"kubeconfig: {exc}") from None
-        try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            try:
-                token_dir = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-                current_namespace = (token_dir / "namespace").read_text(encoding="utf-8").strip() or "default"
-            except OSError:
-                pass
-        except ConfigException:
-            raise errors.Unreachable(
-                "no cluster configured: no kubeconfig (KUBECONFIG, ~/.kube/config) and not running in a cluster"
-            ) from None
-    configuration.retries = False  # retries are ours, with a deadline
+    target = kubeconfig.load(kubeconfig_path, context)
     # room for the requests mlctl sends at once (WORKERS), so connections are kept
-    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, WORKERS + 4)
-    api = client.ApiClient(configuration)
-    return Cluster(api=api, namespace=namespace or current_namespace, context=context_name, timeout=timeout)
+    pool_size = WORKERS + 4
+    if transport.needs_official_client(target):
+        link = transport.official(kubeconfig_path, context, pool_size)
+    else:
+        link = transport.open_target(target, pool_size)
+    return Cluster(transport=link, namespace=namespace or target.namespace, context=target.context, timeout=timeout)
 
 
-def configured(kubeconfig: str | None = None) -> bool:
+def configured(kubeconfig_path: str | None = None) -> bool:
     """Whether any cluster is configured (for the local-run fallback); no network."""
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path:
-        return any(Path(p).exists() for p in path.split(os.pathsep) if p)
-    if Path("~/.kube/config").expanduser().exists():
-        return True
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    return kubeconfig.configured(kubeconfig_path, os.environ)

@@ -2,9 +2,10 @@
 
 Every test here runs with
 
-* the real Kubernetes client unconstructible: loading a kubeconfig or the
-  in-cluster config, or building an ``ApiClient``, raises. A unit test
-  that needs the cluster layer passes a fake instead;
+* no connection to an API server: opening mlctl's transport, loading the
+  official client's kubeconfig or in-cluster config, or building its
+  ``ApiClient``, raises (reading a kubeconfig file is allowed: it is pure).
+  A unit test that needs the cluster layer passes a fake instead;
 * no ``MLCTL_*`` / ``MLRUN_*`` / ``KUBECONFIG`` variables from the caller's
   shell, HOME and the XDG folders in a temporary folder, ``MLCTL_STATE_DIR``
   and ``MLCTL_CACHE_DIR`` there too, and the current directory a fresh
@@ -44,7 +45,11 @@ def _no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     import kubernetes.config
     from kubernetes.config import incluster_config, kube_config
 
+    from mlctl.cluster import transport
+
     for module, name in (
+        (transport, "open_target"),
+        (transport, "official"),
         (kubernetes.config, "load_kube_config"),
         (kubernetes.config, "load_incluster_config"),
         (kubernetes.config, "new_client_from_config"),

@@ -67,15 +67,22 @@ def test_the_probe_sees_an_import_of_the_client(tmp_path: Path) -> None:
     assert "kubernetes" in json.loads(done.stderr.strip().splitlines()[-1])["heavy"]
 
 
-def test_the_unit_tier_cannot_construct_the_kubernetes_client() -> None:
+def test_the_unit_tier_cannot_connect_to_a_cluster(tmp_path: Path) -> None:
     import kubernetes.client
     import kubernetes.config
 
     from mlctl.cluster import client
 
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "current-context: x\n"
+    )
     with pytest.raises(RuntimeError, match="unit tests run without a cluster"):
         kubernetes.client.ApiClient()
     with pytest.raises(RuntimeError, match="unit tests run without a cluster"):
         kubernetes.config.load_kube_config()
     with pytest.raises(RuntimeError, match="unit tests run without a cluster"):
-        client.connect()
+        client.connect(str(kubeconfig))
