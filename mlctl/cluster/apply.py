@@ -9,10 +9,19 @@ warning. Then objects are applied with server-side apply, in tiers (what
 others refer to first). Independent requests run a few at a time: kubectl
 sends one after the other, and the checks would otherwise double the time
 a deploy takes.
+
+Objects mlctl applies carry a digest of their content (``stamp``). An
+object whose live copy has the same digest and still holds every value
+mlctl set is settled: applying it again would change nothing, so it is
+neither dry-run nor written (its references are still checked). Anything
+else, a value changed by hand or defaulted differently, takes the full
+path.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +30,7 @@ from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
 
 MANAGED = "app.kubernetes.io/managed-by=mlctl"  # the label on everything mlctl renders
+DIGEST = "mlctl.io/applied-digest"  # the annotation stamp() adds
 _BUILT_IN_GROUPS = (
     "",
     "v1",
@@ -38,7 +48,9 @@ _BUILT_IN_GROUPS = (
 class Preflight:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # what applying each object gives (a settled object: its live copy), in the objects' order
     dry_run: list[dict[str, Any]] = field(default_factory=list)
+    live: dict[Key, dict[str, Any]] | None = None  # what was read, by key()
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,65 @@ class Applied:
     name: str
     namespace: str
     action: str  # created | configured | unchanged
+
+
+def stamp(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The objects with a digest of their content as an annotation (pure).
+
+    Secrets are left as they are: a digest of a secret is not worth showing to
+    whoever may read annotations, and their ``stringData`` never reads back anyway.
+    """
+    out = []
+    for obj in objects:
+        if obj.get("kind") == "Secret":
+            out.append(dict(obj))
+            continue
+        canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        meta = dict(obj["metadata"])
+        meta["annotations"] = {**(meta.get("annotations") or {}), DIGEST: digest}
+        out.append({**obj, "metadata": meta})
+    return out
+
+
+def holds(live: Any, wanted: Any) -> bool:
+    """Whether ``live`` has every value of ``wanted`` (pure): maps may have more keys, lists go item by item."""
+    if isinstance(wanted, Mapping):
+        return isinstance(live, Mapping) and all(k in live and holds(live[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(live) == len(wanted) and all(map(holds, live, wanted))
+    return bool(live == wanted) and type(live) is type(wanted)
+
+
+def settled(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
+    """Whether applying a stamped object again would change nothing (pure)."""
+    digest = ((obj.get("metadata") or {}).get("annotations") or {}).get(DIGEST)
+    return bool(digest) and live is not None and holds(live, obj)
+
+
+def key(obj: Mapping[str, Any], namespace: str) -> Key:
+    meta = obj["metadata"]
+    return (obj["apiVersion"], obj["kind"], meta.get("namespace") or namespace, meta["name"])
+
+
+Key = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+
+
+def read_live(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> dict[Key, dict[str, Any]]:
+    """The live copies of the objects mlctl manages, one list per kind and namespace."""
+    kinds = sorted({key(o, cluster.namespace)[:3] for o in objects})
+
+    def listing(kind: tuple[str, str, str]) -> list[dict[str, Any]]:
+        try:
+            return cluster.list(kind[0], kind[1], kind[2], selector=MANAGED)
+        except (errors.Forbidden, errors.NotFound):
+            return []  # then every object takes the full path
+
+    live = {}
+    for items in concurrently(listing, kinds):
+        for item in items:
+            live[key(item, cluster.namespace)] = item
+    return live
 
 
 def _group(api_version: str) -> str:
@@ -108,11 +179,24 @@ def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
     return refs
 
 
-def preflight(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> Preflight:
-    """Every check, the independent requests a few at a time; problems in the objects' order."""
+def preflight(
+    cluster: Cluster, objects: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]] = ()
+) -> Preflight:
+    """Every check, the independent requests a few at a time; problems in the objects' order.
+
+    ``checks`` are dry-run and never written (what a later run would create);
+    they are skipped when every object is settled. The result's ``dry_run``
+    holds one entry per object, in order.
+    """
     problems: list[str] = []
     warnings: list[str] = []
-    custom = sorted({(o["apiVersion"], o["kind"]) for o in objects if _group(o["apiVersion"]) not in _BUILT_IN_GROUPS})
+    stamped = any(DIGEST in (o["metadata"].get("annotations") or {}) for o in objects)
+    live = read_live(cluster, objects) if stamped else {}
+    current = [live.get(key(o, cluster.namespace)) for o in objects]
+    calm = [settled(o, copy) for o, copy in zip(objects, current, strict=True)]
+    changing = [o for o, same in zip(objects, calm, strict=True) if not same]
+    tried = changing + list(checks) if changing else []
+    custom = sorted({(o["apiVersion"], o["kind"]) for o in tried if _group(o["apiVersion"]) not in _BUILT_IN_GROUPS})
     crds = dict(zip(custom, concurrently(lambda key: _crd_problem(cluster, *key), custom), strict=True))
 
     def dry_run(obj: Mapping[str, Any]) -> dict[str, Any] | str:
@@ -127,13 +211,18 @@ def preflight(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> Preflig
         except errors.ClusterError as exc:
             return f"{what}: {exc.message}"
 
+    outcomes = iter(concurrently(dry_run, tried))
     dry: list[dict[str, Any]] = []
-    for outcome in concurrently(dry_run, objects):
+    for same, copy in zip(calm, current, strict=True):
+        outcome = copy if same and copy is not None else next(outcomes)
         if isinstance(outcome, str):
             problems.append(outcome)
         else:
             dry.append(outcome)
-    refs = references(objects)
+    for outcome in outcomes:  # the checks'
+        if isinstance(outcome, str):
+            problems.append(outcome)
+    refs = references([*objects, *checks])
     namespace = cluster.namespace
     wanted = [
         (kind, api_version, name)
@@ -170,7 +259,7 @@ def preflight(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> Preflig
     for selector, matched in zip(selectors, concurrently(matches, selectors), strict=True):
         if not matched:
             warnings.append(f"no node matches the node selector {selector}: pods will stay Pending")
-    return Preflight(problems, warnings, dry)
+    return Preflight(problems, warnings, dry, live or None)
 
 
 def _crd_problem(cluster: Cluster, api_version: str, kind: str) -> str | None:
@@ -215,39 +304,28 @@ _TIERS = {
 def apply_all(
     cluster: Cluster,
     objects: Sequence[Mapping[str, Any]],
-    dry_run: Sequence[Mapping[str, Any]] | None = None,
+    check: Preflight | None = None,
 ) -> list[Applied]:
     """Server-side apply every object, tier by tier; report what changed, in the objects' order.
 
-    ``dry_run`` is the preflight's result for the same objects. It tells what
+    ``check`` is the preflight of the same objects. Its dry runs tell what
     exists already, so no read is needed before each write; and an object
     whose dry run came back identical to the live one (read with one list per
-    kind) would not change, so it is not written again.
+    kind, unless the preflight read them) would not change, so it is not
+    written again.
     """
-    known = dry_run is not None and len(dry_run) == len(objects)
-    live: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
-    if known:
-        kinds = sorted(
-            {(o["apiVersion"], o["kind"], o["metadata"].get("namespace") or cluster.namespace) for o in objects}
-        )
-
-        def listing(key: tuple[str, str, str]) -> list[dict[str, Any]]:
-            try:
-                return cluster.list(key[0], key[1], key[2], selector=MANAGED)
-            except (errors.Forbidden, errors.NotFound):
-                return []  # then every object is written
-
-        for (api_version, kind, namespace), items in zip(kinds, concurrently(listing, kinds), strict=True):
-            for item in items:
-                live[(api_version, kind, namespace, item["metadata"]["name"])] = item
+    dry_run = check.dry_run if check is not None and len(check.dry_run) == len(objects) else None
+    live: Mapping[Key, Mapping[str, Any]] = {}
+    if dry_run is not None:
+        live = check.live if check is not None and check.live is not None else read_live(cluster, objects)
 
     def one(index: int) -> Applied:
         obj = objects[index]
         meta = obj["metadata"]
         namespace = meta.get("namespace") or cluster.namespace
-        if dry_run is not None and known:
+        if dry_run is not None:
             before = (dry_run[index].get("metadata") or {}).get("resourceVersion") or None
-            if before and live.get((obj["apiVersion"], obj["kind"], namespace, meta["name"])) == dry_run[index]:
+            if before and live.get(key(obj, cluster.namespace)) == dry_run[index]:
                 return Applied(obj["kind"], meta["name"], namespace, "unchanged")
         else:
             found = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], namespace)

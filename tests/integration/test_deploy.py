@@ -174,6 +174,43 @@ def nuclio_spec(folder: Path) -> Path:
     )
 
 
+def applies_seen(api_client: Any) -> int:
+    """How many server-side applies (dry runs included) the API server has answered so far."""
+    response = api_client.rest_client.pool_manager.request("GET", f"{api_client.configuration.host}/metrics")
+    assert response.status == 200
+    metrics = response.data.decode()
+    lines = [line for line in metrics.splitlines() if line.startswith("apiserver_request_total{")]
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in lines if 'verb="APPLY"' in line)
+
+
+def test_a_deploy_of_settled_objects_sends_no_apply_and_a_hand_edit_is_put_back(
+    mlctl: Mlctl, kube: Kube, tmp_path: Path, api_client: Any
+) -> None:
+    spec = nuclio_spec(tmp_path)
+    assert mlctl("deploy", str(spec), "--engine", "kubernetes").code == 0
+    before = applies_seen(api_client)
+
+    again = mlctl("deploy", str(spec), "--engine", "kubernetes", "-o", "json")
+
+    assert again.code == 0, again
+    assert {a["action"] for a in again.json()["applied"]} == {"unchanged"}
+    assert len(again.json()["applied"]) == 4
+    assert applies_seen(api_client) == before  # no dry run, no write
+    # another manager changes a value mlctl set, and adds a label of its own
+    kube.core.patch_namespaced_config_map(
+        "itest-echo-code", kube.namespace, {"data": {"main.py": "edited"}, "metadata": {"labels": {"team": "a"}}}
+    )
+    repaired = mlctl("deploy", str(spec), "--engine", "kubernetes", "-o", "json")
+    assert repaired.code == 0, repaired
+    actions = {a["name"]: a["action"] for a in repaired.json()["applied"]}
+    assert actions.pop("itest-echo-code") == "configured"
+    assert set(actions.values()) == {"unchanged"}
+    assert applies_seen(api_client) == before + 2  # the edited object's dry run and write
+    live = config_map(kube, "itest-echo-code")
+    assert "def handler" in live.data["main.py"]
+    assert live.metadata.labels["team"] == "a"  # not mlctl's to remove
+
+
 def test_a_nuclio_function_deploys_as_a_nuclio_function_object(mlctl: Mlctl, kube: Kube, tmp_path: Path) -> None:
     spec = nuclio_spec(tmp_path)
 

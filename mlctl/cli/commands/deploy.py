@@ -93,13 +93,13 @@ def deploy(
         loaded, rendered = _render_function(file, ns_for_render, overrides, engine)
         loaded_functions.append(loaded)
         objects += rendered
-    objects = render_.render_order(objects)
+    objects = apply.stamp(render_.render_order(objects))
     if dry_run == "client" or cluster is None:
         out.emit_documents(objects if show_secrets else render_.redact(objects), "json" if output == "json" else "yaml")
         return 0
     checks = [o for loaded in loaded_functions for o in _run_check(loaded, ns_for_render)]
     with out.spinner(f"preflight: checking {len(objects)} objects on {cluster.host}"):
-        check = apply.preflight(cluster, objects + checks)
+        check = apply.preflight(cluster, objects, checks)
     for warning in check.warnings:
         out.say(f"warning: {warning}", "yellow")
     if check.problems:
@@ -107,11 +107,11 @@ def deploy(
             out.say(f"  {problem}", "red")
         raise PreflightFailed(f"preflight failed: {len(check.problems)} problem(s); nothing was written")
     if dry_run == "server":
-        applied = check.dry_run[: len(objects)]
+        applied = check.dry_run
         out.emit_documents(applied if show_secrets else render_.redact(applied), "json" if output == "json" else "yaml")
         return 0
     with out.spinner(f"applying {len(objects)} objects"):
-        results = apply.apply_all(cluster, objects, check.dry_run[: len(objects)])
+        results = apply.apply_all(cluster, objects, check)
     if output == "json":
         out.emit({"applied": [r.__dict__ for r in results]}, "json")
     else:
@@ -153,7 +153,7 @@ def diff(
     for file in files:
         objects += _render_function(file, cluster.namespace, overrides, engine)[1]
     differences = 0
-    for obj in render_.render_order(objects):
+    for obj in apply.stamp(render_.render_order(objects)):
         meta = obj["metadata"]
         live = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         wanted = cluster.apply(obj, dry_run=True)

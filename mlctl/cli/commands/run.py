@@ -103,7 +103,7 @@ def _run_on_cluster(
         for problem in check.problems:
             out.say(f"  {problem}", "red")
         raise PreflightFailed(f"preflight failed: {len(check.problems)} problem(s); nothing was written")
-    apply.apply_all(cluster, objects, check.dry_run)
+    apply.apply_all(cluster, objects, check)
     out.say(f"run {run_id} started ({loaded.function.name}, namespace {cluster.namespace})")
     if detach:
         if output == "json":

@@ -1,0 +1,122 @@
+"""The pure parts of applying: digests, what a live object holds, what is settled, references."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from mlctl.cluster import apply
+
+
+def config_map(**data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "fn-code", "labels": {"app.kubernetes.io/managed-by": "mlctl"}},
+        "data": data,
+    }
+
+
+def as_live(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the API server gives back: the object with server fields and defaults added."""
+    live = copy.deepcopy(obj)
+    live["metadata"].update({"namespace": "ns", "resourceVersion": "12", "uid": "u-1", "managedFields": []})
+    live["metadata"]["annotations"]["added-by-someone"] = "x"
+    return live
+
+
+def test_a_stamp_is_a_digest_of_the_content_and_leaves_the_input_alone() -> None:
+    obj = config_map(code="print(1)")
+    original = copy.deepcopy(obj)
+
+    stamped = apply.stamp([obj])[0]
+    again = apply.stamp([config_map(code="print(1)")])[0]
+    other = apply.stamp([config_map(code="print(2)")])[0]
+
+    assert obj == original
+    digest = stamped["metadata"]["annotations"][apply.DIGEST]
+    assert len(digest) == 64
+    assert again["metadata"]["annotations"][apply.DIGEST] == digest
+    assert other["metadata"]["annotations"][apply.DIGEST] != digest
+
+
+def test_secrets_are_not_stamped() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"key": "hunter2"}}
+    assert apply.stamp([secret]) == [secret]
+
+
+def test_a_live_copy_with_the_digest_and_every_value_is_settled() -> None:
+    stamped = apply.stamp([config_map(code="print(1)")])[0]
+    assert apply.settled(stamped, as_live(stamped))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda live: live["data"].update(code="edited by hand"), id="a value edited by hand"),
+        pytest.param(lambda live: live["metadata"]["labels"].clear(), id="a label removed"),
+        pytest.param(lambda live: live["metadata"]["annotations"].pop(apply.DIGEST), id="no digest"),
+        pytest.param(lambda live: live["metadata"]["annotations"].update({apply.DIGEST: "0"}), id="another digest"),
+        pytest.param(lambda live: live.update(data={"code": 1}), id="a number for a string"),
+    ],
+)
+def test_anything_else_is_not_settled(change: Any) -> None:
+    stamped = apply.stamp([config_map(code="print(1)")])[0]
+    live = as_live(stamped)
+    change(live)
+    assert not apply.settled(stamped, live)
+    assert not apply.settled(stamped, None)
+    assert not apply.settled(config_map(code="print(1)"), as_live({**stamped}))  # an object without a stamp
+
+
+@pytest.mark.parametrize(
+    ("live", "wanted", "held"),
+    [
+        ({"a": 1, "b": 2}, {"a": 1}, True),
+        ({"a": 1}, {"a": 1, "b": 2}, False),
+        ([{"name": "x", "default": 1}], [{"name": "x"}], True),
+        ([{"name": "x"}, {"name": "y"}], [{"name": "x"}], False),  # a list keeps its length
+        ([{"name": "y"}, {"name": "x"}], [{"name": "x"}, {"name": "y"}], False),  # and its order
+        ({"replicas": 1}, {"replicas": 1.0}, False),
+        ({"flag": 1}, {"flag": True}, False),
+        ({"cpu": "500m"}, {"cpu": "0.5"}, False),  # defaulted differently: the full path decides
+        ({"a": None}, {"a": None}, True),
+        ({}, {"a": None}, False),
+    ],
+)
+def test_holds_compares_maps_as_supersets_and_everything_else_exactly(live: Any, wanted: Any, held: bool) -> None:
+    assert apply.holds(live, wanted) is held
+
+
+def test_references_skip_what_the_same_apply_creates() -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "run"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "priorityClassName": "high",
+                    "nodeSelector": {"b": "2", "a": "1"},
+                    "volumes": [
+                        {"name": "code", "configMap": {"name": "fn-code"}},
+                        {"name": "data", "persistentVolumeClaim": {"claimName": "claim"}},
+                        {"name": "opt", "secret": {"secretName": "maybe", "optional": True}},
+                        {"name": "cred", "secret": {"secretName": "creds"}},
+                    ],
+                }
+            }
+        },
+    }
+
+    refs = apply.references([config_map(code="x"), job])
+
+    assert refs == {
+        "PriorityClass": {"high"},
+        "PersistentVolumeClaim": {"claim"},
+        "ConfigMap": set(),
+        "Secret": {"creds"},
+        "nodeSelector": {"a=1,b=2"},
+    }
