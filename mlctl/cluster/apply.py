@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from mlctl import errors
@@ -182,14 +183,14 @@ def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
 def preflight(
     cluster: Cluster, objects: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]] = ()
 ) -> Preflight:
-    """Every check, the independent requests a few at a time; problems in the objects' order.
+    """Every check; problems in the objects' order, then the references'.
 
     ``checks`` are dry-run and never written (what a later run would create);
     they are skipped when every object is settled. The result's ``dry_run``
-    holds one entry per object, in order.
+    holds one entry per object, in order. Apart from reading the live copies
+    first (they decide what needs a dry run), every request is independent
+    of the others, so they are all sent as one batch, a few at a time.
     """
-    problems: list[str] = []
-    warnings: list[str] = []
     stamped = any(DIGEST in (o["metadata"].get("annotations") or {}) for o in objects)
     live = read_live(cluster, objects) if stamped else {}
     current = [live.get(key(o, cluster.namespace)) for o in objects]
@@ -197,33 +198,7 @@ def preflight(
     changing = [o for o, same in zip(objects, calm, strict=True) if not same]
     tried = changing + list(checks) if changing else []
     custom = sorted({(o["apiVersion"], o["kind"]) for o in tried if _group(o["apiVersion"]) not in _BUILT_IN_GROUPS})
-    crds = dict(zip(custom, concurrently(lambda key: _crd_problem(cluster, *key), custom), strict=True))
-
-    def dry_run(obj: Mapping[str, Any]) -> dict[str, Any] | str:
-        what = f"{obj['kind']}/{obj['metadata']['name']}"
-        crd = crds.get((obj["apiVersion"], obj["kind"]))
-        if crd:
-            return f"{what}: {crd}"
-        try:
-            return cluster.apply(obj, dry_run=True)
-        except (errors.Forbidden, errors.Unreachable, errors.Unauthorized):
-            raise
-        except errors.ClusterError as exc:
-            return f"{what}: {exc.message}"
-
-    outcomes = iter(concurrently(dry_run, tried))
-    dry: list[dict[str, Any]] = []
-    for same, copy in zip(calm, current, strict=True):
-        outcome = copy if same and copy is not None else next(outcomes)
-        if isinstance(outcome, str):
-            problems.append(outcome)
-        else:
-            dry.append(outcome)
-    for outcome in outcomes:  # the checks'
-        if isinstance(outcome, str):
-            problems.append(outcome)
     refs = references([*objects, *checks])
-    namespace = cluster.namespace
     wanted = [
         (kind, api_version, name)
         for kind, api_version in (
@@ -234,32 +209,74 @@ def preflight(
         )
         for name in sorted(refs[kind])
     ]
-
-    def exists(ref: tuple[str, str, str]) -> bool | None:
-        kind, api_version, name = ref
-        try:
-            return cluster.find(api_version, kind, name, namespace) is not None
-        except errors.Forbidden:
-            return None
-
-    for (kind, _, name), found in zip(wanted, concurrently(exists, wanted), strict=True):
-        if found is None:
-            warnings.append(f"cannot check that {kind} '{name}' exists (not allowed to read it)")
-        elif not found:
-            where = "" if kind == "PriorityClass" else f" in namespace {namespace}"
-            problems.append(f"{kind} '{name}' does not exist{where}")
     selectors = sorted(refs["nodeSelector"])
+    tasks: list[Callable[[], Any]] = [
+        *(partial(_crd_problem, cluster, *kind) for kind in custom),
+        *(partial(_exists, cluster, *ref) for ref in wanted),
+        *(partial(_matches, cluster, selector) for selector in selectors),
+        *(partial(_dry_run, cluster, obj) for obj in tried),
+    ]
+    results = concurrently(lambda task: task(), tasks)
+    crds = dict(zip(custom, results[: len(custom)], strict=True))
+    found = results[len(custom) : len(custom) + len(wanted)]
+    matched = results[len(custom) + len(wanted) : len(custom) + len(wanted) + len(selectors)]
+    outcomes = iter(results[len(custom) + len(wanted) + len(selectors) :])
 
-    def matches(selector: str) -> bool:
-        try:
-            return bool(cluster.list("v1", "Node", selector=selector))
-        except errors.Forbidden:
-            return True  # a namespaced user may not list nodes; the scheduler will tell
+    problems: list[str] = []
+    warnings: list[str] = []
+    dry: list[dict[str, Any]] = []
 
-    for selector, matched in zip(selectors, concurrently(matches, selectors), strict=True):
-        if not matched:
+    def outcome_of(obj: Mapping[str, Any], outcome: dict[str, Any] | str) -> dict[str, Any] | None:
+        crd = crds.get((obj["apiVersion"], obj["kind"]))
+        if crd:  # the dry run failed too; this says why
+            problems.append(f"{obj['kind']}/{obj['metadata']['name']}: {crd}")
+        elif isinstance(outcome, str):
+            problems.append(outcome)
+        else:
+            return outcome
+        return None
+
+    for obj, same, copy in zip(objects, calm, current, strict=True):
+        result = copy if same and copy is not None else outcome_of(obj, next(outcomes))
+        if result is not None:
+            dry.append(result)
+    for check in tried[len(changing) :]:
+        outcome_of(check, next(outcomes))
+    for (kind, _, name), exists in zip(wanted, found, strict=True):
+        if exists is None:
+            warnings.append(f"cannot check that {kind} '{name}' exists (not allowed to read it)")
+        elif not exists:
+            where = "" if kind == "PriorityClass" else f" in namespace {cluster.namespace}"
+            problems.append(f"{kind} '{name}' does not exist{where}")
+    for selector, any_node in zip(selectors, matched, strict=True):
+        if not any_node:
             warnings.append(f"no node matches the node selector {selector}: pods will stay Pending")
-    return Preflight(problems, warnings, dry, live or None)
+    return Preflight(problems, warnings, dry, live if stamped else None)
+
+
+def _dry_run(cluster: Cluster, obj: Mapping[str, Any]) -> dict[str, Any] | str:
+    """What applying the object gives, or why the API server refuses it."""
+    try:
+        return cluster.apply(obj, dry_run=True)
+    except (errors.Forbidden, errors.Unreachable, errors.Unauthorized):
+        raise
+    except (errors.ClusterError, errors.InvalidInput) as exc:  # InvalidInput: a kind mlctl has no path for
+        return f"{obj['kind']}/{obj['metadata']['name']}: {exc.message}"
+
+
+def _exists(cluster: Cluster, kind: str, api_version: str, name: str) -> bool | None:
+    """Whether a referred object exists; None when the user may not read it."""
+    try:
+        return cluster.find(api_version, kind, name, cluster.namespace) is not None
+    except errors.Forbidden:
+        return None
+
+
+def _matches(cluster: Cluster, selector: str) -> bool:
+    try:
+        return bool(cluster.list("v1", "Node", selector=selector))
+    except errors.Forbidden:
+        return True  # a namespaced user may not list nodes; the scheduler will tell
 
 
 def _crd_problem(cluster: Cluster, api_version: str, kind: str) -> str | None:
