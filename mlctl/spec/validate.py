@@ -208,6 +208,7 @@ def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
     for key in ("resources", "scheduler_resources", "worker_resources", "driver_resources", "executor_resources"):
         yield from _resources(document, ("spec", key), spec.get(key), config)
     yield from _env(document, spec.get("env"))
+    yield from _volumes(document, spec.get("volumes"), spec.get("volume_mounts"))
     yield from _thresholds(document, kind, spec.get("state_thresholds"))
     yield from _priority(document, spec.get("priority_class_name"), config)
     yield from _preemption(document, spec, config)
@@ -322,6 +323,26 @@ def _env(document: Document, env: Any) -> Iterator[Problem]:
             )
         if "value" in item and "valueFrom" in item and item["value"] not in (None, ""):
             yield document.problem(("spec", "env", index), "an env entry has either value or valueFrom, not both")
+
+
+def _volumes(document: Document, volumes: Any, mounts: Any) -> Iterator[Problem]:
+    """Each mount names a volume of the spec, and no two volumes share a name (Kubernetes refuses both)."""
+    names: list[str] = []
+    for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
+        name = volume.get("name") if isinstance(volume, Mapping) else None
+        if isinstance(name, str):
+            if name in names:
+                yield document.problem(("spec", "volumes", index, "name"), f"a second volume named '{name}'")
+            names.append(name)
+    for index, mount in enumerate(mounts if isinstance(mounts, list) else []):
+        name = mount.get("name") if isinstance(mount, Mapping) else None
+        if isinstance(name, str) and name not in names:
+            known = f"volumes: {', '.join(names)}" if names else "spec.volumes is empty"
+            yield document.problem(
+                ("spec", "volume_mounts", index, "name"),
+                f"no volume named '{name}' in spec.volumes",
+                f"{known}; `mlctl mount` adds a volume and its mount together",
+            )
 
 
 def _thresholds(document: Document, kind: Any, value: Any) -> Iterator[Problem]:

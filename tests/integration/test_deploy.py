@@ -140,13 +140,15 @@ def test_a_deploy_whose_runs_would_need_a_missing_priority_class_writes_nothing(
 
 def test_a_deploy_the_api_server_rejects_writes_nothing(mlctl: Mlctl, kube: Kube, tmp_path: Path) -> None:
     good = job_spec(tmp_path, "adder", code=HANDLER)
-    # mlctl lets this through; the API server refuses the Job a run would create
-    bad = job_spec(tmp_path, "ghost", volume_mounts=[{"name": "ghost", "mountPath": "/ghost"}])
+    # mlctl passes affinity through as written; the API server refuses the Job a run would create
+    term = {"matchExpressions": [{"key": "zone", "operator": "Sideways", "values": ["a"]}]}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+    bad = job_spec(tmp_path, "sideways", affinity=affinity)
 
     result = mlctl("deploy", str(good), str(bad))
 
     assert result.code == 4, result
-    assert 'volumeMounts[0].name: Not found: "ghost"' in result.stderr
+    assert 'Invalid value: "Sideways": not a valid selector operator' in result.stderr
     assert "nothing was written" in result.stderr
     assert kube.written() == []  # not even the good function's code
 

@@ -533,3 +533,42 @@ def test_cli_reports_a_yaml_error_and_keeps_checking_the_other_files(spec_file: 
     assert result.code == 3
     assert f"{broken}:3:1: invalid YAML" in result.err
     assert f"{bad}:7:3: spec.preemption_mode" in result.err
+
+
+# --- volumes -----------------------------------------------------------------
+
+
+def test_a_mount_of_a_volume_the_spec_does_not_have_is_an_error_at_its_name() -> None:
+    found = errors(
+        job("""
+        volumes:
+          - {name: data, persistentVolumeClaim: {claimName: claim}}
+        volume_mounts:
+          - {name: data, mountPath: /data}
+          - {name: ghost, mountPath: /ghost}
+    """)
+    )
+
+    assert found == [
+        "11:8 spec.volume_mounts[1].name: no volume named 'ghost' in spec.volumes"
+        " (volumes: data; `mlctl mount` adds a volume and its mount together)"
+    ]
+
+
+def test_a_mount_without_any_volume_says_the_list_is_empty() -> None:
+    found = errors(job("volume_mounts: [{name: ghost, mountPath: /ghost}]"))
+    assert found == [
+        "7:20 spec.volume_mounts[0].name: no volume named 'ghost' in spec.volumes"
+        " (spec.volumes is empty; `mlctl mount` adds a volume and its mount together)"
+    ]
+
+
+def test_two_volumes_of_one_name_are_an_error_at_the_second() -> None:
+    found = errors(
+        job("""
+        volumes:
+          - {name: data, emptyDir: {}}
+          - {name: data, configMap: {name: settings}}
+    """)
+    )
+    assert found == ["9:8 spec.volumes[1].name: a second volume named 'data'"]
