@@ -116,8 +116,12 @@ def tls_context(target: Target, cert: tuple[str, str] | None = None) -> ssl.SSLC
     """Trust the target's CA (else the system's), present its client certificate, as kubectl does."""
     try:
         context = ssl.create_default_context(cafile=target.ca_file or None, cadata=target.ca_pem or None)
-    except (OSError, ssl.SSLError) as exc:
+    except ssl.SSLError as exc:
         raise errors.InvalidInput(f"kubeconfig: the certificate authority of {target.context}: {exc}") from None
+    except OSError as exc:
+        raise errors.InvalidInput(
+            f"kubeconfig: the certificate authority of {target.context}: {target.ca_file}: {exc.strerror}"
+        ) from None
     if target.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -133,15 +137,25 @@ def _load_client_certificate(context: ssl.SSLContext, target: Target, cert_pem: 
         files = (target.cert_file, target.key_file or target.cert_file)
         try:
             context.load_cert_chain(*files)
-        except (OSError, ssl.SSLError) as exc:
+        except ssl.SSLError as exc:
             raise errors.InvalidInput(f"kubeconfig: the client certificate of {target.context}: {exc}") from None
+        except OSError as exc:
+            where = " / ".join(dict.fromkeys(files))
+            raise errors.InvalidInput(
+                f"kubeconfig: the client certificate of {target.context}: {where}: {exc.strerror}"
+            ) from None
         return
+    try:
+        cert = cert_pem or Path(target.cert_file).read_text(encoding="utf-8")
+        key = key_pem or Path(target.key_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise errors.InvalidInput(
+            f"kubeconfig: the client certificate of {target.context}: {exc.filename}: {exc.strerror}"
+        ) from None
     with tempfile.TemporaryDirectory(prefix="mlctl-tls-") as folder:  # mode 0700
         chain = Path(folder) / "client.pem"
         descriptor = os.open(chain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            cert = cert_pem or Path(target.cert_file).read_text(encoding="utf-8")
-            key = key_pem or Path(target.key_file).read_text(encoding="utf-8")
             handle.write(f"{cert.strip()}\n{key.strip()}\n")
         try:
             context.load_cert_chain(str(chain))

@@ -212,8 +212,10 @@ def test_insecure_skip_tls_verify_turns_verification_off() -> None:
     ("fields", "message"),
     [
         ({"ca_pem": "not a certificate"}, "certificate authority"),
-        ({"ca_file": "/no/such/ca.crt"}, "certificate authority"),
+        ({"ca_file": "/no/such/ca.crt"}, "certificate authority of dev: /no/such/ca.crt: No such file"),
         ({"cert_pem": "junk", "key_pem": "junk"}, "client certificate"),
+        ({"cert_file": "/no/such/client.crt", "key_file": "/no/such/client.key"}, "/no/such/client.crt"),
+        ({"cert_pem": "inline", "key_file": "/no/such/client.key"}, "/no/such/client.key"),
     ],
 )
 def test_bad_tls_material_is_a_clear_error(fields: dict[str, str], message: str) -> None:
