@@ -363,6 +363,26 @@ def apply_all(
     return [results[i] for i in range(len(objects))]
 
 
+def differences(
+    cluster: Cluster, objects: Sequence[Mapping[str, Any]]
+) -> list[tuple[Mapping[str, Any], dict[str, Any] | None, dict[str, Any]]]:
+    """For each object that applying would change: (object, live copy or None, what applying gives).
+
+    Settled objects need no request beyond the listing; the others are read
+    (unless listed) and dry-run a few at a time. In the objects' order.
+    """
+    live = read_live(cluster, objects)
+
+    def compare(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[str, Any] | None, dict[str, Any]] | None:
+        api_version, kind, namespace, name = key(obj, cluster.namespace)
+        current = live.get((api_version, kind, namespace, name)) or cluster.find(api_version, kind, name, namespace)
+        if settled(obj, current):
+            return None
+        return obj, current, cluster.apply(obj, dry_run=True)
+
+    return [found for found in concurrently(compare, objects) if found is not None]
+
+
 def delete_all(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> list[Applied]:
     results = []
     for obj in reversed(objects):

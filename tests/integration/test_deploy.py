@@ -202,12 +202,17 @@ def test_a_deploy_of_settled_objects_sends_no_apply_and_a_hand_edit_is_put_back(
     kube.core.patch_namespaced_config_map(
         "itest-echo-code", kube.namespace, {"data": {"main.py": "edited"}, "metadata": {"labels": {"team": "a"}}}
     )
+    drifted = mlctl("diff", str(spec), "--engine", "kubernetes")
+    assert drifted.code == 1, drifted
+    assert "-  main.py: edited" in drifted.stdout
+    before = applies_seen(api_client)
     repaired = mlctl("deploy", str(spec), "--engine", "kubernetes", "-o", "json")
     assert repaired.code == 0, repaired
     actions = {a["name"]: a["action"] for a in repaired.json()["applied"]}
     assert actions.pop("itest-echo-code") == "configured"
     assert set(actions.values()) == {"unchanged"}
     assert applies_seen(api_client) == before + 2  # the edited object's dry run and write
+    assert mlctl("diff", str(spec), "--engine", "kubernetes").code == 0
     live = config_map(kube, "itest-echo-code")
     assert "def handler" in live.data["main.py"]
     assert live.metadata.labels["team"] == "a"  # not mlctl's to remove

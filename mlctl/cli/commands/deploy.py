@@ -153,16 +153,13 @@ def diff(
     for file in files:
         objects += _render_function(file, cluster.namespace, overrides, engine)[1]
     differences = 0
-    for obj in apply.stamp(render_.render_order(objects)):
-        meta = obj["metadata"]
-        live = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-        wanted = cluster.apply(obj, dry_run=True)
+    for obj, live, wanted in apply.differences(cluster, apply.stamp(render_.render_order(objects))):
         before = loader.dump(apply.comparable(render_.redact([live])[0])) if live else ""
         after = loader.dump(apply.comparable(render_.redact([wanted])[0]))
         if before == after:
             continue
         differences += 1
-        name = f"{obj['kind'].lower()}/{meta['name']}"
+        name = f"{obj['kind'].lower()}/{obj['metadata']['name']}"
         sys.stdout.writelines(
             difflib.unified_diff(
                 before.splitlines(keepends=True),
