@@ -125,7 +125,8 @@ class Cluster:
         attempt = 0
         renewed = False
         while True:
-            headers = {"Accept": "application/json", "Content-Type": content_type, **self.transport.headers()}
+            pool, credentials, generation = self.transport.current()
+            headers = {"Accept": "application/json", "Content-Type": content_type, **credentials}
             attempt += 1
             with self._lock:
                 self.requests_made += 1
@@ -134,7 +135,7 @@ class Cluster:
             else:
                 timeout = urllib3.Timeout(connect=5.0, read=max(1.0, min(30.0, deadline - time.monotonic())))
             try:
-                response = self.transport.pool().request(
+                response = pool.request(
                     method,
                     url,
                     body=payload,
@@ -160,7 +161,7 @@ class Cluster:
             response.release_conn()
             if response.status == 401 and not renewed:  # a rotated token, an expired plugin credential
                 renewed = True
-                self.transport.refresh()
+                self.transport.refresh(generation)
                 continue
             if response.status in _TRANSIENT and time.monotonic() < deadline:
                 _backoff(attempt, deadline)

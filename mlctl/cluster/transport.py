@@ -57,27 +57,30 @@ class Transport:
         self._cert: tuple[str, str] | None = None
         self._expires = 0.0
         self._pool: urllib3.PoolManager | None = None
+        self._generation = 0  # how many times credentials were fetched
 
-    def _current(self, force: bool = False) -> tuple[urllib3.PoolManager, dict[str, str]]:
+    def current(self) -> tuple[urllib3.PoolManager, dict[str, str], int]:
+        """The pool, the headers to send, and their generation (for ``refresh``)."""
         with self._lock:
-            if force or self._pool is None or time.monotonic() >= self._expires:
-                headers, cert, self._expires = self._credentials()
-                if self._pool is None or cert != self._cert:
-                    if self._pool is not None:
-                        self._pool.clear()
-                    self._pool = self._make_pool(cert)
-                self._headers, self._cert = headers, cert
-            return self._pool, self._headers
+            if self._pool is None or time.monotonic() >= self._expires:
+                self._fetch()
+            assert self._pool is not None
+            return self._pool, dict(self._headers), self._generation
 
-    def pool(self) -> urllib3.PoolManager:
-        return self._current()[0]
+    def refresh(self, generation: int) -> None:
+        """New credentials after a 401, unless a request refused at the same time has fetched them already."""
+        with self._lock:
+            if generation == self._generation:
+                self._fetch()
 
-    def headers(self) -> dict[str, str]:
-        return dict(self._current()[1])
-
-    def refresh(self) -> None:
-        """New credentials now (after a 401: a rotated token, an expired plugin credential)."""
-        self._current(force=True)
+    def _fetch(self) -> None:
+        headers, cert, self._expires = self._credentials()
+        if self._pool is None or cert != self._cert:
+            if self._pool is not None:
+                self._pool.clear()
+            self._pool = self._make_pool(cert)
+        self._headers, self._cert = headers, cert
+        self._generation += 1
 
 
 def open_target(target: Target, pool_size: int) -> Transport:
@@ -103,7 +106,7 @@ def open_target(target: Target, pool_size: int) -> Transport:
         return urllib3.PoolManager(**options)
 
     link = Transport(target.server, make_pool, _credentials(target))
-    link.pool()  # a bad CA, key or credential plugin fails here, before any request
+    link.current()  # a bad CA, key or credential plugin fails here, before any request
     return link
 
 

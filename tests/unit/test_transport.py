@@ -145,20 +145,27 @@ def test_the_transport_asks_for_credentials_again_when_they_expire_or_are_refuse
 
     def credentials() -> tuple[dict[str, str], tuple[str, str] | None, float]:
         calls.append(1)
-        return {"Authorization": f"Bearer {len(calls)}"}, ("C", "K") if len(calls) > 2 else None, time.monotonic() + 60
+        cert = ("C", "K") if len(calls) > 2 else None
+        return {"Authorization": f"Bearer {len(calls)}"}, cert, time.monotonic() + (60 if len(calls) < 3 else -1)
 
     def make_pool(cert: tuple[str, str] | None) -> Any:
         pools.append(cert)
         return Pool()
 
     link = transport.Transport("https://k", make_pool, credentials)
-    assert link.headers() == {"Authorization": "Bearer 1"}
-    assert link.headers() == {"Authorization": "Bearer 1"}  # still valid: not asked again
-    link.refresh()  # a 401
-    assert link.headers() == {"Authorization": "Bearer 2"}
+    _, headers, generation = link.current()
+    assert headers == {"Authorization": "Bearer 1"}
+    assert link.current()[1:] == (headers, generation)  # still valid: not asked again
+    # two requests refused at once: the credentials are fetched once
+    link.refresh(generation)
+    link.refresh(generation)
+    _, headers, generation = link.current()
+    assert (headers, len(calls)) == ({"Authorization": "Bearer 2"}, 2)
     assert pools == [None]  # the same certificate: the pool is kept
-    link.refresh()
+    link.refresh(generation)
     assert pools == [None, ("C", "K")]  # a new client certificate: a new pool
+    link.current()  # that credential has expired already: fetched again
+    assert len(calls) == 4
 
 
 def certificate_pair() -> tuple[str, str]:
