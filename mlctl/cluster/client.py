@@ -432,6 +432,6 @@ def connect(
     return Cluster(transport=link, namespace=namespace or target.namespace, context=target.context, timeout=timeout)
 
 
-def configured(kubeconfig_path: str | None = None) -> bool:
+def configured(kubeconfig_path: str | None = None, context: str | None = None) -> bool:
     """Whether any cluster is configured (for the local-run fallback); no network."""
-    return kubeconfig.configured(kubeconfig_path, os.environ)
+    return kubeconfig.configured(kubeconfig_path, os.environ, context)

@@ -79,14 +79,22 @@ def files(explicit: str | None, environ: Mapping[str, str]) -> list[Path]:
     return [default] if default.is_file() else []
 
 
-def configured(explicit: str | None, environ: Mapping[str, str]) -> bool:
-    """Whether any cluster is configured (kubeconfig or in-cluster); reads no file."""
-    if explicit:
+def configured(explicit: str | None, environ: Mapping[str, str], context: str | None = None) -> bool:
+    """Whether a cluster is configured: a kubeconfig with a context to use, or a pod's service account.
+
+    A kubeconfig without a current context (an empty ``~/.kube/config``)
+    names no cluster, as for kubectl. One that cannot be read counts as
+    configured, so that connecting reports what is wrong with it.
+    """
+    if explicit or context:
         return True
-    listed = environ.get("KUBECONFIG", "")
-    if listed:
-        return any(Path(p).expanduser().exists() for p in listed.split(os.pathsep) if p)
-    return Path(DEFAULT).expanduser().exists() or bool(environ.get("KUBERNETES_SERVICE_HOST"))
+    try:
+        paths = files(None, environ)
+        if paths:
+            return bool(merge([(path, _read(path)) for path in paths]).current_context)
+    except errors.InvalidInput:
+        return True
+    return in_cluster(environ) is not None
 
 
 def load(explicit: str | None = None, context: str | None = None, environ: Mapping[str, str] | None = None) -> Target:

@@ -239,3 +239,35 @@ def test_the_installed_command_runs_as_a_program(spec_file: SpecFile) -> None:
     assert done.returncode == 3
     assert done.stdout == ""
     assert "spec.preemption_mode" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("kubeconfig", "local"),
+    [
+        ("", True),  # no file
+        ("{}\n", True),  # a file without a context names no cluster, as for kubectl
+        (
+            "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+            "contexts: [{name: c, context: {cluster: k}}]\ncurrent-context: c\n",
+            False,
+        ),
+    ],
+    ids=["no kubeconfig", "empty kubeconfig", "a current context"],
+)
+def test_run_falls_back_to_a_local_run_only_without_a_kubeconfig_context(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kubeconfig: str, local: bool
+) -> None:
+    monkeypatch.delenv("KUBECONFIG")
+    if kubeconfig:
+        (Path.home() / ".kube").mkdir()
+        (Path.home() / ".kube" / "config").write_text(kubeconfig)
+
+    result = cli("run", REPO / "specs-examples" / "hello.yaml", "--param", "name=world")
+
+    if local:
+        assert result.code == ExitCode.OK, result
+        assert "no cluster configured" in result.err
+        assert "Hello, world!" in result.out
+    else:  # the cluster path is taken (and, in the unit tier, refused before any connection)
+        assert "no cluster configured" not in result.err
+        assert "unit tests run without a cluster" in result.err, result

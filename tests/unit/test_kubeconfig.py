@@ -182,8 +182,17 @@ def test_without_a_kubeconfig_the_pod_service_account_is_used(tmp_path: Path) ->
 def test_no_cluster_at_all_is_unreachable_and_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(errors.Unreachable, match="no cluster configured"):
         kubeconfig.load(None, None, {"KUBECONFIG": str(tmp_path / "none")})
-    assert not kubeconfig.configured(None, {"KUBECONFIG": str(tmp_path / "none")})
-    assert kubeconfig.configured(None, {"KUBECONFIG": str(write(tmp_path / "c", "{}"))})
+
+
+def test_configured_means_a_context_to_use(tmp_path: Path, two_files: tuple[Path, Path]) -> None:
+    missing = {"KUBECONFIG": str(tmp_path / "none")}
+    empty = {"KUBECONFIG": str(write(tmp_path / "empty", "{}"))}
+    assert not kubeconfig.configured(None, missing)
+    assert not kubeconfig.configured(None, empty)  # no current context: kubectl has no cluster either
+    assert kubeconfig.configured(None, empty, context="dev")  # asked for by name: connecting will tell
+    assert kubeconfig.configured(str(tmp_path / "none"), {})  # likewise a --kubeconfig file
+    assert kubeconfig.configured(None, {"KUBECONFIG": str(two_files[1])})
+    assert kubeconfig.configured(None, {"KUBECONFIG": str(write(tmp_path / "broken", "- [\n"))})
 
 
 def test_secrets_stay_out_of_the_targets_repr(two_files: tuple[Path, Path]) -> None:

@@ -60,8 +60,8 @@ def run(
         raise UsageError("--output must be text or json")
     if local and cluster_only:
         raise UsageError("--local and --cluster exclude each other")
-    if not local and not cluster_only and not client.configured(kubeconfig):
-        out.say("no cluster configured (no kubeconfig, not in a cluster): running locally")
+    if not local and not cluster_only and not client.configured(kubeconfig, context):
+        out.say("no cluster configured (no kubeconfig context, not in a cluster): running locally")
         local = True
     # connect before reading the spec: the cluster may hold config (profile, priority classes)
     cluster = None if local else copt.connect(kubeconfig, context, namespace, copt.seconds(timeout))

@@ -20,7 +20,7 @@ RunId = Annotated[str, typer.Argument(help="Run id.", show_default=False)]
 def _cluster(kubeconfig: str | None, context: str | None, namespace: str | None) -> Any:
     from mlctl.cluster import client
 
-    if not client.configured(kubeconfig):
+    if not client.configured(kubeconfig, context):
         return None
     return copt.connect(kubeconfig, context, namespace)
 
