@@ -21,7 +21,7 @@ RUN_RUNTIMES = ("job", "mpijob", "spark")
     help=(
         "Start a run of a function and watch it: state changes on stderr, logs, the result at the end.\n\n"
         "Exit codes: 0 succeeded, 5 failed, 6 aborted (threshold or user), 7 --timeout reached (the run goes on).\n\n"
-        "Without any cluster configured (no kubeconfig, not in a cluster) the run happens locally; "
+        "Without any cluster configured (no kubeconfig context, not in a cluster) the run happens locally; "
         f"--cluster refuses that fallback.\n\nOverride precedence: {opt.PANEL}."
     )
 )
