@@ -90,27 +90,33 @@ def configured(explicit: str | None, environ: Mapping[str, str], context: str | 
         return True
     try:
         paths = files(None, environ)
-        if paths:
-            return bool(merge([(path, _read(path)) for path in paths]).current_context)
+        if paths and merge([(path, _read(path)) for path in paths]).current_context:
+            return True
     except errors.InvalidInput:
         return True
     return in_cluster(environ) is not None
 
 
 def load(explicit: str | None = None, context: str | None = None, environ: Mapping[str, str] | None = None) -> Target:
-    """The target of ``--context`` (else the current context), else the in-cluster config."""
+    """The target of ``--context`` (else the current context), else the in-cluster config.
+
+    In a pod, a kubeconfig that names no context gives way to the service
+    account, as client-go's loading rules do.
+    """
     environ = os.environ if environ is None else environ
     paths = files(explicit, environ)
-    if not paths:
-        if context:
-            raise errors.InvalidInput(f"kubeconfig: context '{context}' does not exist (no kubeconfig file found)")
-        found = in_cluster(environ)
-        if found is None:
-            raise errors.Unreachable(
-                "no cluster configured: no kubeconfig (KUBECONFIG, ~/.kube/config) and not running in a cluster"
-            )
-        return found
-    return select(merge([(path, _read(path)) for path in paths]), context, ", ".join(map(str, paths)))
+    account = None if explicit or context else in_cluster(environ)
+    if paths:
+        merged = merge([(path, _read(path)) for path in paths])
+        if merged.current_context or account is None:
+            return select(merged, context, ", ".join(map(str, paths)))
+    if account is not None:
+        return account
+    if context:
+        raise errors.InvalidInput(f"kubeconfig: context '{context}' does not exist (no kubeconfig file found)")
+    raise errors.Unreachable(
+        "no cluster configured: no kubeconfig (KUBECONFIG, ~/.kube/config) and not running in a cluster"
+    )
 
 
 def _read(path: Path) -> Mapping[str, Any]:
@@ -234,8 +240,9 @@ def select(merged: Merged, context: str | None, source: str) -> Target:
     )
 
 
-def in_cluster(environ: Mapping[str, str], account: Path = SERVICE_ACCOUNT) -> Target | None:
+def in_cluster(environ: Mapping[str, str], account: Path | None = None) -> Target | None:
     """The pod's service account, as client-go's in-cluster config; None outside a cluster."""
+    account = account or SERVICE_ACCOUNT
     host, port = environ.get("KUBERNETES_SERVICE_HOST", ""), environ.get("KUBERNETES_SERVICE_PORT", "")
     token = account / "token"
     if not host or not port or not token.is_file():

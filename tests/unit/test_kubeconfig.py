@@ -179,6 +179,23 @@ def test_without_a_kubeconfig_the_pod_service_account_is_used(tmp_path: Path) ->
     assert kubeconfig.in_cluster({}, account) is None
 
 
+def test_in_a_pod_a_kubeconfig_without_a_context_gives_way_to_the_service_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_files: tuple[Path, Path]
+) -> None:
+    account = tmp_path / "sa"
+    write(account / "token", "tok")
+    monkeypatch.setattr(kubeconfig, "SERVICE_ACCOUNT", account)
+    pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    empty = str(write(tmp_path / "empty", "{}"))
+
+    assert kubeconfig.load(None, None, {**pod, "KUBECONFIG": empty}).context == "in-cluster"
+    assert kubeconfig.configured(None, {**pod, "KUBECONFIG": empty})
+    # a kubeconfig that names a context still wins, and an explicit one is never passed over
+    assert kubeconfig.load(None, None, {**pod, "KUBECONFIG": str(two_files[1])}).context == "prod"
+    with pytest.raises(errors.InvalidInput, match="no current context"):
+        kubeconfig.load(empty, None, pod)
+
+
 def test_no_cluster_at_all_is_unreachable_and_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(errors.Unreachable, match="no cluster configured"):
         kubeconfig.load(None, None, {"KUBECONFIG": str(tmp_path / "none")})
