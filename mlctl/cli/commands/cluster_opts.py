@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from mlctl.cluster.apply import Preflight
     from mlctl.cluster.client import Cluster
 
 PANEL = "Cluster"
@@ -58,3 +62,22 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None, 
     reference = str(state.config().get("cluster_config_map") or "")
     state.use_cluster_settings(settings.read(cluster, reference))
     return cluster
+
+
+def preflight(
+    cluster: Cluster, objects: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]], label: str
+) -> Preflight:
+    """The preflight behind a spinner; its warnings said, its problems listed and raised (nothing is written)."""
+    from mlctl.cli import output as out
+    from mlctl.cluster import apply
+    from mlctl.errors import PreflightFailed
+
+    with out.spinner(label):
+        check = apply.preflight(cluster, objects, runs)
+    for warning in check.warnings:
+        out.say(f"warning: {warning}", "yellow")
+    if check.problems:
+        for problem in check.problems:
+            out.say(f"  {problem}", "red")
+        raise PreflightFailed(f"preflight failed: {len(check.problems)} problem(s); nothing was written")
+    return check

@@ -13,6 +13,10 @@ from mlctl.cli.main import app
 if TYPE_CHECKING:
     from mlctl.spec.overrides import Overrides
 
+Engine = Annotated[
+    str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
+]
+
 
 def _render_function(file: str, namespace: str, overrides: Any, engine: str | None) -> tuple[Any, list[dict[str, Any]]]:
     from mlctl import pipeline
@@ -62,9 +66,7 @@ def deploy(
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the workloads are ready.")] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="text | json | yaml (with --dry-run).")] = "text",
-    engine: Annotated[
-        str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
-    ] = None,
+    engine: Engine = None,
     show_secrets: opt.ShowSecrets = False,
     kubeconfig: copt.Kubeconfig = None,
     context: copt.Context = None,
@@ -76,7 +78,7 @@ def deploy(
     from mlctl import render as render_
     from mlctl.cli import output as out
     from mlctl.cluster import apply
-    from mlctl.errors import PreflightFailed, UsageError
+    from mlctl.errors import UsageError
 
     if dry_run not in (None, "client", "server"):
         raise UsageError("--dry-run must be client or server")
@@ -98,14 +100,7 @@ def deploy(
         out.emit_documents(objects if show_secrets else render_.redact(objects), "json" if output == "json" else "yaml")
         return 0
     checks = [o for loaded in loaded_functions for o in _run_check(loaded, ns_for_render)]
-    with out.spinner(f"preflight: checking {len(objects)} objects on {cluster.host}"):
-        check = apply.preflight(cluster, objects, checks)
-    for warning in check.warnings:
-        out.say(f"warning: {warning}", "yellow")
-    if check.problems:
-        for problem in check.problems:
-            out.say(f"  {problem}", "red")
-        raise PreflightFailed(f"preflight failed: {len(check.problems)} problem(s); nothing was written")
+    check = copt.preflight(cluster, objects, checks, f"preflight: checking {len(objects)} objects on {cluster.host}")
     if dry_run == "server":
         applied = check.dry_run
         out.emit_documents(applied if show_secrets else render_.redact(applied), "json" if output == "json" else "yaml")
@@ -130,9 +125,7 @@ def deploy(
 @opt.with_overrides
 def diff(
     files: Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)],
-    engine: Annotated[
-        str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
-    ] = None,
+    engine: Engine = None,
     kubeconfig: copt.Kubeconfig = None,
     context: copt.Context = None,
     namespace: copt.Namespace = None,
@@ -176,9 +169,7 @@ def diff(
 @app.command(help="Delete what deploy created, from a spec file or by function name.")
 def delete(
     target: Annotated[str, typer.Argument(help="Spec file, hub:// reference, or a function name.", show_default=False)],
-    engine: Annotated[
-        str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
-    ] = None,
+    engine: Engine = None,
     kubeconfig: copt.Kubeconfig = None,
     context: copt.Context = None,
     namespace: copt.Namespace = None,

@@ -90,19 +90,11 @@ def _run_on_cluster(
     from mlctl import pipeline
     from mlctl.cli import output as out
     from mlctl.cluster import apply
-    from mlctl.errors import PreflightFailed
     from mlctl.render.context import RenderContext
     from mlctl.runs import follow
 
     objects = pipeline.render(loaded, config, RenderContext(namespace=cluster.namespace, run_id=run_id, params=params))
-    with out.spinner(f"preflight: checking {len(objects)} objects"):
-        check = apply.preflight(cluster, objects)
-    for warning in check.warnings:
-        out.say(f"warning: {warning}", "yellow")
-    if check.problems:
-        for problem in check.problems:
-            out.say(f"  {problem}", "red")
-        raise PreflightFailed(f"preflight failed: {len(check.problems)} problem(s); nothing was written")
+    check = copt.preflight(cluster, objects, (), f"preflight: checking {len(objects)} objects")
     apply.apply_all(cluster, objects, check)
     out.say(f"run {run_id} started ({loaded.function.name}, namespace {cluster.namespace})")
     if detach:
