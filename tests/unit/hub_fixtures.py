@@ -28,7 +28,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "mlrun-hub"
+from tests.unit import support
+
+CORPUS = support.CORPUS
 CHANNEL = "master"
 # git merge conflict markers: not YAML; kept out of the built hub
 CONFLICTED = "rnn_serving__b7b630e4a8.yaml"

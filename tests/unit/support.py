@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus" / "mlrun-hub"
+
+
+def _corpus() -> Path:
+    """The MLRun hub corpus: ``MLCTL_CORPUS``, else ``shared/corpus/mlrun-hub`` beside this checkout,
+    else beside the local repository this checkout was cloned from.
+
+    Where none exists, the first place is returned and the corpus tests fail naming it.
+    """
+    if os.environ.get("MLCTL_CORPUS"):
+        return Path(os.environ["MLCTL_CORPUS"])
+    places = [REPO.parent]
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        places.append(Path(origin).resolve().parent)
+    found = [place / "shared" / "corpus" / "mlrun-hub" for place in places]
+    return next((path for path in found if path.is_dir()), found[0])
+
+
+CORPUS = _corpus()
 EXAMPLES = REPO / "specs-examples"
 
 # The preemptible-node profile the examples and golden files are rendered with.

@@ -32,8 +32,6 @@ from mlctl.hub import source as source_
 from mlctl.render.context import RenderContext
 from tests.unit import hub_fixtures
 
-pytestmark = pytest.mark.skipif(not hub_fixtures.CORPUS.is_dir(), reason=f"corpus not found at {hub_fixtures.CORPUS}")
-
 
 class Recorder(report.Reporter):
     def __init__(self) -> None:

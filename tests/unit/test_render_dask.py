@@ -158,7 +158,6 @@ DASK_FILES = sorted(
 )
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="corpus not found beside the repository")
 def test_every_hub_dask_function_renders_to_valid_objects() -> None:
     assert len(DASK_FILES) == 5
     for path in DASK_FILES:

@@ -413,10 +413,6 @@ def corpus_files(kind: str) -> list[Path]:
     return sorted(p for p in CORPUS.glob("*.yaml") if line.search(p.read_text(encoding="utf-8")))
 
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="corpus not found beside the repository")
-
-
-@needs_corpus
 @pytest.mark.parametrize("engine", ["nuclio", "kubernetes"])
 @pytest.mark.parametrize(("kind", "count"), [("remote", 86), ("serving", 69)])
 def test_every_hub_nuclio_function_renders_to_valid_objects(kind: str, count: int, engine: str) -> None:

@@ -1,8 +1,7 @@
 """Every function spec of the MLRun function hub corpus validates against the schema.
 
-The corpus holds specs exactly as MLRun exported them (``fn.export()``). It lives
-beside the repository (``../shared/corpus/mlrun-hub``); the ``MLCTL_CORPUS``
-environment variable names another place for it.
+The corpus holds specs exactly as MLRun exported them (``fn.export()``); where
+it is found: ``tests.unit.support.CORPUS``.
 
 One corpus file is a git merge left unresolved: it carries conflict markers, so
 it is not YAML as a whole. Each side of the conflict is an MLRun export, and
@@ -12,7 +11,6 @@ each side must validate.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from ruamel.yaml import YAML
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.unit.support import CORPUS, REPO
+
 SCHEMA_PATH = REPO / "schemas" / "function.schema.json"
 CORPUS_SIZE = 596
 FILES_WITH_CONFLICT_MARKERS = {"rnn_serving__b7b630e4a8.yaml"}
@@ -31,23 +30,7 @@ FILES_WITH_CONFLICT_MARKERS = {"rnn_serving__b7b630e4a8.yaml"}
 _CONFLICT_START = re.compile(r"^<{7} ", re.MULTILINE)
 
 
-def _corpus_dir() -> Path | None:
-    beside_repo = REPO.parent / "shared" / "corpus" / "mlrun-hub"
-    if beside_repo.is_dir():
-        return beside_repo
-    from_env = os.environ.get("MLCTL_CORPUS")
-    if from_env and Path(from_env).is_dir():
-        return Path(from_env)
-    return None
-
-
-CORPUS = _corpus_dir()
-CORPUS_FILES: list[Path] = sorted(CORPUS.glob("*.yaml")) if CORPUS else []
-
-needs_corpus = pytest.mark.skipif(
-    CORPUS is None,
-    reason="corpus not found: ../shared/corpus/mlrun-hub beside the repository, or MLCTL_CORPUS",
-)
+CORPUS_FILES: list[Path] = sorted(CORPUS.glob("*.yaml"))
 
 
 def _schema() -> dict[str, Any]:
@@ -103,12 +86,10 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
     Draft202012Validator.check_schema(_schema())
 
 
-@needs_corpus
 def test_corpus_holds_every_exported_spec() -> None:
     assert len(CORPUS_FILES) == CORPUS_SIZE
 
 
-@needs_corpus
 def test_only_the_known_files_carry_merge_conflict_markers() -> None:
     marked = {p.name for p in CORPUS_FILES if _has_conflict_markers(p.read_text(encoding="utf-8"))}
     assert marked == FILES_WITH_CONFLICT_MARKERS
