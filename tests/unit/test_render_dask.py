@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,8 +173,9 @@ def test_config_default_pod_resources_lie_under_both_pods() -> None:
     assert box(objects, "worker")["resources"] == {"requests": {"cpu": "100m"}}
 
 
-def test_corpus_location_is_the_shared_folder() -> None:
-    assert Path(__file__).parents[2].parent / "shared/corpus/mlrun-hub" == CORPUS
+def test_the_corpus_is_the_shared_folder_and_is_found() -> None:
+    assert CORPUS.parts[-3:] == ("shared", "corpus", "mlrun-hub")
+    assert CORPUS.is_dir(), f"the hub corpus is not at {CORPUS} (set MLCTL_CORPUS)"
 
 
 def test_the_dask_cluster_example_renders_to_valid_objects() -> None:
