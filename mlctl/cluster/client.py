@@ -39,6 +39,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "Service": ("services", True),
     "ServiceAccount": ("serviceaccounts", True),
     "PersistentVolumeClaim": ("persistentvolumeclaims", True),
+    "ResourceQuota": ("resourcequotas", True),
     "Event": ("events", True),
     "Job": ("jobs", True),
     "Deployment": ("deployments", True),
@@ -190,6 +191,7 @@ class Cluster:
         *,
         selector: str = "",
         all_namespaces: bool = False,
+        field_selector: str = "",
     ) -> list[dict[str, Any]]:
         ns = None if all_namespaces else (namespace or self.namespace)
         plural, namespaced = KINDS[kind]
@@ -197,7 +199,7 @@ class Cluster:
         result = self.request(
             "GET",
             self.path(api_version, kind, ns),
-            query={"labelSelector": selector or None},
+            query={"labelSelector": selector or None, "fieldSelector": field_selector or None},
             what=plural + where,
             verb="list",
         )

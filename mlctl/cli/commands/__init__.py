@@ -17,7 +17,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "diff": ("deploy", "Show how the live objects differ from the spec."),
     "delete": ("deploy", "Delete what deploy created."),
     "run": ("run", "Start a run of a function and watch it to its end."),
-    "runs": ("runs", "Runs on the cluster and on this machine: list, get, logs, abort, delete."),
+    "runs": ("runs", "Runs on the cluster and on this machine: list, get, logs, explain, abort, delete."),
     "monitor": ("runs", "Abort every run stuck past its state thresholds."),
     "priority-classes": ("inspect", "The valid priority class names and the default."),
     "nodes": ("inspect", "Nodes, and which ones the preemptible-node profile marks as spot."),

@@ -208,3 +208,7 @@ def monitor(
         on_abort=lambda run_id, ns, text: out.say(f"run {run_id} ({ns}): {text}", "bold red"),
     )
     return 0
+
+
+# `runs explain` lives in its own module; importing it registers it on runs_app.
+from mlctl.cli.commands import explain as _explain  # noqa: E402, F401
