@@ -48,6 +48,11 @@ def say(message: str, style: str = "") -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def say_lines(lines: Iterable[str]) -> None:
+    """Several lines for people, on stderr, together."""
+    say("\n".join(lines), "yellow")
+
+
 def problems(items: Iterable[Problem]) -> None:
     for problem in items:
         style = "yellow" if problem.severity == "warning" else "red"

@@ -88,8 +88,11 @@ def _record_patch(state: str, status_text: str, result: Mapping[str, Any] | None
     return {"metadata": {"annotations": annotations}}
 
 
-def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None = None) -> bool:
-    """Abort a run; False when it had already finished or been aborted (by anyone)."""
+def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None = None, explanation: str = "") -> bool:
+    """Abort a run; False when it had already finished or been aborted (by anyone).
+
+    ``explanation`` (why it was stuck, ``mlctl.runs.explain``) is kept in the record.
+    """
     for _ in range(3):
         found = find(cluster, run_id, namespace)
         if found is None:
@@ -103,6 +106,8 @@ def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None
             return False
         patch = _record_patch(record_.ABORTED, status_text)
         patch["metadata"]["resourceVersion"] = meta["resourceVersion"]  # lose the race rather than abort twice
+        if explanation:
+            patch["metadata"]["annotations"][states.EXPLANATION] = explanation
         if runtime == "job":
             patch["spec"] = {"suspend": True}
         elif runtime == "mpijob" and obj["apiVersion"].endswith("v2beta1"):

@@ -351,8 +351,12 @@ def _taint_blockers(pod: str, verdicts: Sequence[_NodeVerdict], mode: str, facts
         if verdict.placed:
             for taint in verdict.taints:
                 by_taint.setdefault(taint, []).append(verdict)
+    untainted = any(v.placed and not v.taints for v in verdicts)
     out = []
     for taint, nodes in by_taint.items():
+        helps = any(not v.short for v in nodes)  # tolerating it would let the pod onto one of these
+        if not helps and untainted:
+            continue  # the pod does not fit on them anyway: the resource blockers say why
         names = [v.name for v in nodes]
         spot = all(v.profile_taints_only for v in nodes)
         kind = "spot nodes" if spot else "nodes"
@@ -362,10 +366,10 @@ def _taint_blockers(pod: str, verdicts: Sequence[_NodeVerdict], mode: str, facts
         why = f" (preemption mode {mode})" if spot else ""
         message = f"{count}{listed} {has} taint {taint} that the pod does not tolerate{why}"
         suggestion = ""
-        if spot and mode in ("prevent", "none") and any(v.profile_taints_only and not v.short for v in nodes):
-            suggestion = f"mlctl set-preemption {_file(facts)} allow"
-        elif spot and mode in ("prevent", "none"):
+        if not helps:
             message += "; tolerating it would not help: they lack room too"
+        elif spot and mode in ("prevent", "none"):
+            suggestion = f"mlctl set-preemption {_file(facts)} allow"
         out.append(Blocker(TAINT, message, (pod,), suggestion))
     return out
 
@@ -373,13 +377,15 @@ def _taint_blockers(pod: str, verdicts: Sequence[_NodeVerdict], mode: str, facts
 def _resource_blockers(
     pod: str, spec: Mapping[str, Any], needs: Mapping[str, Decimal], verdicts: Sequence[_NodeVerdict], facts: Facts
 ) -> list[Blocker]:
-    eligible = [v for v in verdicts if v.placed and not v.taints]
+    untainted = [v for v in verdicts if v.placed and not v.taints]
+    # with every node it may use tainted, say what they lack; a smaller pod would still not be let on them
+    eligible = untainted or [v for v in verdicts if v.placed]
     if not eligible or not any(v.short for v in eligible):
         return []
     out = []
     shortfalls = sorted({r for v in eligible for r in v.short})
     everywhere = [r for r in shortfalls if all(r in v.short for v in eligible)]
-    suggestion = _resource_suggestion(spec, eligible, facts)
+    suggestion = _resource_suggestion(spec, eligible, facts) if untainted else ""
     for resource in everywhere or shortfalls:
         need = needs[resource]
         largest = max(eligible, key=lambda v: v.allocatable.get(resource, Decimal(0)))
@@ -402,8 +408,12 @@ def _resource_blockers(
                 )
             )
         else:
-            free = max((v.short.get(resource, (need, need))[1] for v in eligible), default=Decimal(0))
-            most = max((v for v in eligible), key=lambda v: v.short.get(resource, (need, need))[1])
+            # the node with the most free, and of those the largest (the one worth waiting for)
+            most = max(
+                eligible,
+                key=lambda v: (v.short.get(resource, (need, need))[1], v.allocatable.get(resource, Decimal(0))),
+            )
+            free = most.short.get(resource, (need, need))[1]
             message = (
                 f"insufficient {resource}: needs {_show(resource, need)}, "
                 f"the most free on a node is {_show(resource, max(free, Decimal(0)))} ({most.name})"

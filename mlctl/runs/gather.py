@@ -162,6 +162,7 @@ def explain_when_pending(
     """Explain once, through ``say``, if the run is still pending after a while; set the event to stop."""
     stop = threading.Event()
     started = time.monotonic()
+    spec_file = "" if "://" in spec_file else spec_file  # a hub reference cannot be edited in place
 
     def wait_and_explain() -> None:
         try:

@@ -21,7 +21,7 @@ from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
-from mlctl.runs import control, states
+from mlctl.runs import control, gather, states
 
 RUN_SELECTOR = states.RUN_ID
 
@@ -193,7 +193,8 @@ def _abort_due(
     def abort(breach: tuple[str, str, str]) -> bool:
         run_id, namespace, text = breach
         try:
-            return control.abort(cluster, run_id, text, namespace)
+            # read why it is stuck before its pods go, and keep that in the record
+            return control.abort(cluster, run_id, text, namespace, gather.for_record(cluster, run_id, namespace))
         except errors.NotFound:
             return False  # the run object is gone: nothing left to abort
 

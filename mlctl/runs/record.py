@@ -36,6 +36,7 @@ class RunRecord:
     result: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     thresholds: Mapping[str, str] = field(default_factory=dict)
+    explanation: tuple[Mapping[str, Any], ...] = ()  # why it was stuck, kept when a threshold aborted it
 
     @property
     def done(self) -> bool:
@@ -46,4 +47,5 @@ class RunRecord:
         out["result"] = dict(self.result)
         out["params"] = dict(self.params)
         out["thresholds"] = dict(self.thresholds)
+        out["explanation"] = [dict(blocker) for blocker in self.explanation]
         return out

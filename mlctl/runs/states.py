@@ -27,6 +27,7 @@ FINISHED = ANNOTATION + "finished"
 RESULT = ANNOTATION + "result"
 THRESHOLDS = ANNOTATION + "thresholds"
 PARAMS = ANNOTATION + "params"
+EXPLANATION = ANNOTATION + "explanation"
 _PULL_ERRORS = ("ImagePullBackOff", "ErrImagePull")
 
 
@@ -178,6 +179,10 @@ def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> rec
         thresholds = dict(json.loads(annotations.get(THRESHOLDS) or "{}"))
     except ValueError:
         thresholds = {}
+    try:
+        explanation = tuple(dict(b) for b in json.loads(annotations.get(EXPLANATION) or "[]"))
+    except (TypeError, ValueError):
+        explanation = ()
     return record_.RunRecord(
         run_id=labels.get(RUN_ID, ""),
         function=labels.get(ANNOTATION + "function", ""),
@@ -192,6 +197,7 @@ def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> rec
         result=result,
         params=params,
         thresholds=thresholds,
+        explanation=explanation,
     )
 
 

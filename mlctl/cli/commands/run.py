@@ -91,7 +91,7 @@ def _run_on_cluster(
     from mlctl.cli import output as out
     from mlctl.cluster import apply
     from mlctl.render.context import RenderContext
-    from mlctl.runs import follow
+    from mlctl.runs import follow, gather
 
     objects = pipeline.render(loaded, config, RenderContext(namespace=cluster.namespace, run_id=run_id, params=params))
     check = copt.preflight(cluster, objects, (), f"preflight: checking {len(objects)} objects")
@@ -109,6 +109,8 @@ def _run_on_cluster(
         log=lambda line: print(line, file=log_stream, flush=True),
         abort=lambda text: out.say(text, "bold red"),
     )
+    # once, if the run stays pending for long: why, and what to change
+    gather.explain_when_pending(cluster, run_id, cluster.namespace, config, loaded.function.source, out.say_lines)
     try:
         record = follow.follow(cluster, run_id, loaded.function.runtime, cluster.namespace, callbacks, timeout)
     except KeyboardInterrupt:
