@@ -499,3 +499,20 @@ def test_mlctl_run_explains_after_30s_or_half_the_nearest_pending_limit() -> Non
     assert explain.pending_delay(thresholds.effective({})) == 30.0
     assert explain.pending_delay(thresholds.effective({"pending_not_scheduled": "10s"})) == 5.0
     assert explain.pending_delay(thresholds.effective({"image_pull_backoff": "1s"})) == 1.0
+
+
+def test_a_runs_record_carries_the_explanation_kept_at_abort() -> None:
+    from mlctl.runs import states
+
+    result = explain.explain(facts(pending_pod(limits={"nvidia.com/gpu": "8"})))
+    job = {
+        "metadata": {
+            "namespace": "ml",
+            "labels": {states.RUN_ID: "abc12"},
+            "annotations": {states.STATE: "aborted", states.EXPLANATION: explain.record_text(result)},
+        }
+    }
+    record = states.run_record(job, [])
+    assert record.to_json()["explanation"] == [b.to_json() for b in result.blockers]
+    job["metadata"]["annotations"][states.EXPLANATION] = "not json"
+    assert states.run_record(job, []).explanation == ()
