@@ -189,17 +189,15 @@ def _pod_blockers(pod: Mapping[str, Any], facts: Facts) -> list[Blocker]:
     name = _name(pod)
     status = pod.get("status") or {}
     out: list[Blocker] = []
-    out += _volume_blockers(pod, facts)
-    if status.get("phase", "Pending") == "Pending" and not (pod.get("spec") or {}).get("nodeName"):
+    out += _volume_blockers(pod, facts)  # a missing claim is the blocker; the nodes are not to blame
+    if not out and status.get("phase", "Pending") == "Pending" and not (pod.get("spec") or {}).get("nodeName"):
         scheduled = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
         if scheduled is None or scheduled.get("status") != "True":
             out += _scheduling(pod, facts, scheduled)
     out += _container_blockers(pod, facts)
     covered = {b.reason for b in out}
     for event in _events_of(facts, name):
-        if event.get("type") != "Warning" or event.get("reason") in ("FailedScheduling", "BackOff", "Failed"):
-            continue
-        if covered:
+        if covered or event.get("type") != "Warning" or event.get("reason") in ("FailedScheduling", "BackOff"):
             continue
         out.append(Blocker(WARNING, f"{event.get('reason')}: {event.get('message', '')}".strip(), (name,)))
     return out
@@ -261,8 +259,6 @@ def _scheduling(pod: Mapping[str, Any], facts: Facts, scheduled: Mapping[str, An
         if not said:
             return []
         return [Blocker(UNSCHEDULABLE, f"the scheduler says: {said[-1]}", (name,))]
-    if any(_PVC_EVENT.search(s) for s in said[-1:]):
-        return []  # the missing claim is the blocker (said by _volume_blockers)
     spec = pod.get("spec") or {}
     needs = requests(spec)
     verdicts = [_verdict(node, spec, needs, facts) for node in facts.nodes]
