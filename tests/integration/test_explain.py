@@ -244,7 +244,7 @@ def test_mpijob_workers_are_explained_once_for_all(mlctl: Mlctl, kube: Kube, tmp
     spec.write_text(
         "kind: mpijob\nmetadata:\n  name: allreduce\n"
         "spec:\n  image: mpioperator/openmpi:latest\n  command: python train.py\n  replicas: 2\n"
-        "  resources:\n    limits:\n      nvidia.com/gpu: 6\n"
+        "  resources:\n    limits:\n      nvidia.com/gpu: '6'\n"
     )
     run_id = start(mlctl, spec)
     mpijob = kube.custom.list_namespaced_custom_object(
