@@ -134,9 +134,9 @@ def facts(
         priority_classes=results.get("priority_classes"),
         logs=results.get("logs") or {},
         spec_file=spec_file,
-        preemption_mode=config.default_preemption_mode if config.values else "prevent",
-        profile_selector=config.preemptible_node_selector if config.values else {},
-        profile_tolerations=tuple(config.preemptible_tolerations) if config.values else (),
+        preemption_mode=config.default_preemption_mode,
+        profile_selector=config.preemptible_node_selector,
+        profile_tolerations=tuple(config.preemptible_tolerations),
         unreadable=tuple(reads.unreadable),
     )
 
