@@ -310,6 +310,9 @@ def build(
         container["args"] = args
     if env_:
         container["env"] = env_
+    env_from = [thaw(e) for e in fn.get("env_from") or [] if isinstance(e, Mapping)]
+    if env_from:
+        container["envFrom"] = [{k: v for k, v in e.items() if v is not None} for e in env_from]
     res = resources_of(fn, config=config)
     if res:
         container["resources"] = res

@@ -58,7 +58,7 @@ _RESTART_FIELDS = {
 }
 # The driver pod is <app>-driver and its UI service <app>-ui-svc: DNS labels.
 NAME_LIMIT = 56
-_JVM_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_MIB, _GIB = 2**20, 2**30
 
 
 def default_image(version: str) -> str:
@@ -148,22 +148,22 @@ def restart_policy(fn: FunctionSpec) -> dict[str, Any]:
 def spark_memory(value: Any) -> str:
     """A memory amount in the JVM notation Spark reads (``512m``, ``2g``).
 
-    ``2g`` / ``512m`` (lower-case unit) are taken as JVM notation already,
-    Kubernetes quantities (``2Gi``, ``1500M``, ``2e9``) are converted, rounded
-    up to whole mebibytes.
+    A JVM size (``2g``, ``512m``, ``4G``: binary units in any case, as Spark
+    reads them) keeps its number and unit; a Kubernetes quantity (``2Gi``,
+    ``1500Mi``, ``2e9``) is converted, rounded up to whole mebibytes.
     """
-    text = str(value).strip()
-    if len(text) > 1 and text[:-1].isdigit() and text[-1] in _JVM_UNITS:
-        return text
+    size = quantity.jvm_size(value)
+    if size is not None:
+        return f"{size[0]}{size[1]}"
     try:
-        amount = quantity.parse(value)
-    except quantity.QuantityError:
-        raise InvalidInput(f"memory '{value}' is neither a Kubernetes quantity nor a JVM size such as 2g") from None
+        amount = quantity.parse_spark_memory(value)
+    except quantity.QuantityError as exc:
+        raise InvalidInput(f"memory {exc}") from None
     if amount <= 0:
         raise InvalidInput(f"memory '{value}' must be more than 0")
-    if amount % _JVM_UNITS["g"] == 0:
-        return f"{int(amount // _JVM_UNITS['g'])}g"
-    return f"{math.ceil(amount / Decimal(_JVM_UNITS['m']))}m"
+    if amount % _GIB == 0:
+        return f"{int(amount // _GIB)}g"
+    return f"{math.ceil(amount / Decimal(_MIB))}m"
 
 
 def side_resources(fn: FunctionSpec, side: str) -> dict[str, dict[str, Any]]:

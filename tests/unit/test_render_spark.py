@@ -97,7 +97,9 @@ def test_driver_and_executor_resources_in_sparks_terms() -> None:
         ("512m", "512m"),
         ("2Gi", "2g"),
         ("512Mi", "512m"),
-        ("1G", "954m"),
+        ("1G", "1g"),
+        ("4G", "4g"),
+        ("1e9", "954m"),
         (1073741824, "1g"),
     ],
 )
