@@ -4,7 +4,9 @@
 main application file is the bootstrap from the code ConfigMap (mounted in
 driver and executors), which runs the handler in the driver, as a job's pod
 would; without code, ``spec.command`` names the main file (``local://`` when
-it has no scheme) and ``spec.args`` its arguments.
+it has no scheme; a relative name is taken from ``spec.workdir``, else from
+the Spark image's working directory ``/opt/spark/work-dir``) and
+``spec.args`` its arguments.
 
 Driver and executors each get: cores (``<side>_cores``, else the CPU request
 rounded up), ``coreRequest`` / ``coreLimit`` and memory (JVM notation, ``2g``,
@@ -37,6 +39,8 @@ from mlctl.spec.model import FunctionSpec, thaw
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
 DEFAULT_SPARK_VERSION = "3.5.3"
+# The working directory of the Spark images (apache/spark's WORKDIR)
+SPARK_WORKDIR = "/opt/spark/work-dir"
 # MLRun's default_spark_resources (requests and the CPU limit)
 DEFAULT_RESOURCES = {
     "driver": {"requests": {"cpu": "1", "memory": "2g"}, "limits": {"cpu": "2"}},
@@ -130,11 +134,9 @@ def main_application_file(fn: FunctionSpec) -> str:
         return entry
     workdir = str(fn.get("workdir") or "")
     if not entry.startswith("/") and not workdir.startswith("/"):
-        # local://etl.py would name a host, not a file
-        raise InvalidInput(
-            f"{fn.source}: spec.command '{entry}' is a relative path: give a path in the image "
-            "(/app/etl.py), a URL (s3a://..., local:///...) or an absolute spec.workdir"
-        )
+        # MLRun submits local://etl.py, which names a host, not a file; the
+        # file is taken from the Spark image's working directory instead
+        workdir = SPARK_WORKDIR
     path = entry if entry.startswith("/") else f"{workdir.rstrip('/')}/{entry}"
     return f"local://{path}"
 

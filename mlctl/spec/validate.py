@@ -486,6 +486,8 @@ def _preemption(document: Document, spec: Mapping[str, Any], config: Config) -> 
             "set preemptible_nodes.node_selector / tolerations (MLCTL_PREEMPTIBLE_NODES__...)",
             "warning",
         )
+    if mode == "prevent":
+        yield from _spot_requirements_removed(document, spec.get("affinity"), profile)
     selector = spec.get("node_selector")
     if not isinstance(selector, Mapping):
         return
@@ -507,6 +509,34 @@ def _preemption(document: Document, spec: Mapping[str, Any], config: Config) -> 
                 "no node can satisfy both",
                 "warning",
             )
+
+
+def demands_spot(expression: Any, profile_selector: Mapping[str, str]) -> bool:
+    """Whether a node-selector expression requires a label of the preemptible-node profile."""
+    if not isinstance(expression, Mapping) or expression.get("operator") != "In":
+        return False
+    key = expression.get("key")
+    return key in profile_selector and list(expression.get("values") or []) == [profile_selector[key]]
+
+
+
+def _spot_requirements_removed(document: Document, affinity: Any, profile: Mapping[str, str]) -> Iterator[Problem]:
+    """Warn where 'prevent' takes a spot requirement out of the user's own node-affinity terms."""
+    required = "requiredDuringSchedulingIgnoredDuringExecution"
+    node_affinity = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
+    terms = (node_affinity.get(required) or {}) if isinstance(node_affinity, Mapping) else {}
+    terms = terms.get("nodeSelectorTerms") if isinstance(terms, Mapping) else None
+    for i, term in enumerate(terms if isinstance(terms, list) else []):
+        expressions = term.get("matchExpressions") if isinstance(term, Mapping) else None
+        for j, expression in enumerate(expressions if isinstance(expressions, list) else []):
+            if demands_spot(expression, profile):
+                yield document.problem(
+                    ("spec", "affinity", "nodeAffinity", required, "nodeSelectorTerms", i, "matchExpressions", j),
+                    f"node affinity requires {expression.get('key')}={profile[expression.get('key')]}, "
+                    "a preemptible node, but preemption mode is 'prevent'",
+                    "the requirement is removed at render time; use 'constrain' to run on spot nodes",
+                    "warning",
+                )
 
 
 def _autoscaling_lints(document: Document, kind: Any, spec: Mapping[str, Any]) -> Iterator[Problem]:

@@ -18,6 +18,9 @@ import sys
 import venv
 
 MLRUN_VERSION = "1.12.1"
+# What MLRun 1.12.1 is built and tested with: a newer kubernetes client
+# (37, whose models take keyword arguments only) breaks its mount_v3io.
+REQUIREMENTS = (f"mlrun=={MLRUN_VERSION}", "kubernetes==35.0.0", "timelength~=1.1")
 MARKER = ".complete"
 
 
@@ -48,21 +51,37 @@ def _run(args: list[str]) -> None:
 
 
 def ensure(version: str = MLRUN_VERSION) -> pathlib.Path:
-    """Return the venv's python, building the venv first when it is not complete."""
+    """Return the venv's python, building the venv first when it is not complete.
+
+    The venv is built beside its final place and renamed into it, so a
+    concurrent or interrupted build never leaves a half-made venv behind.
+    """
     target = venv_dir(version)
-    python = venv_python(version)
-    if (target / MARKER).is_file() and python.is_file():
-        return python
-    if target.exists():
-        shutil.rmtree(target)
+    recipe = " ".join(REQUIREMENTS) + "\n"
+    if _complete(target, recipe):
+        return venv_python(version)
     target.parent.mkdir(parents=True, exist_ok=True)
-    venv.EnvBuilder(with_pip=True, clear=True).create(target)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    _run([*pip, "--upgrade", "pip"])
-    _run([*pip, f"mlrun=={version}"])
-    _run([str(python), "-c", "import mlrun, sys; sys.stdout.write(mlrun.__version__)"])
-    (target / MARKER).write_text(version + "\n", encoding="utf-8")
-    return python
+    building = target.with_name(f"{target.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        venv.EnvBuilder(with_pip=True, clear=True).create(building)
+        python = building / "bin" / "python"
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        _run([*pip, "--upgrade", "pip"])
+        _run([*pip, *REQUIREMENTS])
+        _run([str(python), "-c", "import mlrun"])
+        (building / MARKER).write_text(recipe, encoding="utf-8")
+        if not _complete(target, recipe):
+            shutil.rmtree(target, ignore_errors=True)
+            building.rename(target)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return venv_python(version)
+
+
+def _complete(target: pathlib.Path, recipe: str) -> bool:
+    marker = target / MARKER
+    return marker.is_file() and (target / "bin" / "python").is_file() and marker.read_text("utf-8") == recipe
 
 
 def main() -> int:
