@@ -68,8 +68,7 @@ def load(source: str, config: Config, overrides: overrides_.Overrides | None = N
     if overrides and not overrides.is_empty():
         document = merge(document, overrides, config)
         warnings = check(document, config)
-    # keys the schema does not know stay in the file and out of the manifests
-    function = model.build(validate.known_only(document.data), document.source, config)
+    function = model.build(document.data, document.source, config)
     return Loaded(document, function, warnings)
 
 
