@@ -10,8 +10,9 @@ with_node_selection, set_state_thresholds), writes ``<name>.yaml`` with
 preemption enrichment of ``mlrun.k8s_utils`` with the profile given in the
 environment, env, resources, volumes, priority class).
 
-``python driver.py load FILE...`` loads each file with
-``mlrun.import_function`` and prints the values it holds as JSON.
+``python driver.py serve`` reads file paths from stdin, one a line, loads
+each with ``mlrun.import_function`` and answers with one line of JSON: the
+values the function holds (or the error), and the connection attempts so far.
 
 Every socket connection attempt is refused and recorded; ``network.json``
 (export) or the ``network`` key (load) lists them, so the tests can check
@@ -50,6 +51,17 @@ def _refuse(self: socket.socket, address: Any) -> None:
     raise OSError("network access is refused while MLRun builds functions offline")
 
 
+_getaddrinfo = socket.getaddrinfo
+
+
+def _no_lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host in (None, "localhost", "127.0.0.1", "::1"):
+        return _getaddrinfo(host, *args, **kwargs)
+    ATTEMPTS.append(f"lookup {host}")
+    raise OSError("name lookups are refused while MLRun builds functions offline")
+
+
+socket.getaddrinfo = _no_lookup  # type: ignore[assignment]
 socket.socket.connect = _refuse  # type: ignore[method-assign]
 socket.socket.connect_ex = lambda self, address: _refuse(self, address) or 1  # type: ignore[method-assign,assignment]
 
@@ -217,16 +229,21 @@ def export(folder: Path) -> None:
     (folder / "network.json").write_text(json.dumps(ATTEMPTS), encoding="utf-8")
 
 
-def load(files: list[str]) -> None:
-    loaded = {}
-    for file in files:
-        fn = mlrun.import_function(file)
-        loaded[file] = {"kind": fn.kind, "metadata": fn.metadata.to_dict(), "spec": fn.spec.to_dict()}
-    json.dump({"functions": loaded, "network": ATTEMPTS}, sys.stdout, default=str)
+def serve() -> None:
+    for line in sys.stdin:
+        answer: dict[str, Any] = {}
+        try:
+            fn = mlrun.import_function(line.strip())
+            answer = {"kind": fn.kind, "metadata": fn.metadata.to_dict(), "spec": fn.spec.to_dict()}
+        except Exception as error:  # the test reports it
+            answer = {"error": f"{type(error).__name__}: {error}"}
+        answer["network"] = ATTEMPTS
+        sys.stdout.write(json.dumps(answer, default=str) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "export":
         export(Path(sys.argv[2]))
     else:
-        load(sys.argv[2:])
+        serve()
