@@ -198,9 +198,14 @@ def _one_edit_apart(one: str, other: str) -> bool:
         if len(diffs) == 1:
             return True
         first = diffs[0]
-        return len(diffs) == 2 and diffs[1] == first + 1 and one[first] == other[first + 1] and one[first + 1] == other[first]
+        return (
+            len(diffs) == 2
+            and diffs[1] == first + 1
+            and one[first] == other[first + 1]
+            and one[first + 1] == other[first]
+        )
     shorter, longer = sorted((one, other), key=len)
-    at = next((i for i, (a, b) in enumerate(zip(shorter, longer)) if a != b), len(shorter))
+    at = next((i for i, (a, b) in enumerate(zip(shorter, longer, strict=False)) if a != b), len(shorter))
     return shorter[at:] == longer[at + 1 :]
 
 
@@ -515,9 +520,8 @@ def demands_spot(expression: Any, profile_selector: Mapping[str, str]) -> bool:
     """Whether a node-selector expression requires a label of the preemptible-node profile."""
     if not isinstance(expression, Mapping) or expression.get("operator") != "In":
         return False
-    key = expression.get("key")
+    key = str(expression.get("key"))
     return key in profile_selector and list(expression.get("values") or []) == [profile_selector[key]]
-
 
 
 def _spot_requirements_removed(document: Document, affinity: Any, profile: Mapping[str, str]) -> Iterator[Problem]:
@@ -532,7 +536,7 @@ def _spot_requirements_removed(document: Document, affinity: Any, profile: Mappi
             if demands_spot(expression, profile):
                 yield document.problem(
                     ("spec", "affinity", "nodeAffinity", required, "nodeSelectorTerms", i, "matchExpressions", j),
-                    f"node affinity requires {expression.get('key')}={profile[expression.get('key')]}, "
+                    f"node affinity requires {expression['key']}={profile[expression['key']]}, "
                     "a preemptible node, but preemption mode is 'prevent'",
                     "the requirement is removed at render time; use 'constrain' to run on spot nodes",
                     "warning",

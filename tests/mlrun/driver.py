@@ -21,14 +21,13 @@ that MLRun stayed offline.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any
-
-import base64  # noqa: E402
 
 # The settings mlctl gets too (tests read them from expected.json): a spot
 # profile without tolerations, so 'prevent' has to keep pods off spot nodes

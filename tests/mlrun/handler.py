@@ -1,13 +1,13 @@
 """The code the MLRun driver embeds in its functions."""
 
 
-def train(context, epochs: int = 1):  # noqa: ANN001, ANN201
+def train(context, epochs: int = 1):
     return epochs
 
 
-def handler(context, event):  # noqa: ANN001, ANN201
+def handler(context, event):
     return "ok"
 
 
-def double(x):  # noqa: ANN001, ANN201
+def double(x):
     return x * 2

@@ -54,7 +54,7 @@ def test_mount_otlp_secret_of_every_1_12_export_is_a_known_key(kind: str) -> Non
 
 
 def test_application_ports_of_an_application_export_are_known() -> None:
-    text = "kind: application\nmetadata: {name: app}\nspec:\n  internal_application_port: 8050\n  application_ports:\n  - 8050\n"
+    text = "kind: application\nmetadata: {name: app}\nspec:\n  application_ports: [8050]\n"
     assert problems(text) == []
 
 
@@ -106,9 +106,7 @@ def test_a_plain_v3io_access_key_in_env_reaches_the_pod_from_a_secret() -> None:
     objects = render(spec_of("job", env=env))
     variables = env_of(container(objects))
     assert variables["V3IO_USERNAME"] == "admin"
-    assert variables["V3IO_ACCESS_KEY"] == {
-        "secretKeyRef": {"name": "demo-fn-credentials", "key": "V3IO_ACCESS_KEY"}
-    }
+    assert variables["V3IO_ACCESS_KEY"] == {"secretKeyRef": {"name": "demo-fn-credentials", "key": "V3IO_ACCESS_KEY"}}
     secret = by_kind(objects, "Secret")
     assert secret["metadata"]["name"] == "demo-fn-credentials"
     assert secret["stringData"] == {"V3IO_ACCESS_KEY": KEY}
@@ -241,7 +239,12 @@ def test_priority_classes_answer_from_config_when_no_cluster_is_configured(
     monkeypatch.setenv("MLCTL_DEFAULT_FUNCTION_PRIORITY_CLASS_NAME", "low")
     result = cli("priority-classes", "-o", "json")
     assert result.code == 0, result.err
-    assert json.loads(result.out) == {"valid": ["high", "low"], "default": "low", "values": {}, "cluster_checked": False}
+    assert json.loads(result.out) == {
+        "valid": ["high", "low"],
+        "default": "low",
+        "values": {},
+        "cluster_checked": False,
+    }
     assert "not checked against a cluster" in result.err
 
 
