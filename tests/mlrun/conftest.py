@@ -55,12 +55,18 @@ def run_sdk(python: Path, *args: str) -> str:
     return done.stdout
 
 
+_BUILD_FAILURE: list[str] = []  # said once; pytest sets a failed session fixture up again for each test
+
+
 @pytest.fixture(scope="session")
 def mlrun_python() -> Path:
+    if _BUILD_FAILURE:
+        pytest.fail(_BUILD_FAILURE[0])
     try:
         return prepare.ensure()
     except (prepare.PrepareError, OSError) as error:
-        pytest.fail(f"cannot build the MLRun {prepare.MLRUN_VERSION} venv: {error}")
+        _BUILD_FAILURE.append(f"cannot build the MLRun {prepare.MLRUN_VERSION} venv: {error}")
+        pytest.fail(_BUILD_FAILURE[0])
 
 
 @pytest.fixture(scope="session")
