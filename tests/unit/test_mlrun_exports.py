@@ -362,3 +362,19 @@ def test_env_from_sources_reach_the_container() -> None:
 def test_the_schema_file_is_what_mlctl_ships() -> None:
     shipped = Path(validate.__file__).resolve().parents[1] / "schemas" / "function.schema.json"
     assert json.loads(shipped.read_text())["$defs"]["applicationSpec"]["properties"]["application_ports"]
+
+
+@pytest.mark.parametrize(
+    ("key", "severity"),
+    [
+        ("resourcez", "error"),  # a letter changed
+        ("resource", "error"),  # one left out
+        ("resourcess", "error"),  # one added
+        ("rseources", "error"),  # two neighbours swapped
+        ("resources_per_pod", "warning"),
+        ("serving_spec_v2", "warning"),
+    ],
+)
+def test_one_edit_from_a_known_key_is_a_typo(key: str, severity: str) -> None:
+    found = problems(f"kind: job\nmetadata: {{name: f}}\nspec:\n  {key}: {{}}\n")
+    assert [(p.path, p.severity) for p in found] == [(f"spec.{key}", severity)]
