@@ -20,7 +20,7 @@ from typing import Any
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import preemption
-from mlctl.spec import quantity
+from mlctl.spec import quantity, triggers
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlctl"}
@@ -31,9 +31,9 @@ V3IO_SECRET_KEY = "accessKey"
 # reaches the pod from a Secret instead (MLRun's mount_v3io / v3io_cred write
 # the v3io key there as plain text)
 SECRET_ENV = ("V3IO_ACCESS_KEY",)
-# metadata.credentials.access_key values that are not keys: a request for
-# MLRun's server to make one, and a reference to a Secret holding one
-GENERATE_ACCESS_KEY = "$generate"
+# A metadata.credentials.access_key that names a Secret holding the key
+# (triggers.GENERATE_ACCESS_KEY, the other value that is not a key, asks an
+# MLRun server to make one)
 SECRET_REFERENCE = "$ref:"
 AUTH_SESSION_ENV = "MLRUN_AUTH_SESSION"
 
@@ -208,7 +208,7 @@ def _secrets_out_of_env(
         out.append(entry)
     credentials = fn.metadata.get("credentials")
     key = str(credentials.get("access_key") or "") if isinstance(credentials, Mapping) else ""
-    if key and not key.startswith(GENERATE_ACCESS_KEY):
+    if key and not key.startswith(triggers.GENERATE_ACCESS_KEY):
         if key.startswith(SECRET_REFERENCE):
             source = key[len(SECRET_REFERENCE) :]
         else:

@@ -12,6 +12,7 @@ problem is reported at once; the caller decides what to raise.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
@@ -29,7 +30,6 @@ from mlctl.spec.loader import Document, Path_
 
 # The newest MLRun whose exported spec keys the schema knows
 MLRUN_VERSION = "1.12"
-VALIDATION_LEVELS = ("strict", "warn", "ignore")
 SUPPORTED_KINDS = ("job", "mpijob", "dask", "nuclio", "remote", "serving", "application", "spark")
 THRESHOLD_KINDS = ("job", "mpijob", "spark")
 NUCLIO_KINDS = ("nuclio", "remote", "serving", "application")
@@ -86,7 +86,7 @@ def unknown_keys(data: Mapping[str, Any]) -> list[Path_]:
 
 def known_only(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``data`` without the keys the schema does not know: what gets rendered."""
-    copy_: dict[str, Any] = _copy(data)
+    copy_: dict[str, Any] = copy.deepcopy(dict(data))
     for path in sorted(unknown_keys(data), key=len, reverse=True):
         node: Any = copy_
         for part in path[:-1]:
@@ -94,14 +94,6 @@ def known_only(data: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict):
             node.pop(path[-1], None)
     return copy_
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_copy(v) for v in value]
-    return value
 
 
 def errors(problems: Iterable[Problem]) -> list[Problem]:
@@ -297,6 +289,13 @@ def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
     yield from _priority(document, spec.get("priority_class_name"), config)
     yield from _preemption(document, spec, config)
     yield from _autoscaling_lints(document, kind, spec)
+    if spec.get("mount_otlp_secret") is True:
+        yield document.problem(
+            ("spec", "mount_otlp_secret"),
+            "MLRun's server mounts its OpenTelemetry exporter secret here; mlctl mounts none",
+            "mount the secret yourself: mlctl mount FILE secret NAME PATH",
+            "warning",
+        )
     yield from _workers_vs_gpus(document, kind, spec, config)
 
 

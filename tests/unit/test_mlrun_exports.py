@@ -378,3 +378,10 @@ def test_the_schema_file_is_what_mlctl_ships() -> None:
 def test_one_edit_from_a_known_key_is_a_typo(key: str, severity: str) -> None:
     found = problems(f"kind: job\nmetadata: {{name: f}}\nspec:\n  {key}: {{}}\n")
     assert [(p.path, p.severity) for p in found] == [(f"spec.{key}", severity)]
+
+
+def test_asking_for_mlruns_telemetry_secret_is_a_warning() -> None:
+    found = problems("kind: job\nmetadata: {name: f}\nspec:\n  mount_otlp_secret: true\n")
+    assert located(found, "warning") == [
+        "4:3 spec.mount_otlp_secret: MLRun's server mounts its OpenTelemetry exporter secret here; mlctl mounts none"
+    ]
