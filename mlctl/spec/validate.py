@@ -490,8 +490,10 @@ def _preemption(document: Document, spec: Mapping[str, Any], config: Config) -> 
             "set preemptible_nodes.node_selector / tolerations (MLCTL_PREEMPTIBLE_NODES__...)",
             "warning",
         )
-    if mode == "prevent":
-        yield from _spot_requirements_removed(document, spec.get("affinity"), profile)
+    for prefix in ("", "driver_", "executor_"):  # Spark's sides have their own mode and affinity
+        side_mode = (spec.get(f"{prefix}preemption_mode") or mode) if prefix else mode
+        if side_mode == "prevent" and (not prefix or spec.get(f"{prefix}affinity")):
+            yield from _spot_requirements_removed(document, f"{prefix}affinity", spec.get(f"{prefix}affinity"), profile)
     selector = spec.get("node_selector")
     if not isinstance(selector, Mapping):
         return
@@ -523,7 +525,9 @@ def demands_spot(expression: Any, profile_selector: Mapping[str, str]) -> bool:
     return key in profile_selector and list(expression.get("values") or []) == [profile_selector[key]]
 
 
-def _spot_requirements_removed(document: Document, affinity: Any, profile: Mapping[str, str]) -> Iterator[Problem]:
+def _spot_requirements_removed(
+    document: Document, key: str, affinity: Any, profile: Mapping[str, str]
+) -> Iterator[Problem]:
     """Warn where 'prevent' takes a spot requirement out of the user's own node-affinity terms."""
     required = "requiredDuringSchedulingIgnoredDuringExecution"
     node_affinity = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
@@ -534,7 +538,7 @@ def _spot_requirements_removed(document: Document, affinity: Any, profile: Mappi
         for j, expression in enumerate(expressions if isinstance(expressions, list) else []):
             if demands_spot(expression, profile):
                 yield document.problem(
-                    ("spec", "affinity", "nodeAffinity", required, "nodeSelectorTerms", i, "matchExpressions", j),
+                    ("spec", key, "nodeAffinity", required, "nodeSelectorTerms", i, "matchExpressions", j),
                     f"node affinity requires {expression['key']}={profile[expression['key']]}, "
                     "a preemptible node, but preemption mode is 'prevent'",
                     "the requirement is removed at render time; use 'constrain' to run on spot nodes",

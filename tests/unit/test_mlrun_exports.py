@@ -385,3 +385,12 @@ def test_asking_for_mlruns_telemetry_secret_is_a_warning() -> None:
     assert located(found, "warning") == [
         "4:3 spec.mount_otlp_secret: MLRun's server mounts its OpenTelemetry exporter secret here; mlctl mounts none"
     ]
+
+
+def test_validate_warns_where_a_spark_sides_prevent_removes_its_spot_requirement() -> None:
+    text = (
+        "kind: spark\nmetadata: {name: f}\nspec:\n  executor_preemption_mode: constrain\n"
+        f"  driver_affinity: {json.dumps(SPOT_AND_ZONE)}\n  executor_affinity: {json.dumps(SPOT_AND_ZONE)}\n"
+    )
+    warned = located(problems(text, SPOT), "warning")
+    assert [w.split(" ")[1].split(".")[1] for w in warned] == ["driver_affinity"]
