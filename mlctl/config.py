@@ -46,7 +46,11 @@ DEFAULTS: dict[str, Any] = {
     "projects": {},
     "hub_url": "",
     "cluster_config_map": "mlctl-system/mlctl-config",
+    # unknown spec keys: strict (errors), warn (a likely typo is an error,
+    # others are warnings), ignore (silent); --validate sets it per command
+    "validation": "warn",
 }
+VALIDATION_LEVELS = ("strict", "warn", "ignore")
 
 PREEMPTION_MODES = ("allow", "constrain", "prevent", "none")
 AUTO_MOUNT_TYPES = ("none", "auto", "v3io_credentials", "v3io_fuse", "pvc", "s3", "env")
@@ -117,6 +121,10 @@ class Config:
                 '[{"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}]'
             )
         return [dict(t) for t in value]
+
+    @property
+    def validation(self) -> str:
+        return str(self.get("validation") or "warn")
 
     @property
     def has_preemptible_profile(self) -> bool:
@@ -311,6 +319,13 @@ def resolve(
     return config
 
 
+def with_value(config: Config, key: str, value: Any, origin: str) -> Config:
+    """``config`` with one top-level key set from a command-line flag (the highest layer)."""
+    changed = Config({**config.values, key: value}, {**config.origins, key: origin})
+    _check(changed)
+    return changed
+
+
 def _check(config: Config) -> None:
     mode = config.default_preemption_mode
     if mode not in PREEMPTION_MODES:
@@ -323,6 +338,12 @@ def _check(config: Config) -> None:
         raise InvalidInput(
             f"config storage.auto_mount_type (from {config.origin('storage.auto_mount_type')}): "
             f"'{mount}' is not one of {', '.join(AUTO_MOUNT_TYPES)}"
+        )
+    level = config.validation
+    if level not in VALIDATION_LEVELS:
+        raise InvalidInput(
+            f"config validation (from {config.origin('validation')}): "
+            f"'{level}' is not one of {', '.join(VALIDATION_LEVELS)}"
         )
     # decode once so a broken base64/JSON value fails here, not mid-render
     config.preemptible_node_selector  # noqa: B018

@@ -41,23 +41,51 @@ def main(
         str | None, typer.Option("--config", help="Config file (also MLCTL_CONFIG).", show_default=False)
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    validate: Annotated[
+        str | None,
+        typer.Option(
+            "--validate",
+            help="Unknown spec keys: strict (errors), warn (a likely typo is an error, others warnings; "
+            "the default), ignore (silent). Also MLCTL_VALIDATION.",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
     state.options.config_file = config
     state.options.debug = debug or bool(os.environ.get("MLCTL_DEBUG"))
+    state.options.validation = validate
 
 
 def _command_name(argv: list[str]) -> str:
     """The command word of ``argv``, past the global options."""
     words = iter(argv)
     for word in words:
-        if word == "--config":
+        if word in ("--config", "--validate"):
             next(words, None)
         elif not word.startswith("-"):
             return word
     return ""
+
+
+def _hoist_validate(argv: list[str]) -> list[str]:
+    """``--validate LEVEL`` may follow the command word too (as in kubectl); it belongs to the app."""
+    out: list[str] = []
+    hoisted: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            out += [word, *words]
+            break
+        if word == "--validate":
+            hoisted += [word, next(words, "")]
+        elif word.startswith("--validate="):
+            hoisted.append(word)
+        else:
+            out.append(word)
+    return [*hoisted, *out]
 
 
 def _register(argv: list[str]) -> None:
@@ -96,7 +124,7 @@ def invoke(argv: list[str] | None = None) -> int:
 
     from mlctl.errors import ExitCode, MlctlError
 
-    arguments = sys.argv[1:] if argv is None else list(argv)
+    arguments = _hoist_validate(sys.argv[1:] if argv is None else list(argv))
     _register(arguments)
     state.reset()
     try:

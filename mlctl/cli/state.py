@@ -1,4 +1,4 @@
-"""Global options of one invocation (``--config``, ``--debug``) and the config they load."""
+"""Global options of one invocation (``--config``, ``--debug``, ``--validate``) and the config they load."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class Options:
     def __init__(self) -> None:
         self.config_file: str | None = None
         self.debug = False
+        self.validation: str | None = None
         self._config: Config | None = None
         self._cluster_layer: dict[str, Any] | None = None
 
@@ -26,7 +27,10 @@ def config() -> Config:
     if options._config is None:
         from mlctl import config as config_
 
-        options._config = config_.load(options.config_file, cluster=options._cluster_layer)
+        loaded = config_.load(options.config_file, cluster=options._cluster_layer)
+        if options.validation:
+            loaded = config_.with_value(loaded, "validation", options.validation, "--validate")
+        options._config = loaded
     return options._config
 
 
@@ -40,5 +44,6 @@ def reset() -> None:
     """Forget what the last invocation read (tests run many in one process)."""
     options.config_file = None
     options.debug = False
+    options.validation = None
     options._config = None
     options._cluster_layer = None

@@ -39,7 +39,7 @@ from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
 API_VERSION = "nuclio.io/v1beta1"
 ENGINES = ("nuclio", "kubernetes")
-DEFAULT_RUNTIME = "python:3.9"
+DEFAULT_RUNTIME = "python:3.11"  # MLRun 1.12's default
 DEFAULT_SERVICE_TYPE = "NodePort"  # MLRun's httpdb.nuclio.default_service_type
 DEFAULT_TARGET_CPU = 75  # Nuclio's own default, percent of the CPU request
 DEFAULT_APPLICATION_PORT = 8050

@@ -20,13 +20,22 @@ from typing import Any
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import preemption
-from mlctl.spec import quantity
+from mlctl.spec import quantity, triggers
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlctl"}
 LABEL_PREFIX = "mlctl.io/"
 CODE_MOUNT = "/opt/mlctl"
 V3IO_SECRET_KEY = "accessKey"
+# Variables that hold a secret: a plain value given for one in spec.env
+# reaches the pod from a Secret instead (MLRun's mount_v3io / v3io_cred write
+# the v3io key there as plain text)
+SECRET_ENV = ("V3IO_ACCESS_KEY",)
+# A metadata.credentials.access_key that names a Secret holding the key
+# (triggers.GENERATE_ACCESS_KEY, the other value that is not a key, asks an
+# MLRun server to make one)
+SECRET_REFERENCE = "$ref:"
+AUTH_SESSION_ENV = "MLRUN_AUTH_SESSION"
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,7 @@ def _volumes(
     volumes: dict[str, dict[str, Any]] = {}
     for volume in thaw(fn.get("volumes", [])):
         if isinstance(volume, dict) and volume.get("name"):
-            volumes[volume["name"]] = volume  # MLRun: the last of a name wins
+            volumes[volume["name"]] = _without_nulls(volume)  # MLRun: the last of a name wins
     mounts: dict[str, dict[str, Any]] = {}
     for mount in thaw(fn.get("volume_mounts", [])):
         if isinstance(mount, dict) and mount.get("mountPath"):
@@ -158,6 +167,15 @@ def _volumes(
     return list(volumes.values()), list(mounts.values()), extra_env, objects
 
 
+def _without_nulls(value: Any) -> Any:
+    """A volume without the null fields MLRun writes (``secret.items: null``): unset, as in a manifest."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def _secret(fn: FunctionSpec, namespace: str, suffix: str, data: Mapping[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -166,6 +184,42 @@ def _secret(fn: FunctionSpec, namespace: str, suffix: str, data: Mapping[str, st
         "type": "Opaque",
         "stringData": dict(data),
     }
+
+
+def _secrets_out_of_env(
+    fn: FunctionSpec, namespace: str, env_: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``env_`` with secret values taken from a Secret, and that Secret.
+
+    A plain value of a variable in SECRET_ENV moves into the function's
+    credentials Secret (under the variable's name). So does
+    ``metadata.credentials.access_key``: MLRun's server keeps it in a Secret
+    and gives it to the function as ``MLRUN_AUTH_SESSION`` (and as
+    ``V3IO_ACCESS_KEY``, the data layer's key); mlctl does the same, from the
+    function's own Secret, or from the Secret a ``$ref:NAME`` value names.
+    """
+    secret_name = k8s_name(fn.full_name, "credentials")
+    data: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for entry in env_:
+        if entry["name"] in SECRET_ENV and entry.get("value"):
+            data[entry["name"]] = str(entry["value"])
+            entry = {"name": entry["name"], "valueFrom": {"secretKeyRef": {"name": secret_name, "key": entry["name"]}}}
+        out.append(entry)
+    credentials = fn.metadata.get("credentials")
+    key = str(credentials.get("access_key") or "") if isinstance(credentials, Mapping) else ""
+    if key and not key.startswith(triggers.GENERATE_ACCESS_KEY):
+        if key.startswith(SECRET_REFERENCE):
+            source = key[len(SECRET_REFERENCE) :]
+        else:
+            source = secret_name
+            data[V3IO_SECRET_KEY] = key
+        names = {e["name"] for e in out}
+        for name in (AUTH_SESSION_ENV, "V3IO_ACCESS_KEY"):
+            if name not in names:
+                out.append({"name": name, "valueFrom": {"secretKeyRef": {"name": source, "key": V3IO_SECRET_KEY}}})
+    objects = [_secret(fn, namespace, "credentials", data)] if data else []
+    return out, objects
 
 
 def _auto_mount(
@@ -186,7 +240,7 @@ def _auto_mount(
             path = mount_path or path
         if not claim:
             raise InvalidInput("config storage.auto_mount_type is 'pvc' but no pvc_name is given in auto_mount_params")
-        name = params.get("volume_name", "pvc")
+        name = params.get("volume_name", "pipeline")  # MLRun's mount_pvc names it so
         return (
             [{"name": name, "persistentVolumeClaim": {"claimName": claim}}],
             [{"name": name, "mountPath": path}],
@@ -298,6 +352,8 @@ def build(
     env_ = env(fn, config)
     names = {e["name"] for e in env_}
     env_ += [e for e in auto_env if e["name"] not in names]
+    env_, secret_objects = _secrets_out_of_env(fn, namespace, env_)
+    objects += secret_objects
     env_ += run_vars
     if uses_bootstrap(fn):
         volumes.append({"name": "mlctl-code", "configMap": {"name": code_config_map_name(fn)}})
@@ -310,6 +366,9 @@ def build(
         container["args"] = args
     if env_:
         container["env"] = env_
+    env_from = [thaw(e) for e in fn.get("env_from") or [] if isinstance(e, Mapping)]
+    if env_from:
+        container["envFrom"] = [{k: v for k, v in e.items() if v is not None} for e in env_from]
     res = resources_of(fn, config=config)
     if res:
         container["resources"] = res

@@ -9,10 +9,13 @@
   profile's labels become node-affinity ``In`` requirements (one per label,
   OR-ed, as MLRun does), AND-ed into each of the user's own required terms
   instead of replacing them.
-- ``prevent``: the profile's tolerations are removed from the user's list and
-  its label pairs from the node selector; when the profile has no
-  tolerations (so no taint keeps pods off spot nodes), ``NotIn``
-  requirements for its labels are AND-ed into each required term.
+- ``prevent``: the profile's tolerations are removed from the user's list,
+  its label pairs from the node selector, and from the user's required
+  node-affinity terms the expressions that demand a profile label
+  (``k In [v]``; a term left with nothing is dropped); when the profile has
+  no tolerations (so no taint keeps pods off spot nodes), ``NotIn``
+  requirements for its labels are AND-ed into each remaining term. No term
+  ever both requires and forbids a label.
 
 With no profile configured every mode changes nothing. An empty
 ``nodeSelectorTerms`` list is never produced, not even from the user's own
@@ -25,6 +28,8 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from mlctl.spec import validate
 
 _REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 
@@ -60,10 +65,35 @@ def apply(mode: str, placement: Placement, profile: Profile) -> Placement:
     if mode == "prevent":
         tolerations = [t for t in tolerations if not any(_same(t, p) for p in profile.tolerations)]
         selector = {k: v for k, v in selector.items() if profile.node_selector.get(k) != v}
+        affinity = without_spot_requirements(affinity, profile.node_selector)
         if not profile.tolerations and profile.node_selector:
             requirement = [_expression(k, "NotIn", v) for k, v in profile.node_selector.items()]
             affinity = _and_into_terms(affinity, [requirement])
     return Placement(selector, _prune(affinity), tuple(tolerations))
+
+
+def without_spot_requirements(
+    affinity: dict[str, Any] | None, profile_selector: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """``affinity`` whose required terms no longer demand a spot label; emptied terms dropped."""
+    if not affinity or not isinstance(affinity.get("nodeAffinity"), Mapping):
+        return affinity
+    node_affinity = dict(affinity["nodeAffinity"])
+    required = node_affinity.get(_REQUIRED)
+    if not isinstance(required, Mapping):
+        return affinity
+    terms = []
+    for term in required.get("nodeSelectorTerms") or []:
+        if not isinstance(term, Mapping):
+            continue
+        kept = [e for e in term.get("matchExpressions") or [] if not validate.demands_spot(e, profile_selector)]
+        new = {k: v for k, v in term.items() if k != "matchExpressions"}
+        if kept:
+            new["matchExpressions"] = kept
+        if any(new.values()):
+            terms.append(new)
+    node_affinity[_REQUIRED] = {**required, "nodeSelectorTerms": terms}
+    return {**affinity, "nodeAffinity": node_affinity}
 
 
 def _same(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:

@@ -4,7 +4,9 @@
 main application file is the bootstrap from the code ConfigMap (mounted in
 driver and executors), which runs the handler in the driver, as a job's pod
 would; without code, ``spec.command`` names the main file (``local://`` when
-it has no scheme) and ``spec.args`` its arguments.
+it has no scheme; a relative name is taken from ``spec.workdir``, else from
+the Spark image's working directory ``/opt/spark/work-dir``) and
+``spec.args`` its arguments.
 
 Driver and executors each get: cores (``<side>_cores``, else the CPU request
 rounded up), ``coreRequest`` / ``coreLimit`` and memory (JVM notation, ``2g``,
@@ -37,6 +39,8 @@ from mlctl.spec.model import FunctionSpec, thaw
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
 DEFAULT_SPARK_VERSION = "3.5.3"
+# The working directory of the Spark images (apache/spark's WORKDIR)
+SPARK_WORKDIR = "/opt/spark/work-dir"
 # MLRun's default_spark_resources (requests and the CPU limit)
 DEFAULT_RESOURCES = {
     "driver": {"requests": {"cpu": "1", "memory": "2g"}, "limits": {"cpu": "2"}},
@@ -58,7 +62,7 @@ _RESTART_FIELDS = {
 }
 # The driver pod is <app>-driver and its UI service <app>-ui-svc: DNS labels.
 NAME_LIMIT = 56
-_JVM_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_MIB, _GIB = 2**20, 2**30
 
 
 def default_image(version: str) -> str:
@@ -130,11 +134,9 @@ def main_application_file(fn: FunctionSpec) -> str:
         return entry
     workdir = str(fn.get("workdir") or "")
     if not entry.startswith("/") and not workdir.startswith("/"):
-        # local://etl.py would name a host, not a file
-        raise InvalidInput(
-            f"{fn.source}: spec.command '{entry}' is a relative path: give a path in the image "
-            "(/app/etl.py), a URL (s3a://..., local:///...) or an absolute spec.workdir"
-        )
+        # MLRun submits local://etl.py, which names a host, not a file; the
+        # file is taken from the Spark image's working directory instead
+        workdir = SPARK_WORKDIR
     path = entry if entry.startswith("/") else f"{workdir.rstrip('/')}/{entry}"
     return f"local://{path}"
 
@@ -148,22 +150,22 @@ def restart_policy(fn: FunctionSpec) -> dict[str, Any]:
 def spark_memory(value: Any) -> str:
     """A memory amount in the JVM notation Spark reads (``512m``, ``2g``).
 
-    ``2g`` / ``512m`` (lower-case unit) are taken as JVM notation already,
-    Kubernetes quantities (``2Gi``, ``1500M``, ``2e9``) are converted, rounded
-    up to whole mebibytes.
+    A JVM size (``2g``, ``512m``, ``4G``: binary units in any case, as Spark
+    reads them) keeps its number and unit; a Kubernetes quantity (``2Gi``,
+    ``1500Mi``, ``2e9``) is converted, rounded up to whole mebibytes.
     """
-    text = str(value).strip()
-    if len(text) > 1 and text[:-1].isdigit() and text[-1] in _JVM_UNITS:
-        return text
+    size = quantity.jvm_size(value)
+    if size is not None:
+        return f"{size[0]}{size[1]}"
     try:
-        amount = quantity.parse(value)
-    except quantity.QuantityError:
-        raise InvalidInput(f"memory '{value}' is neither a Kubernetes quantity nor a JVM size such as 2g") from None
+        amount = quantity.parse_spark_memory(value)
+    except quantity.QuantityError as exc:
+        raise InvalidInput(f"memory {exc}") from None
     if amount <= 0:
         raise InvalidInput(f"memory '{value}' must be more than 0")
-    if amount % _JVM_UNITS["g"] == 0:
-        return f"{int(amount // _JVM_UNITS['g'])}g"
-    return f"{math.ceil(amount / Decimal(_JVM_UNITS['m']))}m"
+    if amount % _GIB == 0:
+        return f"{int(amount // _GIB)}g"
+    return f"{math.ceil(amount / Decimal(_MIB))}m"
 
 
 def side_resources(fn: FunctionSpec, side: str) -> dict[str, dict[str, Any]]:

@@ -88,7 +88,10 @@ class FunctionSpec:
 
 
 def build(data: Mapping[str, Any], source: str, config: Config) -> FunctionSpec:
-    """The model of a validated document."""
+    """The model of a validated document; keys the schema does not know stay out of it (and the manifests)."""
+    from mlctl.spec import validate
+
+    data = validate.known_only(data)
     metadata = data.get("metadata") or {}
     spec = data.get("spec") or {}
     return FunctionSpec(

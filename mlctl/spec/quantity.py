@@ -4,6 +4,10 @@ The grammar is Kubernetes' own (``resource.Quantity``): a signed decimal
 number and an optional binary (Ki..Ei), decimal (n u m k M G T P E) or
 exponent (e3, E-2) suffix. MLRun's looser check lets ``1.2.3`` through;
 the API server would refuse it, so mlctl refuses it up front.
+
+Spark memory is the exception: Spark reads ``spark.driver.memory`` and
+``spark.executor.memory`` as JVM sizes, whose units (k, m, g, t, p, with an
+optional b, any case) are binary, so ``4G`` there means 4 GiB, not 4e9 bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ _QUANTITY = re.compile(
     r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
 )
+_JVM_SIZE = re.compile(r"^(?P<number>[0-9]+)(?P<unit>[kmgtp])b?$", re.IGNORECASE)
+_JVM_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
     "n": Decimal("1e-9"),
@@ -72,3 +78,24 @@ def to_manifest(value: object) -> str | int:
         # plain digits: 1000.0 -> "1000", not normalize()'s "1E+3"
         return format(Decimal(str(value)).normalize(), "f")
     return str(value)
+
+
+def jvm_size(value: object) -> tuple[int, str] | None:
+    """``(number, unit)`` of a JVM size (``4G`` -> (4, 'g')), or None when ``value`` is not one."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        return None
+    match = _JVM_SIZE.match(value.strip())
+    return (int(match["number"]), match["unit"].lower()) if match else None
+
+
+def parse_spark_memory(value: object) -> Decimal:
+    """Bytes of a Spark memory amount: a JVM size (binary units), else a Kubernetes quantity."""
+    size = jvm_size(value)
+    if size is not None:
+        return Decimal(size[0] * _JVM_UNITS[size[1]])
+    try:
+        return parse(value)
+    except QuantityError:
+        raise QuantityError(
+            f"'{value}' is neither a JVM memory size (512m, 4g) nor a Kubernetes quantity (512Mi, 4Gi)"
+        ) from None

@@ -96,6 +96,7 @@ def http_trigger(
         "attributes": attributes,
         "annotations": notes,
         "name": "http",
+        "mode": "sync",  # what MLRun's with_http writes for a synchronous trigger
     }
     if worker_timeout:
         trigger["workerAvailabilityTimeoutMilliseconds"] = worker_timeout * 1000

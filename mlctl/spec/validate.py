@@ -12,11 +12,13 @@ problem is reported at once; the caller decides what to raise.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
@@ -26,6 +28,8 @@ from mlctl.runs import thresholds as thresholds_
 from mlctl.spec import quantity
 from mlctl.spec.loader import Document, Path_
 
+# The newest MLRun whose exported spec keys the schema knows
+MLRUN_VERSION = "1.12"
 SUPPORTED_KINDS = ("job", "mpijob", "dask", "nuclio", "remote", "serving", "application", "spark")
 THRESHOLD_KINDS = ("job", "mpijob", "spark")
 NUCLIO_KINDS = ("nuclio", "remote", "serving", "application")
@@ -65,10 +69,31 @@ def check(document: Document, config: Config) -> list[Problem]:
     # string, a state name), the schema's generic message for the same
     # value would only repeat it: one problem, said once.
     explained = {p.path for p in semantic if p.severity == "error"}
-    problems = [p for p in _schema_problems(document) if p.path not in explained]
+    level = config.validation
+    problems = [p for p in _schema_problems(document, level) if p.path not in explained]
     problems.extend(semantic)
     unique = {(p.line, p.column, p.path, p.message): p for p in problems}
     return sorted(unique.values())
+
+
+def unknown_keys(data: Mapping[str, Any]) -> list[Path_]:
+    """Paths of the keys the schema does not know (whatever the validation level)."""
+    found: list[Path_] = []
+    for error in _validator().iter_errors(data):
+        found.extend(_unknown_in(error))
+    return found
+
+
+def known_only(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` without the keys the schema does not know: what gets rendered."""
+    copy_: dict[str, Any] = copy.deepcopy(dict(data))
+    for path in sorted(unknown_keys(data), key=len, reverse=True):
+        node: Any = copy_
+        for part in path[:-1]:
+            node = node[part]
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return copy_
 
 
 def errors(problems: Iterable[Problem]) -> list[Problem]:
@@ -82,30 +107,38 @@ def warnings(problems: Iterable[Problem]) -> list[Problem]:
 # --- shape -----------------------------------------------------------------
 
 
-def _schema_problems(document: Document) -> Iterator[Problem]:
+def _schema_problems(document: Document, level: str = "warn") -> Iterator[Problem]:
     for error in _validator().iter_errors(document.data):
-        yield from _translate(document, error)
+        yield from _translate(document, error, level)
 
 
-def _translate(document: Document, error: Any) -> Iterator[Problem]:
-    path: Path_ = tuple(error.absolute_path)
-    kind = error.validator
-    if kind in ("additionalProperties", "unevaluatedProperties"):
+def _unknown_in(error: Any) -> Iterator[Path_]:
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
         known = _known_keys(error.schema)
         instance = error.instance if isinstance(error.instance, Mapping) else {}
         for key in instance:
-            if key in known or _matches_pattern(error.schema, key):
-                continue
-            close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else ""
-            if not hint and known and len(known) <= 12:
-                hint = "known keys: " + ", ".join(sorted(known))
-            yield document.problem((*path, key), f"unknown key '{key}'", hint)
+            if key not in known and not _matches_pattern(error.schema, key):
+                yield (*tuple(error.absolute_path), key)
+    elif error.validator in ("anyOf", "oneOf") and error.context:
+        from jsonschema.exceptions import best_match
+
+        yield from _unknown_in(best_match(error.context))
+
+
+def _translate(document: Document, error: Any, level: str = "warn") -> Iterator[Problem]:
+    path: Path_ = tuple(error.absolute_path)
+    kind = error.validator
+    if kind in ("additionalProperties", "unevaluatedProperties"):
+        if level == "ignore":
+            return
+        known = sorted(_known_keys(error.schema))
+        for key_path in _unknown_in(error):
+            yield _unknown_key(document, key_path, known, level)
         return
     if kind in ("anyOf", "oneOf") and error.context:
         from jsonschema.exceptions import best_match
 
-        yield from _translate(document, best_match(error.context))
+        yield from _translate(document, best_match(error.context), level)
         return
     if kind == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
@@ -126,6 +159,46 @@ def _translate(document: Document, error: Any) -> Iterator[Problem]:
         yield document.problem(path, f"{_show(error.instance)} is not {what}")
         return
     yield document.problem(path, error.message)
+
+
+def _unknown_key(document: Document, path: Path_, known: list[str], level: str) -> Problem:
+    """A likely typo (one edit from a known key) is an error; another unknown key a warning, unless strict."""
+    key = str(path[-1])
+    typo = next((k for k in known if _one_edit_apart(key, k)), None)
+    if typo is not None:
+        return document.problem(path, f"unknown key '{key}'", f"did you mean '{typo}'?")
+    if level == "strict":
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else ""
+        if not hint and known and len(known) <= 12:
+            hint = "known keys: " + ", ".join(known)
+        return document.problem(path, f"unknown key '{key}'", hint)
+    return document.problem(
+        path,
+        f"unknown key '{key}': kept in the file, not rendered",
+        f"not a key of MLRun {MLRUN_VERSION} or earlier; --validate=strict makes it an error, ignore silences it",
+        "warning",
+    )
+
+
+def _one_edit_apart(one: str, other: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of neighbours turns ``one`` into ``other``."""
+    if one == other or abs(len(one) - len(other)) > 1:
+        return False
+    if len(one) == len(other):
+        diffs = [i for i, (a, b) in enumerate(zip(one, other, strict=True)) if a != b]
+        if len(diffs) == 1:
+            return True
+        first = diffs[0]
+        return (
+            len(diffs) == 2
+            and diffs[1] == first + 1
+            and one[first] == other[first + 1]
+            and one[first + 1] == other[first]
+        )
+    shorter, longer = sorted((one, other), key=len)
+    at = next((i for i, (a, b) in enumerate(zip(shorter, longer, strict=False)) if a != b), len(shorter))
+    return shorter[at:] == longer[at + 1 :]
 
 
 def _show(value: Any) -> str:
@@ -205,14 +278,24 @@ def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
     yield from _labels(document, ("spec", "node_selector"), spec.get("node_selector"))
     for side in ("driver", "executor"):
         yield from _labels(document, ("spec", f"{side}_node_selector"), spec.get(f"{side}_node_selector"))
-    for key in ("resources", "scheduler_resources", "worker_resources", "driver_resources", "executor_resources"):
+    for key in ("resources", "scheduler_resources", "worker_resources"):
         yield from _resources(document, ("spec", key), spec.get(key), config)
+    for key in ("driver_resources", "executor_resources"):
+        # Spark reads its memory as a JVM size (2g, 4G: binary units)
+        yield from _resources(document, ("spec", key), spec.get(key), config, memory=quantity.parse_spark_memory)
     yield from _env(document, spec.get("env"))
     yield from _volumes(document, spec.get("volumes"), spec.get("volume_mounts"))
     yield from _thresholds(document, kind, spec.get("state_thresholds"))
     yield from _priority(document, spec.get("priority_class_name"), config)
     yield from _preemption(document, spec, config)
     yield from _autoscaling_lints(document, kind, spec)
+    if spec.get("mount_otlp_secret") is True:
+        yield document.problem(
+            ("spec", "mount_otlp_secret"),
+            "MLRun's server mounts its OpenTelemetry exporter secret here; mlctl mounts none",
+            "mount the secret yourself: mlctl mount FILE secret NAME PATH",
+            "warning",
+        )
     yield from _workers_vs_gpus(document, kind, spec, config)
 
 
@@ -263,7 +346,13 @@ def is_gpu(resource: str) -> bool:
     return bool(_GPU_HINT.search(resource))
 
 
-def _resources(document: Document, path: Path_, value: Any, config: Config) -> Iterator[Problem]:
+def _resources(
+    document: Document,
+    path: Path_,
+    value: Any,
+    config: Config,
+    memory: Callable[[object], Decimal] = quantity.parse,
+) -> Iterator[Problem]:
     if not isinstance(value, Mapping):
         return
     sections = {name: value.get(name) for name in ("requests", "limits")}
@@ -275,7 +364,8 @@ def _resources(document: Document, path: Path_, value: Any, config: Config) -> I
             if amount is None or amount == "":
                 continue
             try:
-                parsed[name][resource] = quantity.parse(amount)
+                parse = memory if resource == "memory" else quantity.parse
+                parsed[name][resource] = parse(amount)
             except quantity.QuantityError as exc:
                 yield document.problem((*path, name, resource), str(exc))
                 continue
@@ -400,6 +490,10 @@ def _preemption(document: Document, spec: Mapping[str, Any], config: Config) -> 
             "set preemptible_nodes.node_selector / tolerations (MLCTL_PREEMPTIBLE_NODES__...)",
             "warning",
         )
+    for prefix in ("", "driver_", "executor_"):  # Spark's sides have their own mode and affinity
+        side_mode = (spec.get(f"{prefix}preemption_mode") or mode) if prefix else mode
+        if side_mode == "prevent" and (not prefix or spec.get(f"{prefix}affinity")):
+            yield from _spot_requirements_removed(document, f"{prefix}affinity", spec.get(f"{prefix}affinity"), profile)
     selector = spec.get("node_selector")
     if not isinstance(selector, Mapping):
         return
@@ -421,6 +515,35 @@ def _preemption(document: Document, spec: Mapping[str, Any], config: Config) -> 
                 "no node can satisfy both",
                 "warning",
             )
+
+
+def demands_spot(expression: Any, profile_selector: Mapping[str, str]) -> bool:
+    """Whether a node-selector expression requires a label of the preemptible-node profile."""
+    if not isinstance(expression, Mapping) or expression.get("operator") != "In":
+        return False
+    key = str(expression.get("key"))
+    return key in profile_selector and list(expression.get("values") or []) == [profile_selector[key]]
+
+
+def _spot_requirements_removed(
+    document: Document, key: str, affinity: Any, profile: Mapping[str, str]
+) -> Iterator[Problem]:
+    """Warn where 'prevent' takes a spot requirement out of the user's own node-affinity terms."""
+    required = "requiredDuringSchedulingIgnoredDuringExecution"
+    node_affinity = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
+    terms = (node_affinity.get(required) or {}) if isinstance(node_affinity, Mapping) else {}
+    terms = terms.get("nodeSelectorTerms") if isinstance(terms, Mapping) else None
+    for i, term in enumerate(terms if isinstance(terms, list) else []):
+        expressions = term.get("matchExpressions") if isinstance(term, Mapping) else None
+        for j, expression in enumerate(expressions if isinstance(expressions, list) else []):
+            if demands_spot(expression, profile):
+                yield document.problem(
+                    ("spec", key, "nodeAffinity", required, "nodeSelectorTerms", i, "matchExpressions", j),
+                    f"node affinity requires {expression['key']}={profile[expression['key']]}, "
+                    "a preemptible node, but preemption mode is 'prevent'",
+                    "the requirement is removed at render time; use 'constrain' to run on spot nodes",
+                    "warning",
+                )
 
 
 def _autoscaling_lints(document: Document, kind: Any, spec: Mapping[str, Any]) -> Iterator[Problem]:

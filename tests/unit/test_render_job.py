@@ -350,8 +350,8 @@ def test_auto_mount_of_a_pvc_from_pvc_mount() -> None:
 
     objects = render(job_spec(), config)
 
-    assert {"name": "pvc", "persistentVolumeClaim": {"claimName": "shared-data"}} in pod_spec(objects)["volumes"]
-    assert {"name": "pvc", "mountPath": "/mnt/shared"} in container(objects)["volumeMounts"]
+    assert {"name": "pipeline", "persistentVolumeClaim": {"claimName": "shared-data"}} in pod_spec(objects)["volumes"]
+    assert {"name": "pipeline", "mountPath": "/mnt/shared"} in container(objects)["volumeMounts"]
     assert_valid_manifests(objects)
 
 
@@ -366,8 +366,8 @@ def test_auto_mount_type_pvc_with_params() -> None:
 
     objects = render(job_spec(), config)
 
-    assert {"name": "pvc", "persistentVolumeClaim": {"claimName": "claim"}} in pod_spec(objects)["volumes"]
-    assert {"name": "pvc", "mountPath": "/data"} in container(objects)["volumeMounts"]
+    assert {"name": "pipeline", "persistentVolumeClaim": {"claimName": "claim"}} in pod_spec(objects)["volumes"]
+    assert {"name": "pipeline", "mountPath": "/data"} in container(objects)["volumeMounts"]
 
 
 def test_disable_auto_mount_turns_auto_mount_off() -> None:

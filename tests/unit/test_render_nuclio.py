@@ -115,8 +115,8 @@ def test_base_spec_is_the_starting_point_and_mlrun_fields_win() -> None:
     assert fn["metadata"]["annotations"] == {"nuclio.io/generated_by": "function generated"}
 
 
-def test_runtime_defaults_to_python_3_9() -> None:
-    assert function(render(remote()))["spec"]["runtime"] == "python:3.9"
+def test_runtime_defaults_to_python_3_11() -> None:
+    assert function(render(remote()))["spec"]["runtime"] == "python:3.11"
 
 
 def test_own_code_is_built_onto_the_image_with_its_handler() -> None:

@@ -110,19 +110,21 @@ def test_schema_names_itself_for_editors() -> None:
 COMMON_KEYS = {
     "command", "args", "image", "mode", "build", "entry_points", "description", "workdir",
     "default_handler", "pythonpath", "disable_auto_mount", "allow_empty_resources",
-    "clone_target_dir", "reset_on_run",
+    "clone_target_dir", "reset_on_run", "mount_otlp_secret", "auto_mount_injected_env_names",
+    "graph", "parameters", "serving_spec", "track_models",
 }  # fmt: skip
 KUBE_KEYS = {
     "volumes", "volume_mounts", "env", "resources", "replicas", "image_pull_policy",
     "service_account", "image_pull_secret", "node_name", "node_selector", "affinity",
     "priority_class_name", "tolerations", "preemption_mode", "security_context",
-    "state_thresholds",
+    "state_thresholds", "env_from",
 }  # fmt: skip
 NUCLIO_KEYS = {
     "min_replicas", "max_replicas", "config", "base_spec", "no_cache", "source", "function_kind",
     "readiness_timeout", "readiness_timeout_before_failure", "function_handler",
     "nuclio_runtime", "base_image_pull", "service_type", "add_templated_ingress_host_mode",
-    "disable_default_http_trigger",
+    "disable_default_http_trigger", "auth", "custom_scaling_metric_specs",
+    "model_endpoints_instructions",
 }  # fmt: skip
 LEGACY_KEYS = {"mount_applied", "filename"}
 KIND_KEYS = {
@@ -137,9 +139,10 @@ KIND_KEYS = {
     "servingSpec": NUCLIO_KEYS | {
         "graph", "load_mode", "graph_initializer", "function_refs", "parameters", "models",
         "default_content_type", "error_stream", "default_class", "secret_sources",
-        "track_models", "tracking_policy",
+        "track_models", "tracking_policy", "streaming", "api_handler_config",
+        "model_endpoint_creation_task_name",
     },
-    "applicationSpec": NUCLIO_KEYS | {"internal_application_port"},
+    "applicationSpec": NUCLIO_KEYS | {"internal_application_port", "application_ports"},
     "sparkSpec": {
         "driver_resources", "executor_resources", "job_type", "python_version", "spark_version",
         "restart_policy", "deps", "main_class", "spark_conf", "hadoop_conf", "use_default_image",
@@ -398,7 +401,7 @@ def test_an_unknown_key_is_reported_beside_a_bad_value() -> None:
     [
         ("job", "mpi_args", ["-x", "A=1"]),
         ("job", "min_replicas", 1),
-        ("nuclio", "graph", {"kind": "router"}),
+        ("nuclio", "load_mode", "sync"),
         ("dask", "config", {}),
         ("serving", "internal_application_port", 8050),
         ("mpijob", "driver_resources", {}),

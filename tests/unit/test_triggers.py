@@ -67,6 +67,7 @@ def test_a_plain_trigger_has_no_ingress_and_no_timeouts() -> None:
         "attributes": {"ingresses": {}},
         "annotations": {},
         "name": "http",
+        "mode": "sync",
     }
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from mlctl.cli import options
 from mlctl.cli.commands import cluster_opts as copt
 from mlctl.cli.main import app
 
@@ -14,10 +15,25 @@ Output = Annotated[str, typer.Option("--output", "-o", help="text | json.")]
 
 @app.command("priority-classes")
 def priority_classes(output: Output = "text", kubeconfig: copt.Kubeconfig = None, context: copt.Context = None) -> int:
-    """The valid priority class names and the default (list_valid_priority_class_names)."""
+    """The valid priority class names and the default (list_valid_priority_class_names).
+
+    Checked against the cluster's PriorityClasses when a cluster is configured;
+    else answered from config alone, as MLRun does.
+    """
     from mlctl.cli import output as out
     from mlctl.cli import state
+    from mlctl.cluster import client
 
+    options.check_output(output, ("text", "json"))
+    if kubeconfig is None and context is None and not client.configured():
+        config = state.config()
+        names, default = config.valid_priority_classes, config.default_priority_class
+        out.say("note: no cluster configured: the names come from config, not checked against a cluster", "yellow")
+        if output == "json":
+            out.emit({"valid": names, "default": default, "values": {}, "cluster_checked": False}, "json")
+            return 0
+        out.table(["NAME", "VALUE", "DEFAULT"], [[n, "", "*" if n == default else ""] for n in names])
+        return 0
     cluster = copt.connect(kubeconfig, context, None)
     config = state.config()
     live = {p["metadata"]["name"]: p for p in cluster.list("scheduling.k8s.io/v1", "PriorityClass")}
@@ -25,7 +41,8 @@ def priority_classes(output: Output = "text", kubeconfig: copt.Kubeconfig = None
     names = [n for n in configured if n in live] if configured else sorted(live)
     default = config.default_priority_class
     if output == "json":
-        out.emit({"valid": names, "default": default, "values": {n: live[n].get("value") for n in names}}, "json")
+        values = {n: live[n].get("value") for n in names}
+        out.emit({"valid": names, "default": default, "values": values, "cluster_checked": True}, "json")
         return 0
     out.table(
         ["NAME", "VALUE", "DEFAULT"], [[n, str(live[n].get("value", "")), "*" if n == default else ""] for n in names]
