@@ -241,7 +241,7 @@ def test_text_over_the_size_limit_is_refused(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(InvalidInput) as caught:
         loader.load_file(path)
 
-    assert [str(p) for p in caught.value.problems] == [f"{path}: larger than 0 MiB, the most mlctl reads"]
+    assert [str(p) for p in caught.value.problems] == [f"{path}: larger than 1,000 bytes, the most mlctl reads"]
 
 
 def test_a_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
