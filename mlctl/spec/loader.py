@@ -131,14 +131,21 @@ def read_text(path: str | Path, what: str = "spec file") -> str:
         raise refuse(f"is a directory, not a {what}") from None
     except OSError as exc:
         raise refuse(f"cannot read ({exc.strerror or exc})") from None
+    return decode(raw, source)
+
+
+def decode(raw: bytes, source: str) -> str:
+    """A file's bytes as text: at most ``MAX_BYTES`` of UTF-8, or a located problem."""
     if len(raw) > MAX_BYTES:
-        raise refuse(_too_large()) from None
+        problem = Problem(source, 0, 0, "", _too_large())
+        raise InvalidInput(str(problem), [problem])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise refuse(f"not UTF-8 text ({exc.reason} at byte {exc.start})", line, column) from None
+        problem = Problem(source, line, column, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        raise InvalidInput(str(problem), [problem]) from None
 
 
 def _too_large() -> str:
