@@ -10,6 +10,7 @@ bug that surfaces only in the pod.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -44,19 +45,20 @@ def parse(text: str, source: str = "<env>") -> dict[str, str]:
                     line,
                     1,
                     "",
-                    f"cannot parse '{_shorten(raw)}'",
+                    f"cannot parse the line that starts '{_shorten(raw)}'",
                     "lines must be KEY=VALUE, optionally quoted; comments start with #",
                 )
             )
         elif binding.key is not None and binding.value is None:
+            # a bare word may be a pasted token rather than a key: show its start only
             problems.append(
                 Problem(
                     source,
                     line,
                     1,
-                    binding.key,
-                    "a key without a value",
-                    f"write '{binding.key}=' for an empty value",
+                    "",
+                    f"a line with no '=' ('{_shorten(binding.key)}')",
+                    "lines must be KEY=VALUE; write KEY= for an empty value",
                 )
             )
     if problems:
@@ -65,7 +67,11 @@ def parse(text: str, source: str = "<env>") -> dict[str, str]:
     return {key: value or "" for key, value in values.items()}
 
 
+_SHOWN = 6  # characters of a line's leading name that a message may show
+
+
 def _shorten(text: str) -> str:
-    """The offending line, cut short: it may hold a secret, so show its start only."""
-    head = text.split("=", 1)[0] if "=" in text else text
-    return head[:40] + ("=..." if "=" in text else "")
+    """The start of an offending line's leading name, never a value: any of it may be a secret."""
+    name = re.match(r"[A-Za-z0-9_.-]*", text.removeprefix("export ").lstrip())
+    head = name.group(0) if name else ""
+    return head[:_SHOWN] + "..." if len(head) > _SHOWN or len(head) < len(text.strip()) else head

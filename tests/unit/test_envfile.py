@@ -84,9 +84,9 @@ def test_crlf_line_endings_are_handled() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "shown"),
     [
-        ("A=1\nB: 2\n", 2, "cannot parse 'B: 2'"),
-        ("=novalue\n", 1, "cannot parse '=...'"),
-        ("A=1\n\nB='unterminated\n", 3, "cannot parse 'B=...'"),
+        ("A=1\nB: 2\n", 2, "cannot parse the line that starts 'B...'"),
+        ("=novalue\n", 1, "cannot parse the line that starts '...'"),
+        ("A=1\n\nB='unterminated\n", 3, "cannot parse the line that starts 'B...'"),
     ],
 )
 def test_a_line_that_cannot_be_parsed_is_an_error_with_its_line_number(text: str, line: int, shown: str) -> None:
@@ -97,8 +97,19 @@ def test_a_line_that_cannot_be_parsed_is_an_error_with_its_line_number(text: str
 
 def test_a_key_without_a_value_is_an_error_naming_the_line() -> None:
     assert problems("A=1\njustkey\n") == [
-        "vars.env:2:1: justkey: a key without a value (write 'justkey=' for an empty value)"
+        "vars.env:2:1: a line with no '=' ('justke...') (lines must be KEY=VALUE; write KEY= for an empty value)"
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["DB_PASSWORD: hunter2", "ghp_hunter2hunter2hunter2", "export TOKEN hunter2", "  hunter2: x"],
+)
+def test_a_line_without_an_equals_sign_never_shows_a_value(line: str) -> None:
+    (problem,) = problems(f"A=1\n{line}\n")
+
+    assert "hunter2" not in problem
+    assert problem.startswith("vars.env:2:1:")
 
 
 def test_every_bad_line_is_reported_at_once() -> None:
