@@ -109,12 +109,31 @@ def path_of(dotted: str) -> tuple[str | int, ...]:
 
 def set_env(env: list[Any], name: str, value: Any) -> None:
     """MLRun's set_env: replace the entry of that name in place, else append."""
-    entry = {"name": name, **(value if isinstance(value, Mapping) else {"value": str(value)})}
+    set_envs(env, [(name, value)])
+
+
+def set_envs(env: list[Any], values: Sequence[tuple[str, Any]]) -> None:
+    """``set_env`` for many variables in one pass (linear: 40,000 variables take well under a second)."""
+    where: dict[Any, int] = {}
     for index, item in enumerate(env):
-        if isinstance(item, Mapping) and item.get("name") == name:
+        if isinstance(item, Mapping) and _hashable(item.get("name")):
+            where.setdefault(item.get("name"), index)
+    for name, value in values:
+        entry = {"name": name, **(value if isinstance(value, Mapping) else {"value": str(value)})}
+        index = where.get(name)
+        if index is None:
+            where[name] = len(env)
+            env.append(entry)
+        else:
             env[index] = entry
-            return
-    env.append(entry)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str = "nvidia.com/gpu") -> dict[str, Any]:
@@ -130,8 +149,7 @@ def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str =
     if env_entries:
         env = spec.get("env")
         env = list(env) if isinstance(env, list) else []
-        for name, value in env_entries:
-            set_env(env, name, value)
+        set_envs(env, env_entries)
         spec["env"] = env
     if overrides.image:
         spec["image"] = overrides.image

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,3 +147,27 @@ def test_read_reports_problems_under_the_file_name(tmp_path: Path) -> None:
         envfile.read(path)
 
     assert str(caught.value.problems[0]).startswith(f"{path}:2:1: cannot parse")
+
+
+def test_expanding_variables_does_not_copy_the_environment_per_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    copies = 0
+
+    class Environment(dict[str, str]):
+        def keys(self) -> Any:
+            nonlocal copies
+            copies += 1
+            return super().keys()
+
+        def __iter__(self) -> Any:  # so that dict.update() goes through keys()
+            return iter(super().keys())
+
+    monkeypatch.setattr(os, "environ", Environment(os.environ, HOME_DIR="/home/a"))
+    text = "".join(f"VAR_{i}=value{i}\n" for i in range(500)) + "LAST=${VAR_5}-${HOME_DIR}\n"
+
+    values = envfile.parse(text)
+
+    assert len(values) == 501
+    assert values["LAST"] == "value5-/home/a"
+    assert copies <= 1  # a copy per line makes a 40,000-line file take minutes
