@@ -30,7 +30,7 @@ from _timing import REPO, environment, mlctl_command
 
 sys.path.insert(0, str(REPO))
 
-from mlctl.spec import loader, overrides  # noqa: E402 - the checkout's package, found through REPO
+from mlctl.spec import loader, overrides  # the checkout's package, found through REPO
 
 VARIABLES = 40_000
 HUGE_BYTES = 50 * 1024 * 1024
@@ -66,8 +66,10 @@ def alias_bomb() -> str:
 
 def main() -> int:
     mlctl = mlctl_command()
-    print(f"python {sys.version.split()[0]}; input limit {loader.MAX_BYTES:,} bytes, {loader.MAX_DEPTH} levels, "
-          f"{loader.MAX_NODES:,} values after aliases")
+    print(
+        f"python {sys.version.split()[0]}; input limit {loader.MAX_BYTES:,} bytes, {loader.MAX_DEPTH} levels, "
+        f"{loader.MAX_NODES:,} values after aliases"
+    )
     with tempfile.TemporaryDirectory(prefix="mlctl-large-") as folder:
         tmp = Path(folder)
         (tmp / "small.yaml").write_text(spec())
@@ -84,7 +86,10 @@ def main() -> int:
                 ["render", "at-limit.yaml", "-o", "name"],
             ),
             (f"render, {(tmp / 'huge.yaml').stat().st_size / 2**20:.0f} MiB spec (refused)", ["render", "huge.yaml"]),
-            (f"validate, alias bomb of {(tmp / 'bomb.yaml').stat().st_size} bytes (refused)", ["validate", "bomb.yaml"]),
+            (
+                f"validate, alias bomb of {(tmp / 'bomb.yaml').stat().st_size} bytes (refused)",
+                ["validate", "bomb.yaml"],
+            ),
         ]
         print(f"{'input':<52} {'exit':>4} {'wall s':>8} {'peak MiB':>9}  message")
         for label, args in runs:
@@ -93,8 +98,10 @@ def main() -> int:
     env: list[object] = []
     started = time.process_time()
     overrides.set_envs(env, [(f"VAR_{i}", str(i)) for i in range(VARIABLES)])
-    print(f"{'overrides.set_envs, ' + format(VARIABLES, ',') + ' variables (in-process CPU)':<52} {'':>4} "
-          f"{time.process_time() - started:>8.2f}")
+    print(
+        f"{'overrides.set_envs, ' + format(VARIABLES, ',') + ' variables (in-process CPU)':<52} {'':>4} "
+        f"{time.process_time() - started:>8.2f}"
+    )
     return 0
 
 

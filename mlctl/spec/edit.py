@@ -138,7 +138,7 @@ def _locked(target: Path, shown: str) -> Iterator[int]:
         try:
             if _lock(fd, deadline):
                 try:
-                    now = os.stat(target)
+                    now = target.stat()
                 except FileNotFoundError:
                     now = None
                 held = os.fstat(fd)
@@ -196,7 +196,7 @@ def _remove_stale_temporaries(path: Path) -> None:
         for entry in os.scandir(path.parent):
             if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+                    Path(entry.path).unlink()
 
 
 def _as_result(problem: Problem) -> Problem:
@@ -219,7 +219,7 @@ def write_atomic(path: Path, text: str) -> None:
     """
     data = text.encode("utf-8")
     try:
-        old = os.stat(path)
+        old = path.stat()
     except FileNotFoundError:
         old = None
     if old is not None and old.st_nlink > 1:

@@ -242,7 +242,7 @@ def _bad_value(root: nodes.Node, source: str) -> Problem:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", _MantissaWarning)
                 constructor.construct_object(node, deep=True)
-        except Exception:  # noqa: BLE001 - any failure of the tag's constructor is this value's fault
+        except Exception:  # any failure of the tag's constructor is this value's fault
             line, column = _mark(node)
             tag = str(node.tag).rsplit(":", 1)[-1]
             digits = " (integers are limited to 4300 digits)" if tag == "int" and len(str(node.value)) > 4300 else ""

@@ -51,7 +51,9 @@ def _map(spec: Any, key: str) -> Any:
 def set_env(tree: Any, values: Sequence[tuple[str, str]], secrets: Sequence[tuple[str, str, str]] = ()) -> None:
     """Set variables (replacing one of the same name in place) and secret refs."""
     env = _list(spec_of(tree), "env")
-    refs = [(name, {"valueFrom": {"secretKeyRef": {"name": secret, "key": key or name}}}) for name, secret, key in secrets]
+    refs = [
+        (name, {"valueFrom": {"secretKeyRef": {"name": secret, "key": key or name}}}) for name, secret, key in secrets
+    ]
     overrides_.set_envs(env, [*values, *refs])
 
 

@@ -120,12 +120,12 @@ def set_envs(env: list[Any], values: Sequence[tuple[str, Any]]) -> None:
             where.setdefault(item.get("name"), index)
     for name, value in values:
         entry = {"name": name, **(value if isinstance(value, Mapping) else {"value": str(value)})}
-        index = where.get(name)
-        if index is None:
+        found = where.get(name)
+        if found is None:
             where[name] = len(env)
             env.append(entry)
         else:
-            env[index] = entry
+            env[found] = entry
 
 
 def _hashable(value: Any) -> bool:

@@ -58,7 +58,9 @@ def test_an_edit_waits_for_another_editor_holding_the_lock(tmp_path: Path) -> No
         # the other editor replaces the file while holding the lock
         done = threading.Event()
         result: list[subprocess.CompletedProcess[str]] = []
-        waiter = threading.Thread(target=lambda: (result.append(mlctl("set-env", path, "A=1", cwd=tmp_path)), done.set()))
+        waiter = threading.Thread(
+            target=lambda: (result.append(mlctl("set-env", path, "A=1", cwd=tmp_path)), done.set())
+        )
         waiter.start()
         assert not done.wait(1.5)
         replacement = tmp_path / "new.yaml"
