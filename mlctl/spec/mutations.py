@@ -262,7 +262,7 @@ def mount_v3io(
     options: dict[str, Any] = {}
     if remote:
         if not mount_path:
-            raise InvalidInput("mount v3io --remote needs --mount-path")
+            raise InvalidInput("mount v3io --remote needs the PATH to mount it at: mount v3io SECRET PATH --remote ...")
         container, _, sub = remote.strip("/").partition("/")
         options = {"container": container, "subPath": f"/{sub}" if sub else ""}
         mounts = [{"name": volume_name, "mountPath": mount_path}]

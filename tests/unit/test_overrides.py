@@ -323,3 +323,35 @@ def test_setting_many_variables_looks_at_each_entry_once() -> None:
     assert len(env) == 2000
     assert env[7] == {"name": "OLD_7", "value": "seven"}
     assert CountingEntry.looks <= 2 * 1000  # a search per variable looked a million times
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--preemption-mode", "junk"], "--preemption-mode 'junk': not one of"),
+        (["--priority-class", "a b"], "--priority-class 'a b':"),
+        (["--priority-class", "UPPER"], "--priority-class 'UPPER':"),
+        (["--limits", "gpus=1.5"], "--limits gpus=1.5: GPUs are counted in whole devices"),
+        (["--limits", "x y=1"], "--limits x y: not a resource name"),
+    ],
+)
+def test_a_bad_flag_value_is_blamed_on_the_flag_not_a_spec_line(
+    spec_file: SpecFile, cli: Cli, flags: list[str], message: str
+) -> None:
+    path = spec_file(SPEC_YAML)
+
+    result = cli("render", path, *flags)
+
+    assert result.code == 3
+    assert f"error: {message}" in result.err
+    assert f"{path}:" not in result.err
+
+
+def test_set_env_names_itself_not_a_missing_env_option(spec_file: SpecFile, cli: Cli) -> None:
+    path = spec_file(SPEC_YAML)
+
+    result = cli("set-env", path, "1BAD")
+
+    assert result.code == 3
+    assert "set-env '1BAD': not a valid variable name" in result.err
+    assert "--env" not in result.err
