@@ -67,9 +67,7 @@ def parse_resource_list(values: Sequence[str], flag: str) -> dict[str, str]:
     return {key: str(val) for key, val in parse_pairs(items, flag)}
 
 
-def parse_env(
-    values: Sequence[str], environ: Mapping[str, str], flag: str = "--env"
-) -> tuple[tuple[str, str], ...]:
+def parse_env(values: Sequence[str], environ: Mapping[str, str], flag: str = "--env") -> tuple[tuple[str, str], ...]:
     """``--env K=V``; a bare ``K`` takes its value from the caller's environment.
 
     ``flag`` names where the pairs were given, for messages.
@@ -195,9 +193,7 @@ def _check_flags(overrides: Overrides, default_gpu_type: str) -> None:
     from mlctl.spec import quantity
 
     if overrides.preemption_mode and overrides.preemption_mode not in PREEMPTION_MODES:
-        raise InvalidInput(
-            f"--preemption-mode '{overrides.preemption_mode}': not one of {', '.join(PREEMPTION_MODES)}"
-        )
+        raise InvalidInput(f"--preemption-mode '{overrides.preemption_mode}': not one of {', '.join(PREEMPTION_MODES)}")
     name = overrides.priority_class
     if name and (len(name) > 253 or not _DNS_SUBDOMAIN.match(name)):
         raise InvalidInput(
