@@ -19,11 +19,13 @@ under a minute on two cores.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -202,6 +204,28 @@ def _env_file(rng: random.Random) -> str:
     )
 
 
+class _TooSlow(BaseException):
+    """A case ran past its limit (a BaseException, so no ``except Exception`` in mlctl swallows it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Fail a case that hangs, instead of hanging the test run."""
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise _TooSlow(f"over {seconds:.0f}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _TooSlow as exc:
+        pytest.fail(f"the case hung: {exc}")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _cases() -> list[tuple[int, str, str, list[str]]]:
     rng = random.Random(SEED)
     specs = sorted(CORPUS.glob("*.yaml"))
@@ -235,7 +259,8 @@ def test_hostile_input_is_refused_cleanly(
         args = [a.format(file=path, envfile=env_file) for a in _edit(rng)]
 
     started = time.monotonic()
-    result = cli(*args)
+    with _time_limit(LIMIT_SECONDS + 5):
+        result = cli(*args)
     elapsed = time.monotonic() - started
 
     said = result.out + result.err

@@ -604,3 +604,18 @@ def test_other_fields_still_show_the_wrong_value() -> None:
     found = errors("kind: job\nmetadata:\n  name: h\nspec:\n  image: x\n  replicas: [7777]\n")
 
     assert any("7777" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("base_spec", "where"),
+    [("    spec: [1]\n", ":7:5: spec.base_spec.spec:"), ("    spec:\n      build: 5\n", ":8:7: spec.base_spec.spec.build:")],
+)
+def test_base_spec_parts_that_are_not_mappings_are_located_errors_not_a_render_crash(
+    cli: Cli, spec_file: SpecFile, base_spec: str, where: str
+) -> None:
+    path = spec_file("kind: nuclio\nmetadata:\n  name: n\nspec:\n  image: x\n  base_spec:\n" + base_spec)
+
+    result = cli("render", path)
+
+    assert result.code == 3
+    assert f"{path}{where}" in result.err
