@@ -608,7 +608,10 @@ def test_other_fields_still_show_the_wrong_value() -> None:
 
 @pytest.mark.parametrize(
     ("base_spec", "where"),
-    [("    spec: [1]\n", ":7:5: spec.base_spec.spec:"), ("    spec:\n      build: 5\n", ":8:7: spec.base_spec.spec.build:")],
+    [
+        ("    spec: [1]\n", ":7:5: spec.base_spec.spec:"),
+        ("    spec:\n      build: 5\n", ":8:7: spec.base_spec.spec.build:"),
+    ],
 )
 def test_base_spec_parts_that_are_not_mappings_are_located_errors_not_a_render_crash(
     cli: Cli, spec_file: SpecFile, base_spec: str, where: str
