@@ -33,7 +33,7 @@ import pytest
 from tests.unit.support import CORPUS, Cli
 
 SEED = int(os.environ.get("MLCTL_FUZZ_SEED", "20261202"))
-CASES = int(os.environ.get("MLCTL_FUZZ_CASES", "240"))
+CASES = int(os.environ.get("MLCTL_FUZZ_CASES", "500"))
 LIMIT_SECONDS = 10.0
 SECRET = "Zq8sEcReT9vX"  # a value that may appear in no output, whatever shape it is given in
 
