@@ -264,9 +264,13 @@ def _execute(
             except _ClusterFailed as exc:
                 return _Outcome(record_.FAILED, str(exc))
             plan.env["DASK_SCHEDULER_ADDRESS"] = address
+        argv = plan.argv
+        if sys.platform.startswith("linux") and shutil.which(argv[0], path=plan.env.get("PATH")):
+            # the guard takes the run's whole tree with it even if mlctl is killed with SIGKILL
+            argv = [sys.executable, str(Path(__file__).with_name("guard.py")), *argv]
         try:
             proc = subprocess.Popen(
-                plan.argv,
+                argv,
                 env=plan.env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

@@ -190,3 +190,18 @@ def test_a_local_run_returning_nan_prints_valid_json(tmp_path: Path) -> None:
 
     assert mlctl.returncode == 0, err
     json.loads(out, parse_constant=lambda word: pytest.fail(f"{word} is not JSON"))
+
+
+def test_mlctl_killed_with_sigkill_takes_the_runs_whole_tree_with_it(tmp_path: Path) -> None:
+    marker = "909"
+    mlctl = start(tmp_path, "run", spec(tmp_path), "--local", "-p", f"marker={marker}")
+    try:
+        assert wait_for(lambda: len(sleepers(marker)) >= 3), "the handler did not start its children"
+        mlctl.kill()
+        mlctl.wait(timeout=30)
+        survived = not wait_for(lambda: not sleepers(marker), 5)
+    finally:
+        for pid in sleepers(marker):
+            os.kill(pid, signal.SIGKILL)
+
+    assert not survived, "processes of the run outlived mlctl"
