@@ -129,3 +129,11 @@ class WaitTimeout(MlctlError):
 
 class Interrupted(MlctlError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class Signalled(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP: unwinds like Ctrl-C; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

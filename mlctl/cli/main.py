@@ -7,9 +7,14 @@ is the only place that turns errors into messages and exit codes.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import sys
-from typing import Annotated
+import threading
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import typer
 
@@ -128,25 +133,89 @@ def invoke(argv: list[str] | None = None) -> int:
     _register(arguments)
     state.reset()
     try:
-        result = app(args=arguments, standalone_mode=False, prog_name="mlctl")
+        with _interrupts():
+            result = app(args=arguments, standalone_mode=False, prog_name="mlctl")
     except click.exceptions.UsageError as exc:
         exc.show()
         return ExitCode.USAGE
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        print("interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    except (KeyboardInterrupt, typer.Abort) as exc:
+        return _interrupted(getattr(exc, "signum", signal.SIGINT))
     except MlctlError as exc:
         from mlctl.cli import output
 
         output.error(exc, debug=state.options.debug)
         return exc.exit_code
     except BrokenPipeError:
-        return ExitCode.OK
+        return _reader_gone()
+    except SystemExit as exc:
+        # click ends a command whose reader went away (`mlctl render f.yaml | true`) with exit 1
+        if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+            return _reader_gone()
+        raise
     except Exception as exc:  # the boundary: anything else is a bug in mlctl
         from mlctl.cli import output
 
         output.internal_error(exc, debug=state.options.debug)
         return ExitCode.INTERNAL
+    if _received:  # click turned the interrupt into a bare exit code
+        return _interrupted(_received[-1])
     return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+_received: list[int] = []  # signals that arrived during this invocation
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP unwind the command instead of killing mlctl where it stands.
+
+    Each raises ``Signalled`` (a KeyboardInterrupt), so whatever cleans up on
+    Ctrl-C (a local run stopping its processes and recording how it ended)
+    also runs on SIGTERM and SIGHUP, which would otherwise end mlctl where it
+    stands. Click turns a KeyboardInterrupt into a bare exit 130, so the
+    signal is also noted here, for the message and the exit code.
+    """
+    from mlctl.errors import Signalled
+
+    _received.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, _frame: Any) -> None:
+        _received.append(signum)
+        raise Signalled(signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    for sig in _SIGNALS:
+        if previous[sig] in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(sig, unwind)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _interrupted(signum: int) -> int:
+    from mlctl.errors import ExitCode
+
+    name = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    with contextlib.suppress(OSError):
+        print(name, file=sys.stderr, flush=True)
+    return ExitCode.INTERRUPTED if signum == signal.SIGINT else 128 + signum
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away: exit 0 quietly, as other Unix tools do."""
+    from mlctl.errors import ExitCode
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+    return ExitCode.OK

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 import traceback
@@ -84,7 +85,7 @@ def internal_error(exc: BaseException, *, debug: bool = False) -> None:
 def emit(data: Any, fmt: str = "yaml") -> None:
     """Write data to stdout as yaml, json or name."""
     if fmt == "json":
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(_json_safe(data), indent=2, default=str, allow_nan=False) + "\n")
     elif fmt == "name":
         items = data.get("items", [data]) if isinstance(data, dict) else data
         for item in items:
@@ -95,6 +96,17 @@ def emit(data: Any, fmt: str = "yaml") -> None:
 
         sys.stdout.write(loader.dump(data))
     sys.stdout.flush()
+
+
+def _json_safe(data: Any) -> Any:
+    """JSON has no NaN or Infinity (a handler may return them): they become the strings Python writes."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return "NaN" if math.isnan(data) else ("Infinity" if data > 0 else "-Infinity")
+    if isinstance(data, dict):
+        return {key: _json_safe(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_json_safe(value) for value in data]
+    return data
 
 
 def emit_documents(objects: list[dict[str, Any]], fmt: str = "yaml") -> None:

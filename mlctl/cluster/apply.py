@@ -67,13 +67,20 @@ def stamp(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
     Secrets are left as they are: a digest of a secret is not worth showing to
     whoever may read annotations, and their ``stringData`` never reads back anyway.
+    The digest is taken over the object as output shows it, secret values
+    redacted: an unsalted hash of a password beside its redacted text would let
+    anyone check a guess. A changed secret value is still seen, since a
+    settled object must also hold every value (``settled``).
     """
+    from mlctl import render
+
     out = []
     for obj in objects:
         if obj.get("kind") == "Secret":
             out.append(dict(obj))
             continue
-        canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+        shown = render.redact([dict(obj)])[0]
+        canonical = json.dumps(shown, sort_keys=True, separators=(",", ":"), default=str)
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         meta = dict(obj["metadata"])
         meta["annotations"] = {**(meta.get("annotations") or {}), DIGEST: digest}

@@ -50,7 +50,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -218,8 +218,8 @@ def run(
     with tempfile.TemporaryDirectory(prefix=f"mlctl-{run_id}-") as tmp:
         try:
             outcome = _execute(fn, config, Path(tmp), run_id, params, handler, environ, limits, emit, grace)
-        except KeyboardInterrupt:
-            store.finish(run_id, record_.ABORTED, ABORTED_BY_USER)
+        except KeyboardInterrupt as exc:
+            store.finish(run_id, record_.ABORTED, _stopped_text(exc))
             raise
         except Exception as exc:
             # the record must not stay "running" for a failure of mlctl itself
@@ -257,15 +257,20 @@ def _execute(
 ) -> _Outcome:
     plan = _plan(fn, config, tmp, run_id, params, handler, environ)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_adopting_orphans())
         if fn.runtime == "dask":
             try:
                 address = stack.enter_context(_dask_cluster(fn, tmp, plan.env))
             except _ClusterFailed as exc:
                 return _Outcome(record_.FAILED, str(exc))
             plan.env["DASK_SCHEDULER_ADDRESS"] = address
+        argv = plan.argv
+        if sys.platform.startswith("linux") and shutil.which(argv[0], path=plan.env.get("PATH")):
+            # the guard takes the run's whole tree with it even if mlctl is killed with SIGKILL
+            argv = [sys.executable, str(Path(__file__).with_name("guard.py")), *argv]
         try:
             proc = subprocess.Popen(
-                plan.argv,
+                argv,
                 env=plan.env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -282,8 +287,8 @@ def _execute(
         watch = _Watch(proc, run_id, limits, emit, grace)
         try:
             watch.follow()
-        except KeyboardInterrupt:
-            watch.stop(ABORTED_BY_USER)
+        except KeyboardInterrupt as exc:
+            watch.stop(_stopped_text(exc))
             try:
                 watch.follow()
             except KeyboardInterrupt:  # a second Ctrl-C: no more grace
@@ -413,6 +418,14 @@ def _exit_text(returncode: int) -> str:
     return f"the process exited with code {returncode}"
 
 
+def _stopped_text(exc: BaseException) -> str:
+    """How an interrupted run ended: Ctrl-C, or the signal that stopped mlctl."""
+    signum = getattr(exc, "signum", int(signal.SIGINT))
+    if signum == signal.SIGINT:
+        return ABORTED_BY_USER
+    return f"aborted: mlctl was stopped by {signal.Signals(signum).name}"
+
+
 # ------------------------------------------------------------ the child process
 
 
@@ -441,6 +454,77 @@ def _process_group() -> dict[str, Any]:
     return options
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@contextlib.contextmanager
+def _adopting_orphans() -> Iterator[None]:
+    """For the run's length mlctl adopts what the run orphans (a daemon, a ``setsid`` child).
+
+    An orphan would otherwise go to init, out of reach of the run's end; as
+    mlctl's child it is found and ended with the rest of the run's tree.
+    """
+    prctl: Any = None
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+            prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    try:
+        yield
+    finally:
+        if prctl is not None:
+            prctl(_PR_SET_CHILD_SUBREAPER, 0)
+
+
+def _children_of(pids: set[int]) -> set[int]:
+    """Processes whose parent is one of ``pids`` (Linux /proc; empty elsewhere)."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry.name}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) in pids:
+                found.add(int(entry.name))
+    return found
+
+
+def _kill_tree(root: int, spare: Iterable[int] = ()) -> None:
+    """SIGKILL every process below ``root`` and below mlctl except ``spare``'s trees, until none is left.
+
+    Runs after the run's own process ended: what it left behind was adopted
+    by mlctl (the subreaper), even from another session or process group.
+    """
+    me = os.getpid()
+    spared = set(spare)
+    for _ in range(50):
+        tree = {root} if _alive(root) else set()
+        level = (_children_of({me}) - spared) | tree
+        while level:
+            tree |= level
+            level = _children_of(level) - tree
+        tree.discard(me)
+        if not tree:
+            return
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, _SIGKILL)
+        for pid in tree:  # reap the adopted ones, so they do not linger as zombies
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
 def _signal_group(proc: subprocess.Popen[str], sig: int) -> None:
     if os.name == "posix":
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -465,6 +549,8 @@ class _Watch:
         self, proc: subprocess.Popen[str], run_id: str, limits: thresholds_.Thresholds, emit: Output, grace: float
     ) -> None:
         self.proc = proc
+        # mlctl's other children (a local Dask cluster; a test runner's own) are not the run's
+        self.spare = _children_of({os.getpid()}) - {proc.pid}
         self.run_id = run_id
         self.limits = limits
         self.emit = emit
@@ -544,6 +630,8 @@ class _Watch:
                 self.proc.wait(timeout=5)
         # children the handler left running would outlive it; a pod's would not
         _signal_group(self.proc, _SIGKILL)
+        if sys.platform.startswith("linux"):
+            _kill_tree(self.proc.pid, spare=self.spare)
         while True:
             try:
                 stream, line = self.lines.get_nowait()

@@ -6,15 +6,32 @@ lets ``change`` mutate the tree, validates the result with the same checks
 the same folder, fsync, rename). An invalid result or a failure midway
 leaves the file untouched. With ``dry_run`` nothing is written and the
 unified diff is returned.
+
+No edit is lost and no file changes identity:
+
+* the file is read, changed and written under an exclusive advisory lock
+  (``flock``) on the file itself, and re-opened if another editor replaced
+  it meanwhile, so two editors at once both land, one after the other;
+* a symlink is followed and its target edited (the link stays a link);
+  owner, group and mode are kept; a file with several hard links, or one
+  whose owner cannot be kept, is rewritten in place instead of replaced;
+* a file the user may not write is refused before anything is done;
+* CRLF line endings are kept; temporary files left by an editor that was
+  killed are removed by the next edit of the same file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import errno
+import fcntl
 import io
 import os
+import re
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +60,28 @@ def _yaml() -> Any:
     return yaml
 
 
+LOCK_WAIT = 30.0  # seconds to wait for another editor of the same file
+
+
 def parse(text: str, source: str) -> Any:
     # load once with the checking loader for located syntax errors and duplicates
     loader.load_text(text, source)
-    return _yaml().load(text)
+    return _round_trip(text, source)
+
+
+def _round_trip(text: str, source: str) -> Any:
+    """The round-trip tree; the pure parser is stricter than the C one (a tab after ``{}``)."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise invalid([Problem(source, line, column, "", f"cannot be edited in place: {message}")]) from None
+    except (YAMLError, ValueError, TypeError, RecursionError) as exc:
+        raise invalid([Problem(source, 1, 1, "", f"cannot be edited in place: {type(exc).__name__}")]) from None
 
 
 def dump(tree: Any) -> str:
@@ -56,30 +91,112 @@ def dump(tree: Any) -> str:
 
 
 def edit(path: str, change: Callable[[Any], None], config: Config, *, dry_run: bool = False) -> EditResult:
-    target = Path(path)
-    try:
-        before = target.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
-    original = parse(before, path)
-    tree = parse(before, path)
-    change(tree)
-    after = splice(before, original, tree)
-    document = loader.load_text(after, path)
-    problems = validate.check(document, config)
-    if validate.errors(problems):
-        raise invalid([_as_result(p) for p in problems if p.severity == "error"])
-    diff = "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+    target = _target(path)
+    with _locked(target, path) as fd:
+        raw = _read_all(fd)
+        if not dry_run and not os.access(target, os.W_OK):
+            raise InvalidInput(f"{path}: not writable by this user; the file was not changed")
+        text = loader.decode(raw, path)
+        crlf = "\r\n" in text
+        before = text.replace("\r\n", "\n") if crlf else text
+        original = parse(before, path)
+        tree = parse(before, path)
+        change(tree)
+        after = splice(before, original, tree, path)
+        document = loader.load_text(after, path)
+        problems = validate.check(document, config)
+        if validate.errors(problems):
+            raise invalid([_as_result(p) for p in problems if p.severity == "error"])
+        diff = "".join(
+            difflib.unified_diff(
+                before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+            )
         )
-    )
-    changed = before != after
-    if changed and not dry_run:
-        write_atomic(target, after)
+        changed = before != after
+        if changed and not dry_run:
+            _remove_stale_temporaries(target)
+            write_atomic(target, after.replace("\n", "\r\n") if crlf else after)
     return EditResult(path, changed, diff, validate.warnings(problems), changed and not dry_run)
+
+
+def _target(path: str) -> Path:
+    """The file to edit: a symlink's final target, so the link itself stays a link."""
+    return Path(os.path.realpath(path))
+
+
+@contextlib.contextmanager
+def _locked(target: Path, shown: str) -> Iterator[int]:
+    """A read descriptor of ``target`` under an exclusive lock, re-opened if the file was replaced."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise InvalidInput(f"{shown}: no such file") from None
+        except OSError as exc:
+            raise InvalidInput(f"{shown}: cannot read ({exc.strerror})") from None
+        try:
+            if _lock(fd, deadline):
+                try:
+                    now = target.stat()
+                except FileNotFoundError:
+                    now = None
+                held = os.fstat(fd)
+                if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                    yield fd
+                    return
+            elif time.monotonic() >= deadline:
+                raise InvalidInput(
+                    f"{shown}: another process has been editing this file for {LOCK_WAIT:.0f}s; "
+                    "the file was not changed"
+                )
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def _lock(fd: int, deadline: float) -> bool:
+    """Take the lock, waiting until ``deadline``; False when it is still held elsewhere."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        except OSError as exc:
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                return True  # a filesystem without locks: edit unlocked, as before locks existed
+            raise
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    size = 0
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > loader.MAX_BYTES:
+            break
+    return b"".join(chunks)
+
+
+def _temporaries(path: Path) -> re.Pattern[str]:
+    return re.compile(rf"^\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp$")
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of this file's editors that died (kill -9) before renaming them.
+
+    Called under the file's lock: only the lock holder writes a temporary
+    file, so every one found now belongs to an editor that no longer runs.
+    """
+    pattern = _temporaries(path)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
 
 
 def _as_result(problem: Problem) -> Problem:
@@ -94,19 +211,43 @@ def _as_result(problem: Problem) -> Problem:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename; its mode is kept."""
+    """Replace ``path``'s content with ``text``: in one rename, keeping mode, owner and group.
+
+    Where a rename would change what the file is (several hard links share
+    it, its owner cannot be kept, or its folder is not writable), the content
+    is rewritten in place instead: the same inode, so every link sees it.
+    """
+    data = text.encode("utf-8")
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        old = None
+    if old is not None and old.st_nlink > 1:
+        _write_in_place(path, data)
+        return
     folder = path.parent if str(path.parent) else Path()
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except PermissionError:
+        if old is None:
+            raise InvalidInput(f"{path}: cannot write (permission denied)") from None
+        _write_in_place(path, data)
+        return
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot write ({exc.strerror})") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
             out.flush()
+            if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.fchown(out.fileno(), old.st_uid, old.st_gid)
+                except PermissionError:
+                    Path(temp).unlink(missing_ok=True)
+                    _write_in_place(path, data)
+                    return
+            os.fchmod(out.fileno(), old.st_mode & 0o7777 if old is not None else 0o644)
             os.fsync(out.fileno())
-        Path(temp).chmod(mode)
         Path(temp).replace(path)
     except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
@@ -115,7 +256,25 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def splice(text: str, old: Any, new: Any) -> str:
+def _write_in_place(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot write ({exc.strerror}); the file was not changed") from None
+    try:
+        view = memoryview(data)
+        offset = 0
+        while offset < len(data):
+            offset += os.pwrite(fd, view[offset:], offset)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+def splice(text: str, old: Any, new: Any, source: str = "<edit>") -> str:
     """``text`` with only the changed keys rewritten, every other line as it was.
 
     A full dump would re-wrap long strings and re-quote values all over the
@@ -127,9 +286,9 @@ def splice(text: str, old: Any, new: Any) -> str:
     try:
         _splice_mapping(lines, old, new, 0, len(lines))
         result = "".join(lines)
-        if _plain(_yaml().load(result)) == _plain(new):
+        if _plain(_round_trip(result, source)) == _plain(new):
             return result
-    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, InvalidInput):
         pass
     return dump(new)
 

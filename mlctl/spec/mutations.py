@@ -51,10 +51,10 @@ def _map(spec: Any, key: str) -> Any:
 def set_env(tree: Any, values: Sequence[tuple[str, str]], secrets: Sequence[tuple[str, str, str]] = ()) -> None:
     """Set variables (replacing one of the same name in place) and secret refs."""
     env = _list(spec_of(tree), "env")
-    for name, value in values:
-        overrides_.set_env(env, name, value)
-    for name, secret, key in secrets:
-        overrides_.set_env(env, name, {"valueFrom": {"secretKeyRef": {"name": secret, "key": key or name}}})
+    refs = [
+        (name, {"valueFrom": {"secretKeyRef": {"name": secret, "key": key or name}}}) for name, secret, key in secrets
+    ]
+    overrides_.set_envs(env, [*values, *refs])
 
 
 def parse_secret_refs(values: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -262,7 +262,7 @@ def mount_v3io(
     options: dict[str, Any] = {}
     if remote:
         if not mount_path:
-            raise InvalidInput("mount v3io --remote needs --mount-path")
+            raise InvalidInput("mount v3io --remote needs the PATH to mount it at: mount v3io SECRET PATH --remote ...")
         container, _, sub = remote.strip("/").partition("/")
         options = {"container": container, "subPath": f"/{sub}" if sub else ""}
         mounts = [{"name": volume_name, "mountPath": mount_path}]

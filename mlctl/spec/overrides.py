@@ -67,15 +67,18 @@ def parse_resource_list(values: Sequence[str], flag: str) -> dict[str, str]:
     return {key: str(val) for key, val in parse_pairs(items, flag)}
 
 
-def parse_env(values: Sequence[str], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """``--env K=V``; a bare ``K`` takes its value from the caller's environment."""
+def parse_env(values: Sequence[str], environ: Mapping[str, str], flag: str = "--env") -> tuple[tuple[str, str], ...]:
+    """``--env K=V``; a bare ``K`` takes its value from the caller's environment.
+
+    ``flag`` names where the pairs were given, for messages.
+    """
     out = []
-    for key, value in parse_pairs(values, "--env", allow_bare=True):
+    for key, value in parse_pairs(values, flag, allow_bare=True):
         if not _KEY.match(key):
-            raise InvalidInput(f"--env '{key}': not a valid variable name")
+            raise InvalidInput(f"{flag} '{key[:40]}': not a valid variable name")
         if value is None:
             if key not in environ:
-                raise InvalidInput(f"--env {key}: not set in the environment (give {key}=VALUE)")
+                raise InvalidInput(f"{flag} {key}: not set in the environment (give {key}=VALUE)")
             value = environ[key]
         out.append((key, value))
     return tuple(out)
@@ -109,12 +112,31 @@ def path_of(dotted: str) -> tuple[str | int, ...]:
 
 def set_env(env: list[Any], name: str, value: Any) -> None:
     """MLRun's set_env: replace the entry of that name in place, else append."""
-    entry = {"name": name, **(value if isinstance(value, Mapping) else {"value": str(value)})}
+    set_envs(env, [(name, value)])
+
+
+def set_envs(env: list[Any], values: Sequence[tuple[str, Any]]) -> None:
+    """``set_env`` for many variables in one pass (linear: 40,000 variables take well under a second)."""
+    where: dict[Any, int] = {}
     for index, item in enumerate(env):
-        if isinstance(item, Mapping) and item.get("name") == name:
-            env[index] = entry
-            return
-    env.append(entry)
+        if isinstance(item, Mapping) and _hashable(item.get("name")):
+            where.setdefault(item.get("name"), index)
+    for name, value in values:
+        entry = {"name": name, **(value if isinstance(value, Mapping) else {"value": str(value)})}
+        found = where.get(name)
+        if found is None:
+            where[name] = len(env)
+            env.append(entry)
+        else:
+            env[found] = entry
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str = "nvidia.com/gpu") -> dict[str, Any]:
@@ -122,6 +144,7 @@ def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str =
     result: dict[str, Any] = copy.deepcopy(dict(data))
     if overrides.is_empty():
         return result
+    _check_flags(overrides, default_gpu_type)
     spec = result.setdefault("spec", {})
     if not isinstance(spec, dict):
         raise InvalidInput("cannot apply overrides: spec is not a mapping")
@@ -130,8 +153,7 @@ def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str =
     if env_entries:
         env = spec.get("env")
         env = list(env) if isinstance(env, list) else []
-        for name, value in env_entries:
-            set_env(env, name, value)
+        set_envs(env, env_entries)
         spec["env"] = env
     if overrides.image:
         spec["image"] = overrides.image
@@ -159,6 +181,36 @@ def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str =
     for dotted, value in overrides.sets:
         _assign(result, path_of(dotted), value, dotted)
     return result
+
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def _check_flags(overrides: Overrides, default_gpu_type: str) -> None:
+    """Flag values that are wrong on their own are blamed on the flag, not on a line of the spec."""
+    from mlctl.config import PREEMPTION_MODES
+    from mlctl.spec import quantity
+
+    if overrides.preemption_mode and overrides.preemption_mode not in PREEMPTION_MODES:
+        raise InvalidInput(f"--preemption-mode '{overrides.preemption_mode}': not one of {', '.join(PREEMPTION_MODES)}")
+    name = overrides.priority_class
+    if name and (len(name) > 253 or not _DNS_SUBDOMAIN.match(name)):
+        raise InvalidInput(
+            f"--priority-class '{name[:60]}': a priority class name is lowercase letters, digits, '-' and '.'"
+        )
+    gpu_type = overrides.gpu_type or default_gpu_type
+    for flag, values in (("--requests", overrides.requests), ("--limits", overrides.limits)):
+        for key, value in values.items():
+            resource = _resource_name(key, gpu_type)
+            if not _RESOURCE_NAME.match(resource) or len(resource) > 253:
+                raise InvalidInput(f"{flag} {key[:60]}: not a resource name (examples: cpu, memory, nvidia.com/gpu)")
+            try:
+                amount = quantity.parse(value)
+            except quantity.QuantityError as exc:
+                raise InvalidInput(f"{flag} {key}: {exc}") from None
+            if resource == gpu_type and amount != amount.to_integral_value():
+                raise InvalidInput(f"{flag} {key}={value}: GPUs are counted in whole devices")
 
 
 def _resource_name(key: str, gpu_type: str) -> str:

@@ -12,6 +12,7 @@ optional b, any case) are binary, so ``4G`` there means 4 GiB, not 4e9 bytes.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -36,6 +37,9 @@ _DECIMAL = {
 }
 
 
+_MAX_EXPONENT = 64
+
+
 class QuantityError(ValueError):
     """A value that is not a Kubernetes quantity."""
 
@@ -44,6 +48,8 @@ def parse(value: object) -> Decimal:
     """The exact numeric value of a quantity (``"1Gi"`` -> 1073741824, ``"500m"`` -> 0.5)."""
     if isinstance(value, bool) or value is None:
         raise QuantityError(f"{value!r} is not a quantity")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QuantityError(f"{value} is not a quantity (a finite number is needed)")
     if isinstance(value, int | float):
         return Decimal(str(value))
     text = str(value)
@@ -58,7 +64,10 @@ def parse(value: object) -> Decimal:
     if suffix in _BINARY:
         return number * _BINARY[suffix]
     if suffix[:1] in ("e", "E") and suffix not in _DECIMAL:
-        return number * (Decimal(10) ** int(suffix[1:]))
+        exponent = int(suffix[1:])
+        if abs(exponent) > _MAX_EXPONENT:  # Kubernetes holds quantities far below this
+            raise QuantityError(f"'{text}': the exponent is out of range (at most e{_MAX_EXPONENT})")
+        return number * (Decimal(10) ** exponent)
     return number * _DECIMAL[suffix]
 
 

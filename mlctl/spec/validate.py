@@ -144,19 +144,24 @@ def _translate(document: Document, error: Any, level: str = "warn") -> Iterator[
         missing = re.findall(r"'([^']+)' is a required property", error.message)
         yield document.problem(path, f"missing required key '{missing[0] if missing else error.message}'")
         return
+    secret = secret_bearing(path)
     if kind == "enum":
         options = ", ".join(str(o) for o in error.validator_value if o not in (None, ""))
-        yield document.problem(path, f"{_show(error.instance)} is not one of: {options}")
+        yield document.problem(path, f"{_show(error.instance, secret)} is not one of: {options}")
         return
     if kind == "type":
         wanted = error.validator_value
         wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
-        yield document.problem(path, f"expected {wanted}, got {_type_name(error.instance)} {_show(error.instance)}")
+        got = _type_name(error.instance) if secret else f"{_type_name(error.instance)} {_show(error.instance)}"
+        yield document.problem(path, f"expected {wanted}, got {got}")
         return
     if kind == "pattern":
         title = error.schema.get("title") or error.schema.get("description")
         what = f"a valid {title}" if title else f"matching {error.validator_value}"
-        yield document.problem(path, f"{_show(error.instance)} is not {what}")
+        yield document.problem(path, f"{_show(error.instance, secret)} is not {what}")
+        return
+    if secret:  # jsonschema's own messages quote the value
+        yield document.problem(path, f"{_type_name(error.instance)} that fails the schema's '{kind}' rule")
         return
     yield document.problem(path, error.message)
 
@@ -201,7 +206,22 @@ def _one_edit_apart(one: str, other: str) -> bool:
     return shorter[at:] == longer[at + 1 :]
 
 
-def _show(value: Any) -> str:
+_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|credential|access_?key|api_?key|private|auth", re.IGNORECASE)
+
+
+def secret_bearing(path: Path_) -> bool:
+    """Whether the value at ``path`` may hold a secret: env values, credentials, keys, passwords.
+
+    Messages about such a value name its type, never the value.
+    """
+    if len(path) >= 2 and path[:2] == ("spec", "env"):
+        return True
+    return any(isinstance(part, str) and _SECRET_NAME.search(part) for part in path)
+
+
+def _show(value: Any, secret: bool = False) -> str:
+    if secret:
+        return f"the value ({_type_name(value)})"
     text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 

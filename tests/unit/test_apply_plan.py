@@ -120,3 +120,28 @@ def test_references_skip_what_the_same_apply_creates() -> None:
         "Secret": {"creds"},
         "nodeSelector": {"a=1,b=2"},
     }
+
+
+def pod_with_password(password: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "x", "env": [{"name": "DB_PASSWORD", "value": password}]}]},
+    }
+
+
+def test_the_digest_does_not_let_a_guess_of_a_secret_value_be_checked() -> None:
+    digests = {
+        apply.stamp([pod_with_password(guess)])[0]["metadata"]["annotations"][apply.DIGEST]
+        for guess in ("hunter2", "correct horse")
+    }
+
+    assert len(digests) == 1
+
+
+def test_a_changed_secret_value_is_still_not_settled() -> None:
+    stamped = apply.stamp([pod_with_password("new")])[0]
+    live = as_live({**apply.stamp([pod_with_password("old")])[0]})
+
+    assert not apply.settled(stamped, live)

@@ -515,3 +515,11 @@ def test_editing_a_file_with_a_yaml_error_is_refused_and_located(spec_file: Spec
 
     assert result.code == 3
     assert f"{path}:4:3: metadata.name: duplicate key 'name'" in result.err
+
+
+def test_mount_v3io_remote_without_a_path_names_the_real_argument(spec: Path, cli: Cli) -> None:
+    result = cli("mount", spec, "v3io", "v3io-key", "--remote", "projects/p/data")
+
+    assert result.code == 3
+    assert "--mount-path" not in result.err
+    assert "PATH" in result.err

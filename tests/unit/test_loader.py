@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -182,3 +183,104 @@ def test_without_the_c_parser_the_same_data_and_positions_come_back(monkeypatch:
     with pytest.raises(InvalidInput) as error:
         loader.load_text("a: 1\na: 2\n", "dup.yaml")
     assert "duplicate key 'a'" in str(error.value.problems[0])
+
+
+JOB = "kind: job\nmetadata:\n  name: h\nspec:\n  image: x\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (JOB + "  command: a\x07b\n", "f.yaml:6:13:", "character #x0007 is not allowed"),
+        (JOB + "  args: " + "[" * 3000 + "]" * 3000 + "\n", "f.yaml:6:", "nested more than 64 levels"),
+        (JOB + "  args: " + "[" * 70 + "]" * 70 + "\n", "f.yaml:6:", "nested more than 64 levels"),
+        (JOB + "  args: &a [*a]\n", "f.yaml:6:9:", "a recursive alias"),
+        (JOB + "  replicas: " + "9" * 5000 + "\n", "f.yaml:6:13:", "limited to 4300 digits"),
+        (JOB + "  replicas: !!int abc\n", "f.yaml:6:13:", "not a valid !!int"),
+        (JOB + "  replicas: !!bool maybe\n", "f.yaml:6:13:", "not a valid !!bool"),
+        (JOB + "  node_selector:\n    ? [a, b]\n    : c\n", "f.yaml:7:7:", "a mapping key must be a plain value"),
+    ],
+)
+def test_hostile_yaml_is_a_located_problem_not_a_crash(text: str, where: str, message: str) -> None:
+    [problem] = problems_of(text)
+
+    assert problem.startswith(where)
+    assert message in problem
+
+
+def test_a_bad_value_is_located_without_showing_it() -> None:
+    [problem] = problems_of(JOB + "  password: !!int hunter2\n")
+
+    assert "hunter2" not in problem
+
+
+def test_an_alias_bomb_is_refused_without_walking_every_expansion(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.unit.support import REPO
+
+    lines = ["kind: job", "a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for previous, level in zip("abcdefghijklmno", "bcdefghijklmnop", strict=True):
+        lines.append(f"{level}: &{level} [{', '.join([f'*{previous}'] * 10)}]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+
+    try:  # in a child, so that walking every expansion fails the test instead of hanging it
+        result = subprocess.run(
+            [sys.executable, "-m", "mlctl", "validate", str(path)],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("validating an alias bomb took over 10 s")
+
+    assert result.returncode == 3
+    assert f"{path}:1:1: more than 1,000,000 values once aliases are expanded" in result.stderr
+
+
+def test_aliases_within_the_bound_load() -> None:
+    document = loader.load_text("kind: job\nbase: &b {cpu: 1}\nspec: {resources: {requests: *b, limits: *b}}\n", "f")
+
+    assert document.data["spec"]["resources"]["limits"] == {"cpu": 1}
+
+
+def test_text_over_the_size_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "MAX_BYTES", 1000)
+    path = tmp_path / "big.yaml"
+    path.write_text(JOB + "  command: '" + "x" * 2000 + "'\n")
+
+    with pytest.raises(InvalidInput) as caught:
+        loader.load_file(path)
+
+    assert [str(p) for p in caught.value.problems] == [f"{path}: larger than 1,000 bytes, the most mlctl reads"]
+
+
+def test_a_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_bytes(b"kind: job\nmetadata:\n  name: \xff\n")
+
+    with pytest.raises(InvalidInput) as caught:
+        loader.load_file(path)
+
+    assert str(caught.value.problems[0]).startswith(f"{path}:3:9: not UTF-8 text")
+
+
+def test_a_missing_file_is_a_problem_that_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        loader.load_file(tmp_path / "nope.yaml")
+
+    assert [p.file for p in caught.value.problems] == [str(tmp_path / "nope.yaml")]
+
+
+def test_a_multi_line_command_line_value_is_kept_whole() -> None:
+    assert loader.value("a\nb: c") == "a\nb: c"
+
+
+def test_a_deeply_nested_command_line_value_is_text_not_a_crash() -> None:
+    deep = "[" * 3000 + "]" * 3000
+
+    assert loader.value(deep) == deep

@@ -292,7 +292,7 @@ def test_cli_env_file_with_a_bad_line_exits_3_naming_the_line(spec_file: SpecFil
     result = cli("render", path, "--env-file", env)
 
     assert result.code == 3
-    assert f"{env}:2:1: justkey: a key without a value" in result.err
+    assert f"{env}:2:1: a line with no '=' ('justke...')" in result.err
 
 
 def test_a_date_given_on_the_command_line_stays_text_so_runs_carry_json() -> None:
@@ -302,3 +302,56 @@ def test_a_date_given_on_the_command_line_stays_text_so_runs_carry_json() -> Non
 
     assert params == {"day": "2024-01-31", "epochs": 3, "layers": [1, 2], "flag": True}
     assert overrides.parse_sets(["spec.description=2024-01-31"]) == (("spec.description", "2024-01-31"),)
+
+
+class CountingEntry(dict[str, Any]):
+    """An env entry that counts how often its name is looked at."""
+
+    looks = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        CountingEntry.looks += 1
+        return super().get(key, default)
+
+
+def test_setting_many_variables_looks_at_each_entry_once() -> None:
+    env: list[Any] = [CountingEntry(name=f"OLD_{i}", value="1") for i in range(1000)]
+    CountingEntry.looks = 0
+
+    overrides.set_envs(env, [(f"VAR_{i}", str(i)) for i in range(1000)] + [("OLD_7", "seven")])
+
+    assert len(env) == 2000
+    assert env[7] == {"name": "OLD_7", "value": "seven"}
+    assert CountingEntry.looks <= 2 * 1000  # a search per variable looked a million times
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--preemption-mode", "junk"], "--preemption-mode 'junk': not one of"),
+        (["--priority-class", "a b"], "--priority-class 'a b':"),
+        (["--priority-class", "UPPER"], "--priority-class 'UPPER':"),
+        (["--limits", "gpus=1.5"], "--limits gpus=1.5: GPUs are counted in whole devices"),
+        (["--limits", "x y=1"], "--limits x y: not a resource name"),
+    ],
+)
+def test_a_bad_flag_value_is_blamed_on_the_flag_not_a_spec_line(
+    spec_file: SpecFile, cli: Cli, flags: list[str], message: str
+) -> None:
+    path = spec_file(SPEC_YAML)
+
+    result = cli("render", path, *flags)
+
+    assert result.code == 3
+    assert f"error: {message}" in result.err
+    assert f"{path}:" not in result.err
+
+
+def test_set_env_names_itself_not_a_missing_env_option(spec_file: SpecFile, cli: Cli) -> None:
+    path = spec_file(SPEC_YAML)
+
+    result = cli("set-env", path, "1BAD")
+
+    assert result.code == 3
+    assert "set-env '1BAD': not a valid variable name" in result.err
+    assert "--env" not in result.err

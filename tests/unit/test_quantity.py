@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from mlctl.spec import quantity
+from tests.unit.support import Cli, SpecFile
 
 
 @pytest.mark.parametrize(
@@ -64,3 +65,30 @@ def test_manifest_keeps_ints_as_ints_and_text_as_written() -> None:
     assert quantity.to_manifest("1e3") == "1e3"
     assert quantity.to_manifest(1.5) == "1.5"
     assert quantity.to_manifest(2.0) == "2"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), "1e9999999", "2E-99999999999"])
+def test_values_that_are_not_finite_or_out_of_range_are_refused(value: object) -> None:
+    with pytest.raises(quantity.QuantityError):
+        quantity.parse(value)
+
+
+def test_a_spec_with_an_infinite_memory_limit_is_a_located_error(cli: Cli, spec_file: SpecFile) -> None:
+    path = spec_file(
+        """
+        kind: job
+        metadata:
+          name: h
+        spec:
+          image: x
+          resources:
+            limits:
+              memory: 1e9999999
+        """
+    )
+
+    result = cli("render", path)
+
+    assert result.code == 3
+    assert f"{path}:8:7: spec.resources.limits.memory:" in result.err
+    assert "Infinity" not in result.out

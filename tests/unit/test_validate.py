@@ -572,3 +572,53 @@ def test_two_volumes_of_one_name_are_an_error_at_the_second() -> None:
     """)
     )
     assert found == ["9:8 spec.volumes[1].name: a second volume named 'data'"]
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (
+            "kind: job\nmetadata:\n  name: h\n  credentials:\n    access_key: 123456789012345678\nspec:\n  image: x\n",
+            "metadata.credentials.access_key",
+        ),
+        ("kind: job\nmetadata:\n  name: h\nspec:\n  image: x\n  env:\n  - name: A\n    value: [hunter2]\n", "spec.env"),
+    ],
+)
+def test_a_type_error_in_a_secret_bearing_field_names_the_type_not_the_value(text: str, path: str) -> None:
+    found = errors(text)
+
+    assert any(path in p and ("got an integer" in p or "got a list" in p) for p in found), found
+    assert not any("123456789012345678" in p or "hunter2" in p for p in found)
+
+
+def test_a_secret_bearing_value_set_on_the_command_line_is_not_printed(cli: Cli, spec_file: SpecFile) -> None:
+    path = spec_file("kind: job\nmetadata:\n  name: h\nspec:\n  image: x\n")
+
+    result = cli("render", path, "--set", "spec.env=[{name: X, value: [hunter2]}]")
+
+    assert result.code == 3
+    assert "hunter2" not in result.out + result.err
+
+
+def test_other_fields_still_show_the_wrong_value() -> None:
+    found = errors("kind: job\nmetadata:\n  name: h\nspec:\n  image: x\n  replicas: [7777]\n")
+
+    assert any("7777" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("base_spec", "where"),
+    [
+        ("    spec: [1]\n", ":7:5: spec.base_spec.spec:"),
+        ("    spec:\n      build: 5\n", ":8:7: spec.base_spec.spec.build:"),
+    ],
+)
+def test_base_spec_parts_that_are_not_mappings_are_located_errors_not_a_render_crash(
+    cli: Cli, spec_file: SpecFile, base_spec: str, where: str
+) -> None:
+    path = spec_file("kind: nuclio\nmetadata:\n  name: n\nspec:\n  image: x\n  base_spec:\n" + base_spec)
+
+    result = cli("render", path)
+
+    assert result.code == 3
+    assert f"{path}{where}" in result.err

@@ -74,7 +74,7 @@ def set_env(
     pairs: list[tuple[str, str]] = []
     for path in env_file or []:
         pairs += list(envfile.read(path).items())
-    pairs += list(overrides_.parse_env(values or [], os.environ))
+    pairs += list(overrides_.parse_env(values or [], os.environ, "set-env"))
     secrets = mutations.parse_secret_refs(from_secret or [])
     return _apply(file, lambda tree: mutations.set_env(tree, pairs, secrets), dry_run)
 
