@@ -189,6 +189,7 @@ class Cluster:
         namespace: str | None = None,
         *,
         selector: str = "",
+        fields: str = "",
         all_namespaces: bool = False,
     ) -> list[dict[str, Any]]:
         ns = None if all_namespaces else (namespace or self.namespace)
@@ -197,7 +198,7 @@ class Cluster:
         result = self.request(
             "GET",
             self.path(api_version, kind, ns),
-            query={"labelSelector": selector or None},
+            query={"labelSelector": selector or None, "fieldSelector": fields or None},
             what=plural + where,
             verb="list",
         )

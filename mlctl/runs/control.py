@@ -51,12 +51,24 @@ def find(cluster: Cluster, run_id: str, namespace: str | None = None) -> tuple[d
     return None
 
 
+def no_pod_reason(cluster: Cluster, obj: Mapping[str, Any]) -> str:
+    """Why the run object's controller could not create a pod, verbatim from its event ("" when it said nothing)."""
+    meta = obj["metadata"]
+    try:
+        events = cluster.list("v1", "Event", meta["namespace"], fields=f"involvedObject.uid={meta['uid']}")
+    except (errors.Forbidden, errors.NotFound):
+        return ""  # events are an explanation, not the record: a user who may not read them still gets the state
+    return states.failed_create(events)
+
+
 def get(cluster: Cluster, run_id: str, namespace: str | None = None) -> record_.RunRecord:
     found = find(cluster, run_id, namespace)
     if found is None:
         raise errors.NotFound(f"run {run_id} not found in namespace {namespace or cluster.namespace}")
     obj, _ = found
-    return states.run_record(obj, pods_of(cluster, run_id, obj["metadata"]["namespace"]))
+    pods = pods_of(cluster, run_id, obj["metadata"]["namespace"])
+    reason = "" if pods or states.object_state(obj) in record_.TERMINAL else no_pod_reason(cluster, obj)
+    return states.run_record(obj, pods, reason)
 
 
 def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bool = False) -> list[record_.RunRecord]:
@@ -77,7 +89,9 @@ def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bo
     return sorted(records, key=lambda r: r.started, reverse=True)
 
 
-def _record_patch(state: str, status_text: str, result: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _record_patch(
+    state: str, status_text: str, result: Mapping[str, Any] | None = None, traceback: str = ""
+) -> dict[str, Any]:
     annotations = {
         states.STATE: state,
         states.STATUS_TEXT: status_text,
@@ -85,6 +99,8 @@ def _record_patch(state: str, status_text: str, result: Mapping[str, Any] | None
     }
     if result:
         annotations[states.RESULT] = json.dumps(dict(result), default=str)[:8000]
+    if traceback:
+        annotations[states.TRACEBACK] = traceback[:4000]
     return {"metadata": {"annotations": annotations}}
 
 
@@ -129,7 +145,7 @@ def finish(cluster: Cluster, run_id: str, record: record_.RunRecord, namespace: 
         obj["apiVersion"],
         obj["kind"],
         obj["metadata"]["name"],
-        _record_patch(record.state, record.status_text, record.result),
+        _record_patch(record.state, record.status_text, record.result, record.traceback),
         obj["metadata"]["namespace"],
     )
 

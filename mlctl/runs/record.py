@@ -36,6 +36,7 @@ class RunRecord:
     result: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     thresholds: Mapping[str, str] = field(default_factory=dict)
+    traceback: str = ""  # the last lines of a failed handler's traceback (cluster runs)
 
     @property
     def done(self) -> bool:
