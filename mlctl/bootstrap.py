@@ -63,7 +63,7 @@ class Context:
 def _write_result(path, payload):
     text = json.dumps(payload, default=repr)
     if len(text.encode("utf-8")) > RESULT_LIMIT:
-        kept = dict((k, payload[k]) for k in ("error", "traceback") if k in payload)  # the why outlives the what
+        kept = {k: payload[k] for k in ("error", "traceback") if k in payload}  # the why outlives the what
         room = max(RESULT_LIMIT - 200 - len(json.dumps(kept).encode("utf-8")), 0)
         payload = dict(kept, truncated=True, result=text[:room])
         text = json.dumps(payload)

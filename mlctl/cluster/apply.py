@@ -126,9 +126,10 @@ def _group(api_version: str) -> str:
 
 
 def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """What the objects refer to (pure): priority classes, claims, ConfigMaps, Secrets, selectors."""
+    """What the objects refer to (pure): priority classes, claims, ConfigMaps, Secrets, service accounts, selectors."""
     refs: dict[str, set[str]] = {
         "PriorityClass": set(),
+        "ServiceAccount": set(),
         "PersistentVolumeClaim": set(),
         "ConfigMap": set(),
         "Secret": set(),
@@ -140,6 +141,9 @@ def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
             for key, value in node.items():
                 if key == "priorityClassName" and value:
                     refs["PriorityClass"].add(str(value))
+                elif key in ("serviceAccountName", "serviceAccount") and value and isinstance(value, str):
+                    # a pod's, or an operator's field for its pods (Spark driver and executors, Nuclio)
+                    refs["ServiceAccount"].add(value)
                 elif key == "persistentVolumeClaim" and isinstance(value, Mapping) and value.get("claimName"):
                     refs["PersistentVolumeClaim"].add(str(value["claimName"]))
                 elif (
@@ -175,7 +179,7 @@ def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
             pass
     # what this apply creates needs no check
     for obj in objects:
-        if obj.get("kind") in ("ConfigMap", "Secret"):
+        if obj.get("kind") in ("ConfigMap", "Secret", "ServiceAccount"):
             refs[obj["kind"]].discard(obj["metadata"]["name"])
     return refs
 
@@ -206,6 +210,7 @@ def preflight(
             ("PersistentVolumeClaim", "v1"),
             ("ConfigMap", "v1"),
             ("Secret", "v1"),
+            ("ServiceAccount", "v1"),
         )
         for name in sorted(refs[kind])
     ]

@@ -244,9 +244,7 @@ def failure_reason(pods: Iterable[Mapping[str, Any]]) -> str:
     return ""
 
 
-def run_record(
-    obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], no_pod_reason: str = ""
-) -> record_.RunRecord:
+def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], no_pod_reason: str = "") -> record_.RunRecord:
     """A cluster run's record from its run object (Job, MPIJob, SparkApplication) and pods.
 
     ``no_pod_reason`` is why the run's controller could not create a pod

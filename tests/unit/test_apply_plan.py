@@ -99,6 +99,7 @@ def test_references_skip_what_the_same_apply_creates() -> None:
             "template": {
                 "spec": {
                     "priorityClassName": "high",
+                    "serviceAccountName": "trainer-sa",
                     "nodeSelector": {"b": "2", "a": "1"},
                     "volumes": [
                         {"name": "code", "configMap": {"name": "fn-code"}},
@@ -115,8 +116,28 @@ def test_references_skip_what_the_same_apply_creates() -> None:
 
     assert refs == {
         "PriorityClass": {"high"},
+        "ServiceAccount": {"trainer-sa"},
         "PersistentVolumeClaim": {"claim"},
         "ConfigMap": set(),
         "Secret": {"creds"},
         "nodeSelector": {"a=1,b=2"},
     }
+
+
+def test_service_accounts_named_for_an_operators_pods_are_references_unless_applied_alongside() -> None:
+    spark = {
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {"name": "etl"},
+        "spec": {"driver": {"serviceAccount": "spark-sa"}, "executor": {"serviceAccount": "spark-sa"}},
+    }
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "monitor"}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "monitor"},
+        "spec": {"template": {"spec": {"serviceAccountName": "monitor"}}},
+    }
+
+    assert apply.references([spark])["ServiceAccount"] == {"spark-sa"}
+    assert apply.references([account, deployment])["ServiceAccount"] == set()
