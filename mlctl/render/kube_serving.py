@@ -100,6 +100,9 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     name = fn.full_name
     labels = dict(pod.labels)
     selector = {k: v for k, v in pod.labels.items() if k.startswith(pod_.LABEL_PREFIX) or k == "app.kubernetes.io/name"}
+    template_meta: dict[str, Any] = {"labels": labels}
+    if pod_.pod_annotations(fn):  # the function's annotations reach its pods
+        template_meta["annotations"] = pod_.pod_annotations(fn)
     low, high = nuclio_.replica_bounds(fn)
     deployment = {
         "apiVersion": "apps/v1",
@@ -109,7 +112,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
             # Kubernetes' HPA cannot go below one pod; with a range it owns the count
             "replicas": max(low, 1),
             "selector": {"matchLabels": selector},
-            "template": {"metadata": {"labels": labels}, "spec": {**spec, "containers": [container]}},
+            "template": {"metadata": template_meta, "spec": {**spec, "containers": [container]}},
         },
     }
     service_spec: dict[str, Any] = {
