@@ -7,6 +7,7 @@ through callbacks; nothing here prints.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -60,9 +61,12 @@ def follow(
     described: dict[str, str] = {}
     logging: set[str] = set()
     started = time.monotonic()
+    disrupted = [""]  # what took a pod away (preempted, evicted), from its DisruptionTarget condition
 
     def on_pod(kind: str, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
+        if states.disruption(pod):  # kept: the pod itself may be gone by the time the run ends
+            disrupted[0] = states.disruption(pod)
         current = states.classify(pod)
         text = current.state or current.phase.lower()
         if kind == "DELETED":
@@ -127,6 +131,10 @@ def follow(
     )
     time.sleep(0.3)  # let a log stream flush its last lines
     record = control.get(cluster, run_id, namespace)
+    if record.state == record_.FAILED and disrupted[0] and not record.status_text.startswith(disrupted[0]):
+        # "backoff limit reached" says little: what happened to the pod says what happened to the run
+        text = f"{disrupted[0]} ({record.status_text})" if record.status_text else disrupted[0]
+        record = dataclasses.replace(record, status_text=text)
     if record.done and record.state != record_.ABORTED:
         control.finish(cluster, run_id, record, namespace)
     return record
