@@ -237,11 +237,12 @@ class Cluster:
         patch: Mapping[str, Any],
         namespace: str | None = None,
         subresource: str = "",
+        strategic: bool = False,
     ) -> dict[str, Any]:
+        """A JSON merge patch; ``strategic``: Kubernetes' strategic merge (lists merge by key, e.g. owners by uid)."""
         path = self.path(api_version, kind, namespace or self.namespace, name, subresource)
-        return dict(
-            self.request("PATCH", path, body=patch, content_type="application/merge-patch+json", what=f"{kind} {name}")
-        )
+        content_type = "application/strategic-merge-patch+json" if strategic else "application/merge-patch+json"
+        return dict(self.request("PATCH", path, body=patch, content_type=content_type, what=f"{kind} {name}"))
 
     def delete(
         self,

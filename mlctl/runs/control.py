@@ -11,7 +11,7 @@ the object's resourceVersion, so two watchers never abort a run twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlctl import errors
@@ -33,6 +33,28 @@ def run_kind(runtime: str, mpijob_version: str = "v2beta1") -> tuple[str, str]:
     if runtime == "mpijob":
         api_version = f"kubeflow.org/{mpijob_version}"
     return api_version, kind
+
+
+def adopt(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> None:
+    """Make the run object one of the owners of the run's pinned code ConfigMap.
+
+    The ConfigMap is shared by every run of the same code; Kubernetes' garbage
+    collector deletes it once the last run object owning it is deleted.
+    Owners are added with a strategic merge, which merges the list by uid, so
+    runs started together do not drop each other's.
+    """
+    run_kinds = {kind for _, kind in RUN_KINDS.values()}
+    run = next((o for o in objects if o["kind"] in run_kinds), None)
+    pinned = [o for o in objects if o["kind"] == "ConfigMap" and o.get("immutable")]
+    if run is None or not pinned:
+        return
+    meta = run["metadata"]
+    live = cluster.get(run["apiVersion"], run["kind"], meta["name"], meta.get("namespace"))
+    owner = {"apiVersion": run["apiVersion"], "kind": run["kind"], "name": meta["name"], "uid": live["metadata"]["uid"]}
+    for config_map in pinned:
+        cm = config_map["metadata"]
+        patch = {"metadata": {"ownerReferences": [owner]}}
+        cluster.patch("v1", "ConfigMap", cm["name"], patch, cm.get("namespace"), strategic=True)
 
 
 def pods_of(cluster: Cluster, run_id: str, namespace: str | None = None) -> list[dict[str, Any]]:
