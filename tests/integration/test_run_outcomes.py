@@ -302,3 +302,47 @@ def test_an_evicted_run_says_it_was_evicted(spawn: support.Spawner, kube: suppor
     record = result.json()
     assert record["state"] == "error"
     assert record["status_text"].startswith(f"pod {pod.metadata.name} evicted on node {pod.spec.node_name}"), record
+
+
+# ------------------------------------------------------------------ code pinned per run
+
+
+def _code_of(kube: support.Kube, run_id: str) -> tuple[str, str]:
+    """(ConfigMap name, code) that the run's pod template mounts."""
+    job = kube.job_of(run_id)
+    (volume,) = [v for v in job.spec.template.spec.volumes if v.name == "mlctl-code"]
+    name = volume.config_map.name
+    return name, kube.core.read_namespaced_config_map(name, kube.namespace).data["trainer.py"]
+
+
+def _gone(kube: support.Kube, name: str) -> bool:
+    return name not in {c.metadata.name for c in kube.core.list_namespaced_config_map(kube.namespace).items}
+
+
+def test_a_queued_run_keeps_its_code_when_the_function_changes_and_the_code_goes_with_its_runs(
+    mlctl: support.Mlctl, kube: support.Kube, tmp_path: Path
+) -> None:
+    queued = ("--detach", "--node-selector", "mlctl.test/pool=nowhere")
+    first_code = 'def handler(context=None):\n    return "A"\n'
+    second_code = 'def handler(context=None):\n    return "B"\n'
+    spec = support.job_spec(tmp_path, code=first_code)
+    run_a = mlctl("run", str(spec), *queued).stdout.strip()
+    spec = support.job_spec(tmp_path, code=second_code)
+    run_b = mlctl("run", str(spec), *queued).stdout.strip()
+    run_b2 = mlctl("run", str(spec), *queued).stdout.strip()
+
+    name_a, code_a = _code_of(kube, run_a)
+    name_b, code_b = _code_of(kube, run_b)
+    assert code_a == first_code
+    assert code_b == second_code
+    assert _code_of(kube, run_b2)[0] == name_b  # the same code: one copy
+    owners = {o.name for o in kube.core.read_namespaced_config_map(name_b, kube.namespace).metadata.owner_references}
+    assert owners == {kube.job_of(run_b).metadata.name, kube.job_of(run_b2).metadata.name}
+
+    assert mlctl("runs", "delete", run_a).code == 0
+    support.wait_for(lambda: _gone(kube, name_a), "Kubernetes to collect the deleted run's code", timeout=60)
+    assert mlctl("runs", "delete", run_b).code == 0
+    time.sleep(2)
+    assert not _gone(kube, name_b)  # still owned by the other run of that code
+    assert mlctl("runs", "delete", run_b2).code == 0
+    support.wait_for(lambda: _gone(kube, name_b), "Kubernetes to collect the code of the last run", timeout=60)
