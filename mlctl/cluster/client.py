@@ -42,6 +42,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "Event": ("events", True),
     "Job": ("jobs", True),
     "Deployment": ("deployments", True),
+    "ReplicaSet": ("replicasets", True),
     "HorizontalPodAutoscaler": ("horizontalpodautoscalers", True),
     "Role": ("roles", True),
     "RoleBinding": ("rolebindings", True),
