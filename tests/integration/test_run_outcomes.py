@@ -13,6 +13,7 @@ import base64
 import copy
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -346,3 +347,28 @@ def test_a_queued_run_keeps_its_code_when_the_function_changes_and_the_code_goes
     assert not _gone(kube, name_b)  # still owned by the other run of that code
     assert mlctl("runs", "delete", run_b2).code == 0
     support.wait_for(lambda: _gone(kube, name_b), "Kubernetes to collect the code of the last run", timeout=60)
+
+
+# ------------------------------------------------------------------ runs list, cluster unreachable
+
+
+def test_runs_list_with_the_cluster_unreachable_shows_local_runs_and_says_the_list_is_incomplete(
+    mlctl: support.Mlctl, kubeconfig: Path, tmp_path: Path
+) -> None:
+    local = mlctl.offline("run", "--local", str(support.job_spec(tmp_path, code=support.HANDLER)))
+    assert local.code == 0, local
+    run_id = support.run_id_of(local)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = yaml.safe_load(kubeconfig.read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    unreachable = tmp_path / "unreachable.kubeconfig"
+    unreachable.write_text(yaml.safe_dump(config))
+
+    listed = mlctl("runs", "list", "-o", "json", kubeconfig=unreachable)
+
+    assert listed.code == 4, listed
+    assert [r["run_id"] for r in listed.json()] == [run_id]
+    assert "cluster's runs could not be read" in listed.stderr
