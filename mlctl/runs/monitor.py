@@ -1,10 +1,13 @@
 """Watch runs' pods and abort the ones stuck past their state thresholds.
 
-One list and one long-lived watch per namespace (or cluster) feed a
-``Tracker`` that knows every run pod; the loop wakes at the next deadline
-(or every half second) and aborts breaching runs through
-``mlctl.runs.control.abort``. API calls do not grow with the number of runs:
-time passing costs nothing, only aborts and reconnects make requests.
+One list and one long-lived watch per namespace (or cluster) for pods, and
+one for each kind of run object (Job, MPIJob, SparkApplication), feed a
+``Tracker`` that knows every run pod and run object; the loop wakes at the
+next deadline (or every half second) and aborts breaching runs through
+``mlctl.runs.control.abort``. A run object with no pod at all (its
+controller cannot create one) is ``pending_not_scheduled`` from its
+creation. API calls do not grow with the number of runs: time passing
+costs nothing, only aborts and reconnects make requests.
 
 Restart-safe: state lives in Kubernetes (timestamps, annotations), not in
 the process, so a new monitor reaches the same verdicts.
