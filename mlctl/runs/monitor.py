@@ -199,8 +199,8 @@ class PodFeed:
                     if kind != "BOOKMARK":
                         self.events.put((self.tag + str(kind), obj))
                 failures = 0
-            except errors.NotFound:
-                if self.tag:  # this run kind's CRD is not installed: no runs of it
+            except (errors.NotFound, errors.Forbidden):
+                if self.tag:  # this run kind's CRD is not installed, or not ours to watch: no runs of it seen
                     self.events.put((self.tag + "RESET", []))
                     return
                 raise
@@ -233,8 +233,8 @@ def watch(
         for api_version, kind in control.RUN_KINDS.values():
             try:
                 listed = cluster.list(api_version, kind, namespace, selector=selector, all_namespaces=all_namespaces)
-            except errors.NotFound:
-                continue  # that CRD is not installed
+            except (errors.NotFound, errors.Forbidden):
+                continue  # that CRD is not installed, or not ours to read
             tracker.reset_objects(kind, listed)
         _abort_due(cluster, tracker, clock(), on_abort)
         return tracker
