@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.integration import support
@@ -353,8 +354,9 @@ def test_a_queued_run_keeps_its_code_when_the_function_changes_and_the_code_goes
 
 
 def test_runs_list_with_the_cluster_unreachable_shows_local_runs_and_says_the_list_is_incomplete(
-    mlctl: support.Mlctl, kubeconfig: Path, tmp_path: Path
+    mlctl: support.Mlctl, kubeconfig: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("MLCTL_STATE_DIR", str(tmp_path / "state"))  # this test's local runs only
     local = mlctl.offline("run", "--local", str(support.job_spec(tmp_path, code=support.HANDLER)))
     assert local.code == 0, local
     run_id = support.run_id_of(local)

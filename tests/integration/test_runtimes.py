@@ -141,7 +141,7 @@ def test_an_attached_spark_run_ends_when_its_application_completes(
         kube.namespace,
         "sparkapplications",
         app["metadata"]["name"],
-        {"status": {"applicationState": {"state": "COMPLETED"}}},
+        {"status": {"applicationState": {"state": "COMPLETED"}, "driverInfo": {}}},
     )
 
     result = attached.wait(timeout=60)
