@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from mlctl import errors
-from mlctl.cluster.client import Cluster, concurrently
+from mlctl.cluster.client import FIELD_MANAGER, Cluster, concurrently
 
 MANAGED = "app.kubernetes.io/managed-by=mlctl"  # the label on everything mlctl renders
 DIGEST = "mlctl.io/applied-digest"  # the annotation stamp() adds
@@ -323,6 +323,33 @@ _TIERS = {
 }
 
 
+REPLICAS_HANDOVER = "mlctl-replicas-handover"
+
+
+def replicas_handover(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The apply that hands a Deployment's replica count over, before mlctl stops setting it (pure).
+
+    A Deployment that an HPA now scales is applied without ``replicas``. Had
+    mlctl's earlier applies set them, leaving the field out would reset it to
+    one; so, as Kubernetes documents for moving a Deployment to an HPA, the
+    live count is first applied by another field manager, which keeps it.
+    None when nothing needs handing over.
+    """
+    if obj.get("kind") != "Deployment" or live is None or "replicas" in (obj.get("spec") or {}):
+        return None
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        owned = ((entry.get("fieldsV1") or {}).get("f:spec") or {}).keys()
+        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply" and "f:replicas" in owned:
+            meta = live["metadata"]
+            return {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "spec": {"replicas": (live.get("spec") or {}).get("replicas", 1)},
+            }
+    return None
+
+
 def apply_all(
     cluster: Cluster,
     objects: Sequence[Mapping[str, Any]],
@@ -349,9 +376,13 @@ def apply_all(
             before = (dry_run[index].get("metadata") or {}).get("resourceVersion") or None
             if before and live.get(key(obj, cluster.namespace)) == dry_run[index]:
                 return Applied(obj["kind"], meta["name"], namespace, "unchanged")
+            current = live.get(key(obj, cluster.namespace))
         else:
-            found = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], namespace)
-            before = found["metadata"].get("resourceVersion") if found else None
+            current = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], namespace)
+            before = current["metadata"].get("resourceVersion") if current else None
+        handover = replicas_handover(obj, current)
+        if handover is not None:
+            cluster.apply(handover, field_manager=REPLICAS_HANDOVER)
         after = cluster.apply(obj)
         if before is None:
             action = "created"

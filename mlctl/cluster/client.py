@@ -209,13 +209,15 @@ class Cluster:
             item.setdefault("kind", kind)
         return items
 
-    def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
-        """Server-side apply with field manager ``mlctl``."""
+    def apply(
+        self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = True, field_manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
+        """Server-side apply, by default with field manager ``mlctl``."""
         meta = obj.get("metadata", {})
         namespace = meta.get("namespace") or self.namespace
         path = self.path(obj["apiVersion"], obj["kind"], namespace, meta["name"])
         query = {
-            "fieldManager": FIELD_MANAGER,
+            "fieldManager": field_manager,
             "force": "true" if force else None,
             "dryRun": "All" if dry_run else None,
         }

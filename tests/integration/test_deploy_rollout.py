@@ -106,3 +106,17 @@ def test_a_fixed_replica_count_is_put_back_by_a_redeploy(
 
     assert again.code == 0, again
     assert kube.apps.read_namespaced_deployment(deployment.metadata.name, kube.namespace).spec.replicas == 2
+
+
+def test_a_function_given_a_replica_range_keeps_its_count_when_the_hpa_takes_over(
+    mlctl: support.Mlctl, kube: support.Kube, tmp_path: Path
+) -> None:
+    fixed = mlctl("deploy", str(serving(tmp_path, replicas=3)), "--engine", "kubernetes", "--wait", "--timeout", "60s")
+    assert fixed.code == 0, fixed
+    (deployment,) = kube.apps.list_namespaced_deployment(kube.namespace).items
+
+    ranged = serving(tmp_path, min_replicas=2, max_replicas=5)
+    again = mlctl("deploy", str(ranged), "--engine", "kubernetes", "--wait", "--timeout", "60s")
+
+    assert again.code == 0, again
+    assert kube.apps.read_namespaced_deployment(deployment.metadata.name, kube.namespace).spec.replicas == 3

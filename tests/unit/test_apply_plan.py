@@ -141,3 +141,28 @@ def test_service_accounts_named_for_an_operators_pods_are_references_unless_appl
 
     assert apply.references([spark])["ServiceAccount"] == {"spark-sa"}
     assert apply.references([account, deployment])["ServiceAccount"] == set()
+
+
+def test_replicas_mlctl_set_before_are_handed_over_when_an_hpa_takes_the_count() -> None:
+    wanted = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "predictor"}, "spec": {}}
+    owned_by = [
+        {"manager": "mlctl", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}}
+    ]
+    live = {
+        "metadata": {"name": "predictor", "namespace": "ns", "managedFields": owned_by},
+        "spec": {"replicas": 3},
+    }
+
+    handover = apply.replicas_handover(wanted, live)
+
+    assert handover == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "predictor", "namespace": "ns"},
+        "spec": {"replicas": 3},
+    }
+    scaled = {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    after_hpa = {**live, "metadata": {**live["metadata"], "managedFields": [scaled]}}
+    assert apply.replicas_handover(wanted, after_hpa) is None
+    assert apply.replicas_handover({**wanted, "spec": {"replicas": 2}}, live) is None  # a fixed count stays mlctl's
+    assert apply.replicas_handover(wanted, None) is None  # created: the HPA raises it to its minimum
