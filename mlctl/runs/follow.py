@@ -119,6 +119,12 @@ def follow(
                 return True  # the run object's own verdict: its controller (or operator) has decided
         elif seen_object.is_set():
             return True  # the run object was deleted by someone else
+        elif any(
+            (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+            for p in tracker.pods.values()
+            if _primary(runtime, p)
+        ):
+            return True  # a run object this connection cannot watch (a version not served): its pod's end
         if time.monotonic() - started > timeout:
             raise errors.WaitTimeout(
                 f"run {run_id} still going after the --timeout; it goes on (mlctl runs get {run_id})"
