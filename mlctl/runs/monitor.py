@@ -73,7 +73,7 @@ class Tracker:
             self.objects.pop(uid, None)
             self.object_deadlines.pop(uid, None)
         else:
-            self.objects[uid] = dict(obj)
+            self.objects[uid] = _slim(obj)
             self.object_deadlines[uid] = states.no_pod_deadline(obj)
 
     def reset_objects(self, kind: str, objects: list[dict[str, Any]]) -> None:
@@ -128,6 +128,26 @@ class Tracker:
             if run_id and run_id not in self.handled:
                 upcoming.append(deadline)  # type: ignore[arg-type]
         return min(upcoming) if upcoming else None
+
+
+def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What the monitor needs of a run object: who it is, its record and limits, its verdict.
+
+    Run objects carry whole pod templates; with hundreds of runs, keeping
+    them would make the monitor's memory grow with the runs' specs.
+    """
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    return {
+        "apiVersion": obj.get("apiVersion", ""),
+        "kind": obj.get("kind", ""),
+        "metadata": {
+            **{k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp", "labels") if k in meta},
+            "annotations": {k: annotations[k] for k in (states.STATE, states.THRESHOLDS) if k in annotations},
+        },
+        "status": {k: status[k] for k in ("conditions", "applicationState", "terminationTime") if k in status},
+    }
 
 
 def _run_of(obj: Mapping[str, Any]) -> str:
