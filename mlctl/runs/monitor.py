@@ -28,6 +28,7 @@ from mlctl.cluster.client import Cluster, concurrently
 from mlctl.runs import control, states
 
 RUN_SELECTOR = states.RUN_ID
+OBJECT_PAGE = 100  # run objects per list page
 
 
 @dataclass
@@ -82,7 +83,7 @@ class Tracker:
             self.objects.pop(uid)
             self.object_deadlines.pop(uid, None)
         for obj in objects:
-            self.observe_object("ADDED", {"kind": kind, **obj})
+            self.observe_object("ADDED", {**obj, "kind": kind})
 
     def object_of(self, run_id: str) -> dict[str, Any] | None:
         return next((o for o in self.objects.values() if _run_of(o) == run_id), None)
@@ -188,11 +189,27 @@ class PodFeed:
 
     def relist(self) -> str:
         path = self.cluster.path(self.api_version, self.kind, self.namespace)
-        listing = self.cluster.request(
-            "GET", path, query={"labelSelector": self.selector}, what=f"list {self.kind.lower()}s"
-        )
-        self.events.put((self.tag + "RESET", listing.get("items", [])))
-        return str(listing.get("metadata", {}).get("resourceVersion", ""))
+        if not self.tag:
+            listing = self.cluster.request(
+                "GET", path, query={"labelSelector": self.selector}, what=f"list {self.kind.lower()}s"
+            )
+            self.events.put(("RESET", listing.get("items", [])))
+            return str(listing.get("metadata", {}).get("resourceVersion", ""))
+        # run objects hold whole pod templates: read a page at a time and keep only what the tracker needs
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = {"labelSelector": self.selector, "limit": str(OBJECT_PAGE), "continue": token or None}
+            page = self.cluster.request("GET", path, query=query, what=f"list {self.kind.lower()}s")
+            items += [self.slim(o) for o in page.get("items", [])]
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                break
+        self.events.put((self.tag + "RESET", items))
+        return str((page.get("metadata") or {}).get("resourceVersion", ""))
+
+    def slim(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return _slim({**obj, "apiVersion": self.api_version, "kind": self.kind})
 
     def _run(self) -> None:
         version = ""
@@ -217,7 +234,7 @@ class PodFeed:
                         break
                     version = obj.get("metadata", {}).get("resourceVersion", version)
                     if kind != "BOOKMARK":
-                        self.events.put((self.tag + str(kind), obj))
+                        self.events.put((self.tag + str(kind), self.slim(obj) if self.tag else obj))
                 failures = 0
             except (errors.NotFound, errors.Forbidden):
                 if self.tag:  # this run kind's CRD is not installed, or not ours to watch: no runs of it seen
@@ -287,7 +304,7 @@ def watch(
                     if event == "RESET":
                         tracker.reset_objects(object_kind, payload)
                     else:
-                        tracker.observe_object(event, {"kind": object_kind, **payload})
+                        tracker.observe_object(event, {**payload, "kind": object_kind})
                 elif kind == "RESET":
                     tracker.reset(payload)
                     for pod in payload:
