@@ -17,7 +17,11 @@ Three ways a run is watched:
 
 - ``monitor``: one ``mlctl monitor`` process, runs started a little apart;
 - ``burst``: the same monitor, all runs breaking their limit in the same second;
-- ``attached``: each run watched by its own ``mlctl run`` (no monitor).
+- ``attached``: each run watched by its own ``mlctl run`` (no monitor);
+- ``no-pod monitor`` and ``no-pod attached``: the same, in a namespace whose
+  ResourceQuota allows no pod, so the Job controller never creates one. The
+  limit passes at the Job's creationTimestamp plus the limit, and only the
+  record is measured (there are no pods to remove).
 
 Kubernetes timestamps have whole seconds, so the limit instant is known to
 the second; mlctl waits for the same instant. Goal: at most 2 s (median and
@@ -51,8 +55,9 @@ RUN_ID = "mlctl.io/run-id"
 class Observer:
     """Watches a namespace's pods and Jobs; notes when each run's limit passes, is aborted, loses its pods."""
 
-    def __init__(self, api: Any, namespace: str, limit: float) -> None:
+    def __init__(self, api: Any, namespace: str, limit: float, podless: bool = False) -> None:
         self.api = api
+        self.podless = podless
         self.namespace = namespace
         self.limit = limit
         self.limit_at: dict[str, float] = {}
@@ -94,13 +99,16 @@ class Observer:
 
         for now, _, job in self._stream(client.BatchV1Api(self.api).list_namespaced_job):
             run = (job.metadata.labels or {}).get(RUN_ID)
+            if run and self.podless:
+                with self.lock:
+                    self.limit_at.setdefault(run, job.metadata.creation_timestamp.timestamp() + self.limit)
             if run and (job.metadata.annotations or {}).get("mlctl.io/state") == "aborted":
                 with self.lock:
                     self.aborted_at.setdefault(run, now)
 
     def done(self, runs: list[str]) -> bool:
         with self.lock:
-            return all(r in self.aborted_at and r in self.gone_at for r in runs)
+            return all(r in self.aborted_at and (self.podless or r in self.gone_at) for r in runs)
 
     def latencies(self, runs: list[str]) -> tuple[list[float], list[float]]:
         with self.lock:
@@ -129,6 +137,19 @@ def start_detached(mlctl: list[str], spec: Path, namespace: str, limit: float, e
     return result.stdout.strip()
 
 
+def forbid_pods(api: Any, namespace: str) -> None:
+    """A ResourceQuota of zero pods, in force once the quota controller has counted it."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    core.create_namespaced_resource_quota(namespace, {"metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if core.read_namespaced_resource_quota("no-pods", namespace).status.hard:
+            return
+        time.sleep(0.2)
+
+
 def wait(observer: Observer, runs: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not observer.done(runs) and time.monotonic() < deadline:
@@ -138,7 +159,8 @@ def wait(observer: Observer, runs: list[str], timeout: float) -> None:
 def report(mode: str, observer: Observer, runs: list[str]) -> None:
     aborted, gone = observer.latencies(runs)
     print(f"\n{mode}: {len(runs)} runs")
-    for label, figures in (("record aborted", aborted), ("pods gone", gone)):
+    measured = [("record aborted", aborted)] + ([] if observer.podless else [("pods gone", gone)])
+    for label, figures in measured:
         if len(figures) < len(runs):
             print(f"  {label:<15} only {len(figures)} of {len(runs)} runs within the wait: MISSED")
             continue
@@ -159,13 +181,16 @@ def main() -> int:
     with testbed() as bed:
         env["KUBECONFIG"] = str(bed.kubeconfig)
         print(f"limit {args.limit:g} s; {datetime.now().isoformat(timespec='seconds')}; {bed.server}")
-        for mode in ("monitor", "burst", "attached"):
-            namespace = new_namespace(bed, f"bench-abort-{mode}")
-            observer = Observer(bed.api, namespace, args.limit)
+        for mode in ("monitor", "burst", "attached", "no-pod monitor", "no-pod attached"):
+            podless = mode.startswith("no-pod")
+            namespace = new_namespace(bed, f"bench-abort-{mode.replace(' ', '-')}")
+            if podless:
+                forbid_pods(bed.api, namespace)
+            observer = Observer(bed.api, namespace, args.limit, podless)
             children: list[subprocess.Popen[bytes]] = []
             runs: list[str] = []
             try:
-                if mode in ("monitor", "burst"):
+                if mode in ("monitor", "burst", "no-pod monitor"):
                     monitor = subprocess.Popen([*mlctl, "monitor", "-n", namespace], env=env,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
                     children.append(monitor)

@@ -25,6 +25,7 @@ import sys
 import traceback
 
 RESULT_LIMIT = 4096  # bytes a termination message may hold
+TRACEBACK_LINES = 6  # of the handler's traceback, kept in the result
 
 
 class Context:
@@ -62,7 +63,9 @@ class Context:
 def _write_result(path, payload):
     text = json.dumps(payload, default=repr)
     if len(text.encode("utf-8")) > RESULT_LIMIT:
-        payload = {"truncated": True, "result": text[: RESULT_LIMIT - 200]}
+        kept = {k: payload[k] for k in ("error", "traceback") if k in payload}  # the why outlives the what
+        room = max(RESULT_LIMIT - 200 - len(json.dumps(kept).encode("utf-8")), 0)
+        payload = dict(kept, truncated=True, result=text[:room])
         text = json.dumps(payload)
     if not path:
         return
@@ -71,6 +74,13 @@ def _write_result(path, payload):
             out.write(text)
     except OSError as exc:
         print("mlctl: cannot write the result to %s: %s" % (path, exc), file=sys.stderr)
+
+
+def _last_frames(exc, lines=TRACEBACK_LINES):
+    """The end of the handler's traceback (where it raised), short enough for a termination message."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    kept = [line[:200] for line in text.rstrip("\n").splitlines()[-lines:]]
+    return "\n".join(kept)
 
 
 def _load(code_path):
@@ -124,7 +134,14 @@ def main():
         value = handler(*args, **kwargs)
     except Exception as exc:
         traceback.print_exc()
-        _write_result(result_path, {"error": "%s: %s" % (type(exc).__name__, exc), "results": context.results})
+        _write_result(
+            result_path,
+            {
+                "error": "%s: %s" % (type(exc).__name__, exc),
+                "traceback": _last_frames(exc),
+                "results": context.results,
+            },
+        )
         return 1
     results = dict(context.results)
     if value is not None:

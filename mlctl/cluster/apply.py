@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from mlctl import errors
-from mlctl.cluster.client import Cluster, concurrently
+from mlctl.cluster.client import FIELD_MANAGER, Cluster, concurrently
 
 MANAGED = "app.kubernetes.io/managed-by=mlctl"  # the label on everything mlctl renders
 DIGEST = "mlctl.io/applied-digest"  # the annotation stamp() adds
@@ -133,9 +133,10 @@ def _group(api_version: str) -> str:
 
 
 def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """What the objects refer to (pure): priority classes, claims, ConfigMaps, Secrets, selectors."""
+    """What the objects refer to (pure): priority classes, claims, ConfigMaps, Secrets, service accounts, selectors."""
     refs: dict[str, set[str]] = {
         "PriorityClass": set(),
+        "ServiceAccount": set(),
         "PersistentVolumeClaim": set(),
         "ConfigMap": set(),
         "Secret": set(),
@@ -147,6 +148,9 @@ def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
             for key, value in node.items():
                 if key == "priorityClassName" and value:
                     refs["PriorityClass"].add(str(value))
+                elif key in ("serviceAccountName", "serviceAccount") and value and isinstance(value, str):
+                    # a pod's, or an operator's field for its pods (Spark driver and executors, Nuclio)
+                    refs["ServiceAccount"].add(value)
                 elif key == "persistentVolumeClaim" and isinstance(value, Mapping) and value.get("claimName"):
                     refs["PersistentVolumeClaim"].add(str(value["claimName"]))
                 elif (
@@ -182,7 +186,7 @@ def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
             pass
     # what this apply creates needs no check
     for obj in objects:
-        if obj.get("kind") in ("ConfigMap", "Secret"):
+        if obj.get("kind") in ("ConfigMap", "Secret", "ServiceAccount"):
             refs[obj["kind"]].discard(obj["metadata"]["name"])
     return refs
 
@@ -213,6 +217,7 @@ def preflight(
             ("PersistentVolumeClaim", "v1"),
             ("ConfigMap", "v1"),
             ("Secret", "v1"),
+            ("ServiceAccount", "v1"),
         )
         for name in sorted(refs[kind])
     ]
@@ -325,6 +330,33 @@ _TIERS = {
 }
 
 
+REPLICAS_HANDOVER = "mlctl-replicas-handover"
+
+
+def replicas_handover(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The apply that hands a Deployment's replica count over, before mlctl stops setting it (pure).
+
+    A Deployment that an HPA now scales is applied without ``replicas``. Had
+    mlctl's earlier applies set them, leaving the field out would reset it to
+    one; so, as Kubernetes documents for moving a Deployment to an HPA, the
+    live count is first applied by another field manager, which keeps it.
+    None when nothing needs handing over.
+    """
+    if obj.get("kind") != "Deployment" or live is None or "replicas" in (obj.get("spec") or {}):
+        return None
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        owned = ((entry.get("fieldsV1") or {}).get("f:spec") or {}).keys()
+        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply" and "f:replicas" in owned:
+            meta = live["metadata"]
+            return {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "spec": {"replicas": (live.get("spec") or {}).get("replicas", 1)},
+            }
+    return None
+
+
 def apply_all(
     cluster: Cluster,
     objects: Sequence[Mapping[str, Any]],
@@ -351,9 +383,13 @@ def apply_all(
             before = (dry_run[index].get("metadata") or {}).get("resourceVersion") or None
             if before and live.get(key(obj, cluster.namespace)) == dry_run[index]:
                 return Applied(obj["kind"], meta["name"], namespace, "unchanged")
+            current = live.get(key(obj, cluster.namespace))
         else:
-            found = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], namespace)
-            before = found["metadata"].get("resourceVersion") if found else None
+            current = cluster.find(obj["apiVersion"], obj["kind"], meta["name"], namespace)
+            before = current["metadata"].get("resourceVersion") if current else None
+        handover = replicas_handover(obj, current)
+        if handover is not None:
+            cluster.apply(handover, field_manager=REPLICAS_HANDOVER)
         after = cluster.apply(obj)
         if before is None:
             action = "created"

@@ -43,6 +43,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "Event": ("events", True),
     "Job": ("jobs", True),
     "Deployment": ("deployments", True),
+    "ReplicaSet": ("replicasets", True),
     "HorizontalPodAutoscaler": ("horizontalpodautoscalers", True),
     "Role": ("roles", True),
     "RoleBinding": ("rolebindings", True),
@@ -209,13 +210,15 @@ class Cluster:
             item.setdefault("kind", kind)
         return items
 
-    def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
-        """Server-side apply with field manager ``mlctl``."""
+    def apply(
+        self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = True, field_manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
+        """Server-side apply, by default with field manager ``mlctl``."""
         meta = obj.get("metadata", {})
         namespace = meta.get("namespace") or self.namespace
         path = self.path(obj["apiVersion"], obj["kind"], namespace, meta["name"])
         query = {
-            "fieldManager": FIELD_MANAGER,
+            "fieldManager": field_manager,
             "force": "true" if force else None,
             "dryRun": "All" if dry_run else None,
         }
@@ -238,11 +241,12 @@ class Cluster:
         patch: Mapping[str, Any],
         namespace: str | None = None,
         subresource: str = "",
+        strategic: bool = False,
     ) -> dict[str, Any]:
+        """A JSON merge patch; ``strategic``: Kubernetes' strategic merge (lists merge by key, e.g. owners by uid)."""
         path = self.path(api_version, kind, namespace or self.namespace, name, subresource)
-        return dict(
-            self.request("PATCH", path, body=patch, content_type="application/merge-patch+json", what=f"{kind} {name}")
-        )
+        content_type = "application/strategic-merge-patch+json" if strategic else "application/merge-patch+json"
+        return dict(self.request("PATCH", path, body=patch, content_type=content_type, what=f"{kind} {name}"))
 
     def delete(
         self,

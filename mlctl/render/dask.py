@@ -75,7 +75,9 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     volumes = [v for v in pod.spec.get("volumes", []) if v.get("name") != _CODE_VOLUME]
     if volumes:
         pod_spec["volumes"] = volumes
-    metadata = {"labels": dict(pod.labels)}
+    metadata: dict[str, Any] = {"labels": dict(pod.labels)}
+    if pod_.pod_annotations(fn):  # the function's annotations reach the scheduler and worker pods
+        metadata["annotations"] = pod_.pod_annotations(fn)
     low, high, fixed = worker_bounds(fn)
     spec: dict[str, Any] = {
         "worker": {

@@ -100,16 +100,17 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     name = fn.full_name
     labels = dict(pod.labels)
     selector = {k: v for k, v in pod.labels.items() if k.startswith(pod_.LABEL_PREFIX) or k == "app.kubernetes.io/name"}
+    template_meta: dict[str, Any] = {"labels": labels}
+    if pod_.pod_annotations(fn):  # the function's annotations reach its pods
+        template_meta["annotations"] = pod_.pod_annotations(fn)
     low, high = nuclio_.replica_bounds(fn)
-    deployment = {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": ctx.namespace, "labels": labels},
         "spec": {
-            # Kubernetes' HPA cannot go below one pod; with a range it owns the count
-            "replicas": max(low, 1),
             "selector": {"matchLabels": selector},
-            "template": {"metadata": {"labels": labels}, "spec": {**spec, "containers": [container]}},
+            "template": {"metadata": template_meta, "spec": {**spec, "containers": [container]}},
         },
     }
     service_spec: dict[str, Any] = {
@@ -125,7 +126,12 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     }
     objects += [service, deployment]
     if high > max(low, 1):
+        # With a range, the HPA owns the count: no replicas in the applied Deployment (as Kubernetes'
+        # HPA documentation asks), so a redeploy leaves the count the HPA chose, and diff sees no drift.
+        # The HPA raises a new Deployment's default single replica to its minimum at once.
         objects.append(_autoscaler(fn, name, ctx.namespace, labels, max(low, 1), high))
+    else:
+        deployment["spec"] = {"replicas": max(low, 1), **deployment["spec"]}  # a fixed count is mlctl's to keep
     return objects
 
 

@@ -13,9 +13,15 @@ NAME = "mlctl-monitor"
 LABELS = {"app.kubernetes.io/managed-by": "mlctl", "app.kubernetes.io/name": NAME}
 RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "patch"]},
-    {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs"], "verbs": ["get", "list", "patch"]},
-    {"apiGroups": ["sparkoperator.k8s.io"], "resources": ["sparkapplications"], "verbs": ["get", "list", "patch"]},
+    # run objects are watched too: a run whose controller creates no pod is seen only there
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs"], "verbs": ["get", "list", "watch", "patch"]},
+    {
+        "apiGroups": ["sparkoperator.k8s.io"],
+        "resources": ["sparkapplications"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},  # why a controller created no pod
 ]
 
 

@@ -46,7 +46,8 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if not ctx.for_run:
         return objects
 
-    annotations = ctx.run_annotations(fn)
+    # the function's own annotations reach every pod, as on a Job's; the run's own win
+    annotations = {**pod_.pod_annotations(fn), **ctx.run_annotations(fn)}
     launcher = _launcher_container(fn, config, pod)
     worker = _with_ipc_lock(pod.container)
     worker.pop("command", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ SECRET_ENV = ("V3IO_ACCESS_KEY",)
 # MLRun server to make one)
 SECRET_REFERENCE = "$ref:"
 AUTH_SESSION_ENV = "MLRUN_AUTH_SESSION"
+PINNED_DIGEST = 12  # hex digits of a run's code digest in its ConfigMap's name
 
 
 @dataclass(frozen=True)
@@ -85,23 +87,47 @@ def uses_bootstrap(fn: FunctionSpec) -> bool:
     return fn.code is not None or (entry.endswith(".py") and bool(fn.get("default_handler")))
 
 
-def code_config_map(fn: FunctionSpec, namespace: str) -> dict[str, Any] | None:
-    """The ConfigMap carrying the bootstrap and the function's code, when a handler is run."""
+def code_config_map(fn: FunctionSpec, namespace: str, pinned: bool = False) -> dict[str, Any] | None:
+    """The ConfigMap carrying the bootstrap and the function's code, when a handler is run.
+
+    ``pinned`` (a run's): named after a digest of its content and immutable,
+    so a run executes the code it was started with whatever is deployed or
+    started after it. Runs of the same code share it; each run object becomes
+    one of its owners, so Kubernetes collects it with the last of them.
+    """
     if not uses_bootstrap(fn):
         return None
-    data = {"bootstrap.py": bootstrap_source()}
+    data = _code_data(fn)
     annotations = {}
     if fn.code is not None:
-        data[fn.code.filename] = fn.code.text
         annotations[LABEL_PREFIX + "code-sha256"] = hashlib.sha256(fn.code.text.encode()).hexdigest()
-    metadata: dict[str, Any] = {"name": code_config_map_name(fn), "namespace": namespace, "labels": labels(fn)}
+    metadata: dict[str, Any] = {
+        "name": code_config_map_name(fn, pinned),
+        "namespace": namespace,
+        "labels": labels(fn),
+    }
     if annotations:
         metadata["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+    config_map: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+    if pinned:
+        config_map["immutable"] = True
+    return config_map
 
 
-def code_config_map_name(fn: FunctionSpec) -> str:
-    return k8s_name(fn.full_name, "code")
+def _code_data(fn: FunctionSpec) -> dict[str, str]:
+    data = {"bootstrap.py": bootstrap_source()}
+    if fn.code is not None:
+        data[fn.code.filename] = fn.code.text
+    return data
+
+
+def code_config_map_name(fn: FunctionSpec, pinned: bool = False) -> str:
+    """``<project>-<function>-code``; a run's pinned copy adds a digest of what it holds."""
+    if not pinned:
+        return k8s_name(fn.full_name, "code")
+    digest = hashlib.sha256(json.dumps(_code_data(fn), sort_keys=True).encode()).hexdigest()[:PINNED_DIGEST]
+    suffix = f"code-{digest}"
+    return f"{k8s_name(fn.full_name, limit=62 - len(suffix))}-{suffix}"
 
 
 def env(fn: FunctionSpec, config: Config) -> list[dict[str, Any]]:
@@ -356,7 +382,8 @@ def build(
     objects += secret_objects
     env_ += run_vars
     if uses_bootstrap(fn):
-        volumes.append({"name": "mlctl-code", "configMap": {"name": code_config_map_name(fn)}})
+        # a run reads its own pinned copy of the code; a deployed function the shared one
+        volumes.append({"name": "mlctl-code", "configMap": {"name": code_config_map_name(fn, pinned=bool(run_id))}})
         mounts.append({"name": "mlctl-code", "mountPath": CODE_MOUNT, "readOnly": True})
     image = fn.image or str(config.get("default_image"))
     container: dict[str, Any] = {"name": "base", "image": image}

@@ -19,7 +19,7 @@ from mlctl.spec.model import FunctionSpec, k8s_name
 def function_objects(fn: FunctionSpec, config: Config, ctx: RenderContext) -> tuple[list[dict[str, Any]], pod_.Pod]:
     """The code ConfigMap and Secrets a run needs, and the pod pieces for its templates."""
     objects: list[dict[str, Any]] = []
-    code = pod_.code_config_map(fn, ctx.namespace)
+    code = pod_.code_config_map(fn, ctx.namespace, pinned=ctx.for_run)
     if code:
         objects.append(code)
     pod = pod_.build(fn, config, ctx.namespace, run_env=ctx.run_env(fn), run_id=ctx.run_id)

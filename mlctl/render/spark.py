@@ -76,7 +76,8 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if fn.get("node_name"):
         raise InvalidInput(f"{fn.source}: spec.node_name cannot be set for spark (the operator places the pods)")
 
-    annotations = ctx.run_annotations(fn)
+    # the function's own annotations reach the driver and executors; the run's own win
+    annotations = {**pod_.pod_annotations(fn), **ctx.run_annotations(fn)}
     version = str(fn.get("spark_version") or DEFAULT_SPARK_VERSION)
     job_type = str(fn.get("job_type") or "Python")
     spec: dict[str, Any] = {"type": job_type, "mode": "cluster"}

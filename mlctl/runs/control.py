@@ -11,7 +11,7 @@ the object's resourceVersion, so two watchers never abort a run twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlctl import errors
@@ -35,6 +35,28 @@ def run_kind(runtime: str, mpijob_version: str = "v2beta1") -> tuple[str, str]:
     return api_version, kind
 
 
+def adopt(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> None:
+    """Make the run object one of the owners of the run's pinned code ConfigMap.
+
+    The ConfigMap is shared by every run of the same code; Kubernetes' garbage
+    collector deletes it once the last run object owning it is deleted.
+    Owners are added with a strategic merge, which merges the list by uid, so
+    runs started together do not drop each other's.
+    """
+    run_kinds = {kind for _, kind in RUN_KINDS.values()}
+    run = next((o for o in objects if o["kind"] in run_kinds), None)
+    pinned = [o for o in objects if o["kind"] == "ConfigMap" and o.get("immutable")]
+    if run is None or not pinned:
+        return
+    meta = run["metadata"]
+    live = cluster.get(run["apiVersion"], run["kind"], meta["name"], meta.get("namespace"))
+    owner = {"apiVersion": run["apiVersion"], "kind": run["kind"], "name": meta["name"], "uid": live["metadata"]["uid"]}
+    for config_map in pinned:
+        cm = config_map["metadata"]
+        patch = {"metadata": {"ownerReferences": [owner]}}
+        cluster.patch("v1", "ConfigMap", cm["name"], patch, cm.get("namespace"), strategic=True)
+
+
 def pods_of(cluster: Cluster, run_id: str, namespace: str | None = None) -> list[dict[str, Any]]:
     return cluster.list("v1", "Pod", namespace, selector=f"{states.RUN_ID}={run_id}")
 
@@ -51,12 +73,24 @@ def find(cluster: Cluster, run_id: str, namespace: str | None = None) -> tuple[d
     return None
 
 
+def no_pod_reason(cluster: Cluster, obj: Mapping[str, Any]) -> str:
+    """Why the run object's controller could not create a pod, verbatim from its event ("" when it said nothing)."""
+    meta = obj["metadata"]
+    try:
+        events = cluster.list("v1", "Event", meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}")
+    except (errors.Forbidden, errors.NotFound):
+        return ""  # events are an explanation, not the record: a user who may not read them still gets the state
+    return states.failed_create(events)
+
+
 def get(cluster: Cluster, run_id: str, namespace: str | None = None) -> record_.RunRecord:
     found = find(cluster, run_id, namespace)
     if found is None:
         raise errors.NotFound(f"run {run_id} not found in namespace {namespace or cluster.namespace}")
     obj, _ = found
-    return states.run_record(obj, pods_of(cluster, run_id, obj["metadata"]["namespace"]))
+    pods = pods_of(cluster, run_id, obj["metadata"]["namespace"])
+    reason = "" if pods or states.object_state(obj) in record_.TERMINAL else no_pod_reason(cluster, obj)
+    return states.run_record(obj, pods, reason)
 
 
 def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bool = False) -> list[record_.RunRecord]:
@@ -77,7 +111,9 @@ def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bo
     return sorted(records, key=lambda r: r.started, reverse=True)
 
 
-def _record_patch(state: str, status_text: str, result: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _record_patch(
+    state: str, status_text: str, result: Mapping[str, Any] | None = None, traceback: str = ""
+) -> dict[str, Any]:
     annotations = {
         states.STATE: state,
         states.STATUS_TEXT: status_text,
@@ -85,6 +121,8 @@ def _record_patch(state: str, status_text: str, result: Mapping[str, Any] | None
     }
     if result:
         annotations[states.RESULT] = json.dumps(dict(result), default=str)[:8000]
+    if traceback:
+        annotations[states.TRACEBACK] = traceback[:4000]
     return {"metadata": {"annotations": annotations}}
 
 
@@ -134,7 +172,7 @@ def finish(cluster: Cluster, run_id: str, record: record_.RunRecord, namespace: 
         obj["apiVersion"],
         obj["kind"],
         obj["metadata"]["name"],
-        _record_patch(record.state, record.status_text, record.result),
+        _record_patch(record.state, record.status_text, record.result, record.traceback),
         obj["metadata"]["namespace"],
     )
 

@@ -1,10 +1,13 @@
 """Watch runs' pods and abort the ones stuck past their state thresholds.
 
-One list and one long-lived watch per namespace (or cluster) feed a
-``Tracker`` that knows every run pod; the loop wakes at the next deadline
-(or every half second) and aborts breaching runs through
-``mlctl.runs.control.abort``. API calls do not grow with the number of runs:
-time passing costs nothing, only aborts and reconnects make requests.
+One list and one long-lived watch per namespace (or cluster) for pods, and
+one for each kind of run object (Job, MPIJob, SparkApplication), feed a
+``Tracker`` that knows every run pod and run object; the loop wakes at the
+next deadline (or every half second) and aborts breaching runs through
+``mlctl.runs.control.abort``. A run object with no pod at all (its
+controller cannot create one) is ``pending_not_scheduled`` from its
+creation. API calls do not grow with the number of runs: time passing
+costs nothing, only aborts and reconnects make requests.
 
 Restart-safe: state lives in Kubernetes (timestamps, annotations), not in
 the process, so a new monitor reaches the same verdicts.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +28,7 @@ from mlctl.cluster.client import Cluster, concurrently
 from mlctl.runs import control, gather, states
 
 RUN_SELECTOR = states.RUN_ID
+OBJECT_PAGE = 100  # run objects per list page
 
 
 @dataclass
@@ -38,22 +43,58 @@ class Tracker:
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     handled: set[str] = field(default_factory=set)
     deadlines: dict[str, datetime | None] = field(default_factory=dict)
+    # run objects (Job, MPIJob, SparkApplication) by uid: a run whose controller
+    # creates no pod (quota, missing service account) is only visible here
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    object_deadlines: dict[str, datetime | None] = field(default_factory=dict)
+    pod_count: Counter[str] = field(default_factory=Counter)  # run id -> its pods seen
+    pods_listed: bool = False  # until the pods are listed, no run can be said to have none
 
     def observe(self, kind: str, pod: Mapping[str, Any]) -> None:
         uid = pod["metadata"]["uid"]
         if kind == "DELETED":
-            self.pods.pop(uid, None)
+            if self.pods.pop(uid, None) is not None:
+                self.pod_count[_run_of(pod)] -= 1
             self.deadlines.pop(uid, None)
         else:
+            if uid not in self.pods:
+                self.pod_count[_run_of(pod)] += 1
             self.pods[uid] = dict(pod)
             self.deadlines[uid] = states.deadline(pod)
 
     def reset(self, pods: list[dict[str, Any]]) -> None:
         self.pods = {p["metadata"]["uid"]: p for p in pods}
         self.deadlines = {uid: states.deadline(p) for uid, p in self.pods.items()}
+        self.pod_count = Counter(_run_of(p) for p in pods)
+        self.pods_listed = True
+
+    def observe_object(self, kind: str, obj: Mapping[str, Any]) -> None:
+        uid = obj["metadata"]["uid"]
+        if kind == "DELETED":
+            self.objects.pop(uid, None)
+            self.object_deadlines.pop(uid, None)
+        else:
+            self.objects[uid] = _slim(obj)
+            self.object_deadlines[uid] = states.no_pod_deadline(obj)
+
+    def reset_objects(self, kind: str, objects: list[dict[str, Any]]) -> None:
+        """Replace the run objects of one kind (each kind is listed and watched on its own)."""
+        for uid in [u for u, o in self.objects.items() if o.get("kind") == kind]:
+            self.objects.pop(uid)
+            self.object_deadlines.pop(uid, None)
+        for obj in objects:
+            self.observe_object("ADDED", {**obj, "kind": kind})
+
+    def object_of(self, run_id: str) -> dict[str, Any] | None:
+        return next((o for o in self.objects.values() if _run_of(o) == run_id), None)
 
     def _run_id(self, uid: str) -> str:
-        return str(self.pods[uid]["metadata"].get("labels", {}).get(states.RUN_ID, ""))
+        return _run_of(self.pods[uid])
+
+    def _podless(self, uid: str) -> str:
+        """The run id of a run object whose run has no pod ("" when it has pods, or no run id)."""
+        run_id = _run_of(self.objects[uid])
+        return "" if not self.pods_listed or self.pod_count.get(run_id, 0) > 0 else run_id
 
     def breaches(self, at: datetime) -> list[tuple[str, str, str]]:
         """(run id, namespace, status text) of unhandled runs with a pod past its limit."""
@@ -68,24 +109,77 @@ class Tracker:
             text = states.breach(pod, at)
             if text:
                 found[run_id] = (run_id, pod["metadata"]["namespace"], text)
+        for uid, deadline in self.object_deadlines.items():
+            if deadline is None or deadline > at:
+                continue
+            run_id = self._podless(uid)
+            if not run_id or run_id in self.handled or run_id in found:
+                continue
+            obj = self.objects[uid]
+            text = states.no_pod_breach(obj, at)
+            if text:
+                found[run_id] = (run_id, obj["metadata"]["namespace"], text)
         return list(found.values())
 
     def next_deadline(self) -> datetime | None:
         """The earliest instant an unhandled run breaks a limit (a handled run's is past and stays past)."""
         upcoming = [d for uid, d in self.deadlines.items() if d and self._run_id(uid) not in self.handled]
+        for uid, deadline in self.object_deadlines.items():
+            run_id = self._podless(uid) if deadline else ""
+            if run_id and run_id not in self.handled:
+                upcoming.append(deadline)  # type: ignore[arg-type]
         return min(upcoming) if upcoming else None
 
 
-class PodFeed:
-    """List, then watch, run pods in a background thread; events arrive on a queue."""
+def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What the monitor needs of a run object: who it is, its record and limits, its verdict.
 
-    def __init__(self, cluster: Cluster, namespace: str | None, selector: str, all_namespaces: bool = False) -> None:
+    Run objects carry whole pod templates; with hundreds of runs, keeping
+    them would make the monitor's memory grow with the runs' specs.
+    """
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    return {
+        "apiVersion": obj.get("apiVersion", ""),
+        "kind": obj.get("kind", ""),
+        "metadata": {
+            **{k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp", "labels") if k in meta},
+            "annotations": {k: annotations[k] for k in (states.STATE, states.THRESHOLDS) if k in annotations},
+        },
+        "status": {k: status[k] for k in ("conditions", "applicationState", "terminationTime") if k in status},
+    }
+
+
+def _run_of(obj: Mapping[str, Any]) -> str:
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(states.RUN_ID, ""))
+
+
+class PodFeed:
+    """List, then watch, run pods (or run objects of one kind) in a background thread; events arrive on a queue.
+
+    A run object's events are tagged with its kind (``Job:MODIFIED``); a
+    pod's are not. A kind whose CRD is not installed lists as empty and is
+    not watched.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespace: str | None,
+        selector: str,
+        all_namespaces: bool = False,
+        kind: tuple[str, str] = ("v1", "Pod"),
+        events: queue.Queue[tuple[str, Any]] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.namespace = None if all_namespaces else (namespace or cluster.namespace)
         self.selector = selector
-        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.api_version, self.kind = kind
+        self.tag = "" if self.kind == "Pod" else self.kind + ":"
+        self.events: queue.Queue[tuple[str, Any]] = events if events is not None else queue.Queue()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mlctl-pod-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"mlctl-{self.kind.lower()}-watch", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -94,10 +188,28 @@ class PodFeed:
         self._stop.set()
 
     def relist(self) -> str:
-        path = self.cluster.path("v1", "Pod", self.namespace)
-        listing = self.cluster.request("GET", path, query={"labelSelector": self.selector}, what="list pods")
-        self.events.put(("RESET", listing.get("items", [])))
-        return str(listing.get("metadata", {}).get("resourceVersion", ""))
+        path = self.cluster.path(self.api_version, self.kind, self.namespace)
+        if not self.tag:
+            listing = self.cluster.request(
+                "GET", path, query={"labelSelector": self.selector}, what=f"list {self.kind.lower()}s"
+            )
+            self.events.put(("RESET", listing.get("items", [])))
+            return str(listing.get("metadata", {}).get("resourceVersion", ""))
+        # run objects hold whole pod templates: read a page at a time and keep only what the tracker needs
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = {"labelSelector": self.selector, "limit": str(OBJECT_PAGE), "continue": token or None}
+            page = self.cluster.request("GET", path, query=query, what=f"list {self.kind.lower()}s")
+            items += [self.slim(o) for o in page.get("items", [])]
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                break
+        self.events.put((self.tag + "RESET", items))
+        return str((page.get("metadata") or {}).get("resourceVersion", ""))
+
+    def slim(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return _slim({**obj, "apiVersion": self.api_version, "kind": self.kind})
 
     def _run(self) -> None:
         version = ""
@@ -107,7 +219,12 @@ class PodFeed:
                 if not version:
                     version = self.relist()
                 for event in self.cluster.watch(
-                    "v1", "Pod", self.namespace, selector=self.selector, resource_version=version, timeout_seconds=60
+                    self.api_version,
+                    self.kind,
+                    self.namespace,
+                    selector=self.selector,
+                    resource_version=version,
+                    timeout_seconds=60,
                 ):
                     if self._stop.is_set():
                         return
@@ -117,8 +234,13 @@ class PodFeed:
                         break
                     version = obj.get("metadata", {}).get("resourceVersion", version)
                     if kind != "BOOKMARK":
-                        self.events.put((str(kind), obj))
+                        self.events.put((self.tag + str(kind), self.slim(obj) if self.tag else obj))
                 failures = 0
+            except (errors.NotFound, errors.Forbidden):
+                if self.tag:  # this run kind's CRD is not installed, or not ours to watch: no runs of it seen
+                    self.events.put((self.tag + "RESET", []))
+                    return
+                raise
             except errors.MlctlError as exc:
                 failures += 1
                 version = ""
@@ -145,10 +267,24 @@ def watch(
     tracker = Tracker()
     if once:
         tracker.reset(cluster.list("v1", "Pod", namespace, selector=selector, all_namespaces=all_namespaces))
+        for api_version, kind in control.RUN_KINDS.values():
+            try:
+                listed = cluster.list(api_version, kind, namespace, selector=selector, all_namespaces=all_namespaces)
+            except (errors.NotFound, errors.Forbidden):
+                continue  # that CRD is not installed, or not ours to read
+            tracker.reset_objects(kind, listed)
         _abort_due(cluster, tracker, clock(), on_abort)
         return tracker
     feed = PodFeed(cluster, namespace, selector, all_namespaces)
-    feed.start()
+    feeds = [
+        feed,
+        *(
+            PodFeed(cluster, namespace, selector, all_namespaces, kind=kind, events=feed.events)
+            for kind in control.RUN_KINDS.values()
+        ),
+    ]
+    for each in feeds:
+        each.start()
     stop = stop or threading.Event()
     try:
         while not stop.is_set():
@@ -163,7 +299,13 @@ def watch(
             while kind:
                 if kind == "FAILED":
                     raise payload
-                if kind == "RESET":
+                if ":" in kind:  # a run object's event
+                    object_kind, _, event = kind.partition(":")
+                    if event == "RESET":
+                        tracker.reset_objects(object_kind, payload)
+                    else:
+                        tracker.observe_object(event, {**payload, "kind": object_kind})
+                elif kind == "RESET":
                     tracker.reset(payload)
                     for pod in payload:
                         on_pod and on_pod("ADDED", pod)
@@ -178,7 +320,8 @@ def watch(
             if done and done(tracker):
                 break
     finally:
-        feed.stop()
+        for each in feeds:
+            each.stop()
     return tracker
 
 
@@ -190,14 +333,18 @@ def _abort_due(
     for run_id, _, _ in due:
         tracker.handled.add(run_id)
 
-    def abort(breach: tuple[str, str, str]) -> bool:
+    def abort(breach: tuple[str, str, str]) -> tuple[bool, str]:
         run_id, namespace, text = breach
+        podless = tracker.pod_count.get(run_id, 0) <= 0 and tracker.object_of(run_id)
+        if podless:  # say why there is no pod, in the controller's words
+            reason = control.no_pod_reason(cluster, podless)
+            text += f"; no pod: {reason}" if reason else "; no pod was created"
         try:
             # read why it is stuck before its pods go, and keep that in the record
-            return control.abort(cluster, run_id, text, namespace, gather.for_record(cluster, run_id, namespace))
+            return control.abort(cluster, run_id, text, namespace, gather.for_record(cluster, run_id, namespace)), text
         except errors.NotFound:
-            return False  # the run object is gone: nothing left to abort
+            return False, text  # the run object is gone: nothing left to abort
 
-    for (run_id, namespace, text), aborted in zip(due, concurrently(abort, due), strict=True):
+    for (run_id, namespace, _), (aborted, text) in zip(due, concurrently(abort, due), strict=True):
         if aborted and on_abort:
             on_abort(run_id, namespace, text)

@@ -37,6 +37,7 @@ class RunRecord:
     params: Mapping[str, Any] = field(default_factory=dict)
     thresholds: Mapping[str, str] = field(default_factory=dict)
     explanation: tuple[Mapping[str, Any], ...] = ()  # why it was stuck, kept when a threshold aborted it
+    traceback: str = ""  # the last lines of a failed handler's traceback (cluster runs)
 
     @property
     def done(self) -> bool:

@@ -28,6 +28,7 @@ RESULT = ANNOTATION + "result"
 THRESHOLDS = ANNOTATION + "thresholds"
 PARAMS = ANNOTATION + "params"
 EXPLANATION = ANNOTATION + "explanation"
+TRACEBACK = ANNOTATION + "traceback"
 _PULL_ERRORS = ("ImagePullBackOff", "ErrImagePull")
 
 
@@ -119,8 +120,65 @@ def deadline(pod: Mapping[str, Any]) -> datetime | None:
     return current.since + timedelta(seconds=limit)
 
 
-def result_of(pods: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], str]:
-    """(result, error) from a finished pod's termination message, written by the bootstrap."""
+def object_state(obj: Mapping[str, Any]) -> str:
+    """The run's state as its run object alone says it: mlctl's record, else the object's own conditions.
+
+    Pods are not consulted: a launcher or driver pod may end before its
+    operator has decided the run's outcome.
+    """
+    recorded = ((obj.get("metadata") or {}).get("annotations") or {}).get(STATE)
+    return str(recorded) if recorded else _derived_state(obj, [])[0]
+
+
+def no_pod_since(obj: Mapping[str, Any]) -> datetime | None:
+    """When a run without any pod became ``pending_not_scheduled``: its run object's creation (None: it has ended)."""
+    if object_state(obj) in record_.TERMINAL:
+        return None
+    return parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+
+
+def no_pod_deadline(obj: Mapping[str, Any]) -> datetime | None:
+    """When a run that has no pod breaches ``pending_not_scheduled`` (None: never)."""
+    since = no_pod_since(obj)
+    limit = pod_thresholds(obj).limit("pending_not_scheduled")
+    if since is None or limit < 0:
+        return None
+    from datetime import timedelta
+
+    return since + timedelta(seconds=limit)
+
+
+def no_pod_breach(obj: Mapping[str, Any], at: datetime) -> str | None:
+    """The abort status text when a run has had no pod for longer than ``pending_not_scheduled`` allows."""
+    since = no_pod_since(obj)
+    if since is None:
+        return None
+    return thresholds_.breach(pod_thresholds(obj), "pending_not_scheduled", (at - since).total_seconds())
+
+
+def failed_create(events: Iterable[Mapping[str, Any]]) -> str:
+    """The newest message of a controller that could not create a pod (``FailedCreate``), verbatim."""
+    found = [e for e in events if e.get("reason") == "FailedCreate" and e.get("type") == "Warning"]
+    if not found:
+        return ""
+
+    def when(event: Mapping[str, Any]) -> str:
+        return str(event.get("lastTimestamp") or event.get("eventTime") or "")
+
+    return str(max(found, key=when).get("message") or "")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the bootstrap wrote into a finished pod's termination message."""
+
+    result: dict[str, Any]
+    error: str = ""  # the handler's exception, "Type: message"
+    traceback: str = ""  # the last lines of its traceback
+
+
+def outcome_of(pods: Iterable[Mapping[str, Any]]) -> Outcome:
+    """The bootstrap's report from a finished pod's termination message."""
     for pod in pods:
         for container in _statuses(pod):
             terminated = (container.get("state") or {}).get("terminated") or {}
@@ -130,13 +188,50 @@ def result_of(pods: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], str]:
             try:
                 data = json.loads(message)
             except ValueError:
-                return {}, message.strip()[:500] if terminated.get("exitCode") else ""
+                return Outcome({}, message.strip()[:500] if terminated.get("exitCode") else "")
             if isinstance(data, dict):
-                return dict(data.get("results") or {}), str(data.get("error") or "")
-    return {}, ""
+                return Outcome(
+                    dict(data.get("results") or {}), str(data.get("error") or ""), str(data.get("traceback") or "")
+                )
+    return Outcome({})
+
+
+def result_of(pods: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], str]:
+    """(result, error) from a finished pod's termination message, written by the bootstrap."""
+    outcome = outcome_of(pods)
+    return outcome.result, outcome.error
+
+
+_DISRUPTIONS = {
+    # the DisruptionTarget condition's reasons, as a user would say them
+    "PreemptionByScheduler": "preempted by the scheduler",
+    "EvictionByEvictionAPI": "evicted",
+    "DeletionByTaintManager": "deleted by the node's taint manager (node taint)",
+    "DeletionByPodGC": "deleted by the pod garbage collector (node gone)",
+    "TerminationByKubelet": "terminated by the kubelet (node pressure or shutdown)",
+}
+
+
+def disruption(pod: Mapping[str, Any]) -> str:
+    """What took the pod away, from its ``DisruptionTarget`` condition ("" when nothing did)."""
+    condition = _condition(pod, "DisruptionTarget")
+    if not condition or condition.get("status") != "True":
+        return ""
+    reason = str(condition.get("reason") or "")
+    text = _DISRUPTIONS.get(reason, reason or "disrupted")
+    node = (pod.get("spec") or {}).get("nodeName")
+    if node:
+        text += f" on node {node}"
+    message = condition.get("message")
+    return f"pod {pod.get('metadata', {}).get('name', '')} {text}" + (f": {message}" if message else "")
 
 
 def failure_reason(pods: Iterable[Mapping[str, Any]]) -> str:
+    pods = list(pods)
+    for pod in pods:
+        disrupted = disruption(pod)
+        if disrupted:
+            return disrupted
     for pod in pods:
         for container in _statuses(pod):
             terminated = (container.get("state") or {}).get("terminated") or {}
@@ -150,8 +245,12 @@ def failure_reason(pods: Iterable[Mapping[str, Any]]) -> str:
     return ""
 
 
-def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> record_.RunRecord:
-    """A cluster run's record from its run object (Job, MPIJob, SparkApplication) and pods."""
+def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], no_pod_reason: str = "") -> record_.RunRecord:
+    """A cluster run's record from its run object (Job, MPIJob, SparkApplication) and pods.
+
+    ``no_pod_reason`` is why the run's controller could not create a pod
+    (its ``FailedCreate`` event), for a run that has none.
+    """
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
@@ -164,12 +263,17 @@ def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> rec
         except ValueError:
             result = {}
     finished = annotations.get(FINISHED, "")
+    traceback = annotations.get(TRACEBACK, "")
     if not state:
         state, status_text, finished = _derived_state(obj, pods)
-        if not result:
-            result, error = result_of(pods)
-            if error and not status_text:
-                status_text = error
+        outcome = outcome_of(pods)
+        result = result or outcome.result
+        if outcome.error:
+            # the handler's own words first; the container's exit code stays beside them
+            status_text = outcome.error + (f" ({status_text})" if status_text and status_text != "failed" else "")
+            traceback = traceback or outcome.traceback
+        if state == record_.PENDING and not pods and no_pod_reason:
+            status_text = f"no pod: {no_pod_reason}"
     params: dict[str, Any] = {}
     try:
         params = dict(json.loads(annotations.get(PARAMS) or "{}"))
@@ -198,6 +302,7 @@ def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> rec
         params=params,
         thresholds=thresholds,
         explanation=explanation,
+        traceback=traceback,
     )
 
 

@@ -91,6 +91,23 @@ class StoreError(MlctlError):
     """The store's file cannot be opened, read or written."""
 
 
+class StateDirError(StoreError, InvalidInput):
+    """The state directory cannot hold the store (not a directory, not writable): the user's setting to fix."""
+
+    exit_code = InvalidInput.exit_code
+
+
+def _unusable(file: Path, exc: BaseException) -> StateDirError:
+    where = f"${STATE_DIR_ENV}" if os.environ.get(STATE_DIR_ENV) else "the default state directory"
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if file.parent.exists() and not file.parent.is_dir():
+        reason = "it is not a directory"
+    return StateDirError(
+        f"cannot keep the local run store in {file.parent} ({where}): {reason}; "
+        f"set {STATE_DIR_ENV} to a writable directory"
+    )
+
+
 def state_dir() -> Path:
     """Where the store lives: ``$MLCTL_STATE_DIR``, else the platform's user state dir."""
     override = os.environ.get(STATE_DIR_ENV)
@@ -120,9 +137,14 @@ def _connect(write: bool = False) -> Iterator[sqlite3.Connection]:
         # writer holds the lock from its first statement (no upgrade deadlock)
         conn = sqlite3.connect(file, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
-        raise StoreError(f"cannot open the local run store {file}: {exc}") from None
+        raise _unusable(file, exc) from None
     try:
-        _begin(conn, file, write)
+        try:
+            _begin(conn, file, write)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            raise _unusable(file, exc) from None
         try:
             yield conn
         except BaseException:

@@ -86,6 +86,9 @@ class Prerequisites:
             self._create(lambda n: self.core.create_namespaced_config_map(self.namespace, n), name, keys(objects, name))
         for name in sorted(refs["Secret"]):
             self._create(lambda n: self.core.create_namespaced_secret(self.namespace, n), name, keys(objects, name))
+        for name in sorted(refs["ServiceAccount"]):
+            with contextlib.suppress(ApiException):
+                self.core.create_namespaced_service_account(self.namespace, {"metadata": {"name": name}})
         for name in sorted(refs["PersistentVolumeClaim"]):
             self._claim(name)
         for selector in sorted(refs["nodeSelector"]):

@@ -97,7 +97,7 @@ def test_mpijob_workers_stuck_in_image_pull_are_aborted_and_the_mpijob_suspended
     assert live["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["command"][0] == "mpirun"
 
 
-def test_an_attached_spark_run_ends_with_its_driver_pod(
+def test_an_attached_spark_run_ends_when_its_application_completes(
     mlctl: support.Mlctl, spawn: support.Spawner, kube: support.Kube, tmp_path: Path
 ) -> None:
     spec = _spec(tmp_path, "spark", "etl", replicas=2, service_account="default")
@@ -127,6 +127,22 @@ def test_an_attached_spark_run_ends_with_its_driver_pod(
         },
     }
     _play_operator(kube, driver, f"{app['metadata']['name']}-driver", {})
+    support.wait_for(
+        lambda: (
+            kube.core.read_namespaced_pod(f"{app['metadata']['name']}-driver", kube.namespace).status.phase
+            == "Succeeded"
+        ),
+        "the driver to succeed",
+    )
+    # the operator then records the application's outcome; the run ends on that, not on the driver pod
+    kube.custom.patch_namespaced_custom_object_status(
+        "sparkoperator.k8s.io",
+        "v1beta2",
+        kube.namespace,
+        "sparkapplications",
+        app["metadata"]["name"],
+        {"status": {"applicationState": {"state": "COMPLETED"}, "driverInfo": {}}},
+    )
 
     result = attached.wait(timeout=60)
 

@@ -99,6 +99,7 @@ def test_references_skip_what_the_same_apply_creates() -> None:
             "template": {
                 "spec": {
                     "priorityClassName": "high",
+                    "serviceAccountName": "trainer-sa",
                     "nodeSelector": {"b": "2", "a": "1"},
                     "volumes": [
                         {"name": "code", "configMap": {"name": "fn-code"}},
@@ -115,6 +116,7 @@ def test_references_skip_what_the_same_apply_creates() -> None:
 
     assert refs == {
         "PriorityClass": {"high"},
+        "ServiceAccount": {"trainer-sa"},
         "PersistentVolumeClaim": {"claim"},
         "ConfigMap": set(),
         "Secret": {"creds"},
@@ -145,3 +147,47 @@ def test_a_changed_secret_value_is_still_not_settled() -> None:
     live = as_live({**apply.stamp([pod_with_password("old")])[0]})
 
     assert not apply.settled(stamped, live)
+
+
+def test_service_accounts_named_for_an_operators_pods_are_references_unless_applied_alongside() -> None:
+    spark = {
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {"name": "etl"},
+        "spec": {"driver": {"serviceAccount": "spark-sa"}, "executor": {"serviceAccount": "spark-sa"}},
+    }
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "monitor"}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "monitor"},
+        "spec": {"template": {"spec": {"serviceAccountName": "monitor"}}},
+    }
+
+    assert apply.references([spark])["ServiceAccount"] == {"spark-sa"}
+    assert apply.references([account, deployment])["ServiceAccount"] == set()
+
+
+def test_replicas_mlctl_set_before_are_handed_over_when_an_hpa_takes_the_count() -> None:
+    wanted = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "predictor"}, "spec": {}}
+    owned_by = [
+        {"manager": "mlctl", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}}
+    ]
+    live = {
+        "metadata": {"name": "predictor", "namespace": "ns", "managedFields": owned_by},
+        "spec": {"replicas": 3},
+    }
+
+    handover = apply.replicas_handover(wanted, live)
+
+    assert handover == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "predictor", "namespace": "ns"},
+        "spec": {"replicas": 3},
+    }
+    scaled = {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    after_hpa = {**live, "metadata": {**live["metadata"], "managedFields": [scaled]}}
+    assert apply.replicas_handover(wanted, after_hpa) is None
+    assert apply.replicas_handover({**wanted, "spec": {"replicas": 2}}, live) is None  # a fixed count stays mlctl's
+    assert apply.replicas_handover(wanted, None) is None  # created: the HPA raises it to its minimum

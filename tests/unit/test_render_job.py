@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -218,16 +219,29 @@ def test_rendering_the_function_only_gives_no_job() -> None:
     assert [o["kind"] for o in render(job_spec(), run_id="")] == ["ConfigMap"]
 
 
+def test_a_run_is_pinned_to_an_immutable_copy_of_its_code_named_after_its_content() -> None:
+    first = by_kind(render(job_spec()), "ConfigMap")
+    again = by_kind(render(job_spec(), run_id="other123"), "ConfigMap")
+    changed = by_kind(render(job_spec(code="def greet(context):\n    return 2\n")), "ConfigMap")
+    deployed = by_kind(render(job_spec(), run_id=""), "ConfigMap")
+
+    assert first["immutable"] is True
+    assert again["metadata"]["name"] == first["metadata"]["name"]  # the same code: one copy, shared
+    assert changed["metadata"]["name"] != first["metadata"]["name"]  # new code never overwrites a run's
+    assert deployed["metadata"]["name"] == "demo-trainer-v1-code" and "immutable" not in deployed
+
+
 # --- code delivery -------------------------------------------------------------------------
 
 
 def test_code_and_bootstrap_ship_in_a_config_map_mounted_read_only() -> None:
     objects = render(job_spec())
     config_map = by_kind(objects, "ConfigMap")
+    name = config_map["metadata"]["name"]
 
-    assert config_map["metadata"]["name"] == "demo-trainer-v1-code"
+    assert re.fullmatch(r"demo-trainer-v1-code-[0-9a-f]{12}", name)
     assert config_map["data"] == {"bootstrap.py": pod.bootstrap_source(), "greet.py": CODE}
-    assert {"name": "mlctl-code", "configMap": {"name": "demo-trainer-v1-code"}} in pod_spec(objects)["volumes"]
+    assert {"name": "mlctl-code", "configMap": {"name": name}} in pod_spec(objects)["volumes"]
     assert {"name": "mlctl-code", "mountPath": "/opt/mlctl", "readOnly": True} in container(objects)["volumeMounts"]
     assert container(objects)["command"] == ["python", "/opt/mlctl/bootstrap.py"]
 
@@ -494,7 +508,8 @@ def test_render_json_is_a_v1_list(spec_file: SpecFile, cli: Cli) -> None:
 def test_render_names_lists_kind_and_name(spec_file: SpecFile, cli: Cli) -> None:
     result = cli("render", spec_file(job_spec()), "--run-id", "0000test", "-o", "name")
 
-    assert result.out.splitlines() == ["configmap/demo-trainer-v1-code", "job/trainer-0000test"]
+    configmap, job = result.out.splitlines()
+    assert (configmap.startswith("configmap/demo-trainer-v1-code-"), job) == (True, "job/trainer-0000test")
 
 
 def test_render_makes_a_new_run_id_each_time(spec_file: SpecFile, cli: Cli) -> None:

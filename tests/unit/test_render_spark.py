@@ -32,7 +32,9 @@ def test_embedded_code_runs_through_the_bootstrap_in_cluster_mode() -> None:
     assert spec["pythonVersion"] == "3"
     assert spec["mainApplicationFile"] == "local:///opt/mlctl/bootstrap.py"
     assert spec["sparkVersion"] == spark.DEFAULT_SPARK_VERSION
-    assert {"name": "mlctl-code", "configMap": {"name": "demo-fn-code"}} in spec["volumes"]
+    code = by_kind(objects, "ConfigMap")["metadata"]["name"]
+    assert code.startswith("demo-fn-code-")
+    assert {"name": "mlctl-code", "configMap": {"name": code}} in spec["volumes"]
     for side in ("driver", "executor"):
         assert {"name": "mlctl-code", "mountPath": "/opt/mlctl", "readOnly": True} in spec[side]["volumeMounts"]
     run = json.loads(env_of(spec["driver"])["MLCTL_RUN"])

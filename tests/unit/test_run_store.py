@@ -243,3 +243,24 @@ def test_two_processes_write_and_read_at_once(state_dir: Path) -> None:
         got = store.get(name)
         assert got.state == record_.SUCCEEDED
         assert list(store.logs(name)) == [f"{name} {i}" for i in range(300)]
+
+
+def test_an_unusable_state_dir_is_invalid_input_naming_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlctl.cli import main
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv(store.STATE_DIR_ENV, str(blocker))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config: runs list reads only the local store
+
+    with pytest.raises(store.StateDirError) as raised:
+        store.list()
+    code = main.invoke(["runs", "list"])
+
+    assert raised.value.exit_code == 3
+    assert str(blocker) in str(raised.value) and store.STATE_DIR_ENV in str(raised.value)
+    assert code == 3
+    assert str(blocker) in capsys.readouterr().err

@@ -44,7 +44,8 @@ def _run_check(loaded: Any, namespace: str) -> list[dict[str, Any]]:
     if loaded.function.runtime not in ("job", "mpijob", "spark"):
         return []
     objects = pipeline.render(loaded, state.config(), RenderContext(namespace=namespace, run_id="preflight"))
-    return [o for o in objects if o["kind"] not in ("ConfigMap", "Secret")]
+    # the run's own pinned code copy comes with it (the run creates it): checked, never applied by deploy
+    return [o for o in objects if o["kind"] not in ("ConfigMap", "Secret") or o.get("immutable")]
 
 
 @app.command(

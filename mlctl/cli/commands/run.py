@@ -91,11 +91,12 @@ def _run_on_cluster(
     from mlctl.cli import output as out
     from mlctl.cluster import apply
     from mlctl.render.context import RenderContext
-    from mlctl.runs import follow, gather
+    from mlctl.runs import control, follow, gather
 
     objects = pipeline.render(loaded, config, RenderContext(namespace=cluster.namespace, run_id=run_id, params=params))
     check = copt.preflight(cluster, objects, (), f"preflight: checking {len(objects)} objects")
     apply.apply_all(cluster, objects, check)
+    control.adopt(cluster, objects)  # the run's pinned code goes when its run object does
     out.say(f"run {run_id} started ({loaded.function.name}, namespace {cluster.namespace})")
     if detach:
         if output == "json":

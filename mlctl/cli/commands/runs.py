@@ -39,19 +39,38 @@ def list_(
     context: copt.Context = None,
     namespace: copt.Namespace = None,
 ) -> int:
-    """List runs, cluster and local side by side (newest first)."""
+    """List runs, cluster and local side by side (newest first).
+
+    When the cluster cannot be read, the local runs are still listed, stderr says why the cluster's are
+    missing, and the exit code is 4, so a script knows the list is incomplete.
+    """
+    from mlctl import errors
     from mlctl.cli import output as out
     from mlctl.runs import control
 
     records = []
-    cluster = _cluster(kubeconfig, context, namespace)
-    if cluster is not None:
-        records += control.list_runs(cluster, all_namespaces=all_namespaces)
+    missing: errors.ClusterError | None = None
+    try:
+        cluster = _cluster(kubeconfig, context, namespace)
+        if cluster is not None:
+            records += control.list_runs(cluster, all_namespaces=all_namespaces)
+    except errors.ClusterError as exc:
+        missing = exc
     records += _local_store().list()
     records.sort(key=lambda r: r.started, reverse=True)
     if output == "json":
         out.emit([r.to_json() for r in records], "json")
-        return 0
+    else:
+        _table(records)
+    if missing is not None:
+        out.say(f"warning: the cluster's runs could not be read, only local runs are listed: {missing}", "yellow")
+        return int(missing.exit_code)
+    return 0
+
+
+def _table(records: list[Any]) -> None:
+    from mlctl.cli import output as out
+
     out.table(
         ["RUN ID", "FUNCTION", "KIND", "WHERE", "STATE", "STARTED", "STATUS"],
         [
@@ -67,7 +86,6 @@ def list_(
             for r in records
         ],
     )
-    return 0
 
 
 def _find(run_id: str, kubeconfig: str | None, context: str | None, namespace: str | None) -> tuple[Any, Any]:
