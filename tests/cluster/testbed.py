@@ -31,7 +31,14 @@ default 1s); restartPolicy Always pods keep running. The pod label
 ``mlctl.test/behavior`` selects a failure instead: ``image-pull-backoff``,
 ``fail`` or ``crash-loop-backoff``.
 
-Binaries come from ``build.sh`` (built once into a cache outside the repository).
+Beside the control plane run its add-ons, each with its own identity and RBAC:
+metrics-server (behind the ``metrics.k8s.io`` APIService), the MPI Operator
+and the Dask Kubernetes operator. kwok serves every node's kubelet API on
+127.0.0.1 (the nodes' InternalIP): pod logs from files a test writes
+(``serve_logs``), resource metrics from usage a test sets (``set_cpu_usage``).
+``reclaim_node`` takes a spot node back as a cloud would.
+
+Components come from ``build.sh`` (built once into a cache outside the repository).
 """
 
 from __future__ import annotations
