@@ -15,7 +15,7 @@ The launcher runs ``mpirun <mpi_args> -x ... python /opt/mlctl/bootstrap.py``
 the launcher only the configured default pod resources, as in MLRun. Both
 pod templates carry the pod settings (env, volumes, placement after the
 preemption mode, priority class), the ``IPC_LOCK`` capability, the run's
-labels and annotations. One run, no retries: the launcher never restarts and
+labels, the function's annotations and the run's. One run, no retries: the launcher never restarts and
 is created only once every worker is ready. Pure: no kubernetes import.
 """
 
@@ -46,7 +46,8 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if not ctx.for_run:
         return objects
 
-    annotations = ctx.run_annotations(fn)
+    # the function's annotations ride on the pods, as for a job; the run's own win
+    annotations = {**pod_.pod_annotations(fn), **ctx.run_annotations(fn)}
     launcher = _launcher_container(fn, config, pod)
     worker = _with_ipc_lock(pod.container)
     worker.pop("command", None)
