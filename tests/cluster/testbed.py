@@ -905,13 +905,14 @@ class Testbed:
         self._spawn(
             "dask-operator",
             [
-                str(venv / "bin" / "kopf"),
+                str(venv / "bin" / "python"),
+                str(HERE / "dask_operator.py"),  # kopf, with host names kept off the resolver
                 "run",
                 "--standalone",  # no peering objects: the only operator here
                 "--all-namespaces",
                 f"--liveness=http://127.0.0.1:{self._dask_health_port}/healthz",
                 "-m",
-                "dask_kubernetes.operator",
+                "dask_kubernetes.operator.controller",
             ],
             env={
                 "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",

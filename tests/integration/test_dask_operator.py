@@ -51,11 +51,6 @@ def test_the_operator_brings_up_a_deployed_dask_cluster_and_diff_is_clean(
     assert deployed.code == 0, deployed
     assert wait_for(lambda: len(running_pods(kube, "scheduler")) == 1, "the operator's scheduler pod", timeout=90)
     assert wait_for(lambda: len(running_pods(kube, "worker")) == 2, "min_replicas worker pods", timeout=90)
-    assert wait_for(
-        lambda: [c.get("status", {}).get("phase") for c in custom(kube, "daskclusters")] == ["Running"],
-        "the DaskCluster Running",
-        timeout=60,
-    )
     (service,) = kube.core.list_namespaced_service(kube.namespace, label_selector="dask.org/component=scheduler").items
     assert service.metadata.name == f"{CLUSTER}-scheduler"
     (group,) = custom(kube, "daskworkergroups")
