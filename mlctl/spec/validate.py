@@ -12,6 +12,8 @@ problem is reported at once; the caller decides what to raise.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import difflib
 import functools
@@ -304,6 +306,7 @@ def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
         # Spark reads its memory as a JVM size (2g, 4G: binary units)
         yield from _resources(document, ("spec", key), spec.get(key), config, memory=quantity.parse_spark_memory)
     yield from _env(document, spec.get("env"))
+    yield from _function_code(document, spec.get("build"))
     yield from _volumes(document, spec.get("volumes"), spec.get("volume_mounts"))
     yield from _thresholds(document, kind, spec.get("state_thresholds"))
     yield from _priority(document, spec.get("priority_class_name"), config)
@@ -433,6 +436,32 @@ def _env(document: Document, env: Any) -> Iterator[Problem]:
             )
         if "value" in item and "valueFrom" in item and item["value"] not in (None, ""):
             yield document.problem(("spec", "env", index), "an env entry has either value or valueFrom, not both")
+
+
+def function_code(encoded: str) -> str:
+    """The text of ``build.functionSourceCode``: base64 (line breaks allowed) of UTF-8.
+
+    Strict: a character outside the base64 alphabet is an error, where a
+    lenient decoder would drop it and run less code, or none, than written.
+    """
+    try:
+        return base64.b64decode("".join(encoded.split()), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("spec.build.functionSourceCode is not base64-encoded UTF-8 text") from None
+
+
+def _function_code(document: Document, build: Any) -> Iterator[Problem]:
+    encoded = build.get("functionSourceCode") if isinstance(build, Mapping) else None
+    if not isinstance(encoded, str) or not encoded:
+        return
+    try:
+        function_code(encoded)
+    except ValueError:
+        yield document.problem(
+            ("spec", "build", "functionSourceCode"),
+            "not base64-encoded UTF-8 text",
+            "write the code file's base64 (base64 -w0 FILE), or start from `mlctl new --from-file FILE`",
+        )
 
 
 def _volumes(document: Document, volumes: Any, mounts: Any) -> Iterator[Problem]:
