@@ -38,7 +38,7 @@ for _names, _seconds in (
     for _name in _names:
         _UNITS[_name] = _seconds
 
-# ASCII digits only: \d would also take '٣' or '３' as a number
+# ASCII digits only: \d would also take Arabic-Indic or fullwidth digits as numbers
 _TOKEN = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]+)")
 _SEPARATORS = re.compile(r"[\s,]+")
 
