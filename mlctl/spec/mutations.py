@@ -91,7 +91,6 @@ def set_thresholds(tree: Any, values: Mapping[str, str], replace: bool = False) 
     spec["state_thresholds"] = current
 
 
-
 def set_resources(
     tree: Any,
     requests: Mapping[str, str],
