@@ -115,9 +115,15 @@ def set_resources(
     patch: Annotated[
         bool, typer.Option("--patch", help="Merge into the existing section instead of replacing it.")
     ] = False,
+    driver: Annotated[
+        bool, typer.Option("--driver", help="Spark: the driver's resources (spec.driver_resources).")
+    ] = False,
+    executor: Annotated[
+        bool, typer.Option("--executor", help="Spark: each executor's resources (spec.executor_resources).")
+    ] = False,
     dry_run: DryRun = False,
 ) -> int:
-    """Set CPU/memory/GPU requests and limits (fn.with_requests / with_limits)."""
+    """Set CPU/memory/GPU requests and limits (fn.with_requests / with_limits; spark: --driver / --executor)."""
     from mlctl.cli import state
     from mlctl.errors import UsageError
     from mlctl.spec import mutations
@@ -128,7 +134,10 @@ def set_resources(
     if not req and not lim:
         raise UsageError("give --requests and/or --limits")
     default_gpu = str(state.config().get("default_gpu_type"))
-    return _apply(file, lambda tree: mutations.set_resources(tree, req, lim, gpu_type, default_gpu, patch), dry_run)
+    sides = [side for side, given in (("driver", driver), ("executor", executor)) if given]
+    return _apply(
+        file, lambda tree: mutations.set_resources(tree, req, lim, gpu_type, default_gpu, patch, sides), dry_run
+    )
 
 
 @app.command("set-replicas")
