@@ -194,7 +194,9 @@ def _edits(kind: str) -> list[list[str]]:
         ["set-node-selection", "--node-selector", "team=ml"],
         ["mount", "pvc", "extra-claim", "/mnt/extra", "--volume-name", "extra"],
     ]
-    if kind not in ("dask", "spark"):  # their resources are per role (workers, driver, executors)
+    if kind == "spark":  # Spark's resources are per side: the driver's and the executors'
+        edits.append(["set-resources", "--driver", "--executor", "--requests", "cpu=1,memory=3g", "--limits", "cpu=2"])
+    elif kind != "dask":  # Dask's are per role (scheduler, workers)
         edits.append(["set-resources", "--requests", "cpu=1,memory=1Gi", "--limits", "cpu=2,memory=2Gi"])
     if kind in ("job", "mpijob", "spark"):
         edits.append(["set-thresholds", "running=2h", "pending_not_scheduled=10m"])
@@ -234,6 +236,11 @@ def test_every_editing_command_takes_an_export_and_mlrun_reads_the_result(
     )
     if kind in ("job", "mpijob", "spark"):
         assert their_spec["state_thresholds"]["pending_not_scheduled"] == "10m"
+    if kind == "spark":
+        for side in ("driver_resources", "executor_resources"):
+            # JVM sizes, not Kubernetes quantities: compared as written
+            assert _as_text(their_spec[side]) == _as_text(spec[side]), side
+            assert spec[side]["requests"]["memory"] == "3g", side
     for key in ("min_replicas", "max_replicas", "replicas"):
         if key in spec:
             assert their_spec.get(key) == spec[key], key
@@ -241,6 +248,10 @@ def test_every_editing_command_takes_an_export_and_mlrun_reads_the_result(
         http = their_spec["config"]["spec.triggers.http"]
         assert (http["maxWorkers"], http["workerAvailabilityTimeoutMilliseconds"]) == (2, 10000)
         assert their_spec["config"]["spec.triggers.edited"]["kind"] == "v3ioStream"
+
+
+def _as_text(resources: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {section: {k: str(v) for k, v in values.items()} for section, values in resources.items()}
 
 
 def _same_resources(one: dict[str, Any] | None, other: dict[str, Any] | None) -> bool:
