@@ -61,6 +61,7 @@ from mlctl.render import pod
 from mlctl.runs import record as record_
 from mlctl.runs import store
 from mlctl.runs import thresholds as thresholds_
+from mlctl.spec import state_thresholds as state_thresholds_
 from mlctl.spec.model import FunctionSpec, thaw
 
 Output = Callable[[str, str], None]
@@ -197,7 +198,7 @@ def run(
     pulled), measured in whole seconds from the start of the process.
     """
     check(fn)
-    limits = thresholds_.effective(thaw(fn.get("state_thresholds") or {}), thresholds)
+    limits = state_thresholds_.effective(thaw(fn.get("state_thresholds") or {}), thresholds)
     params = dict(params or {})
     store.start(
         record_.RunRecord(
@@ -251,7 +252,7 @@ def _execute(
     params: dict[str, Any],
     handler: str | None,
     environ: Mapping[str, str] | None,
-    limits: thresholds_.Thresholds,
+    limits: state_thresholds_.Thresholds,
     emit: Output,
     grace: float,
 ) -> _Outcome:
@@ -546,7 +547,7 @@ class _Watch:
     """Follows a running child: output to the callback and the store, threshold, stop."""
 
     def __init__(
-        self, proc: subprocess.Popen[str], run_id: str, limits: thresholds_.Thresholds, emit: Output, grace: float
+        self, proc: subprocess.Popen[str], run_id: str, limits: state_thresholds_.Thresholds, emit: Output, grace: float
     ) -> None:
         self.proc = proc
         # mlctl's other children (a local Dask cluster; a test runner's own) are not the run's

@@ -30,8 +30,7 @@ from mlctl.errors import InvalidInput
 from mlctl.render import kube_serving
 from mlctl.render import pod as pod_
 from mlctl.render.context import RenderContext
-from mlctl.runs import thresholds as thresholds_
-from mlctl.spec import quantity
+from mlctl.spec import durations, quantity
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
 API_VERSION = "kubernetes.dask.org/v1"
@@ -153,8 +152,8 @@ def idle_timeout(fn: FunctionSpec) -> int:
     """Seconds of ``scheduler_timeout`` (MLRun's default 60 minutes); 0 = never."""
     text = fn.get("scheduler_timeout", "60 minutes")
     try:
-        seconds = thresholds_.parse_seconds(text)
-    except thresholds_.TimeStringError as exc:
+        seconds = durations.parse_seconds(text)
+    except durations.TimeStringError as exc:
         raise InvalidInput(f"{fn.source}: spec.scheduler_timeout: {exc}") from None
     return 0 if seconds < 0 else int(seconds)
 

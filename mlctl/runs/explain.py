@@ -25,8 +25,8 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from mlctl.runs import states
-from mlctl.runs import thresholds as thresholds_
 from mlctl.spec import quantity
+from mlctl.spec import state_thresholds as state_thresholds_
 
 # reason codes: stable, machine-readable (``runs explain -o json``)
 INSUFFICIENT = "insufficient_resource"
@@ -783,7 +783,7 @@ def record_text(explanation: Explanation) -> str:
     return json.dumps([b.to_json() for b in explanation.blockers], sort_keys=True)[:16000]
 
 
-def pending_delay(thresholds: thresholds_.Thresholds) -> float:
+def pending_delay(thresholds: state_thresholds_.Thresholds) -> float:
     """How long ``mlctl run`` lets a run be pending before it explains why: 30 s, or half the nearest pending limit."""
     limits = [thresholds.limit(s) for s in ("pending_not_scheduled", "pending_scheduled", "image_pull_backoff")]
     nearest = [limit / 2 for limit in limits if limit >= 0]

@@ -24,8 +24,8 @@ from typing import Any
 
 from mlctl.config import PREEMPTION_MODES, Config
 from mlctl.errors import Problem
-from mlctl.runs import thresholds as thresholds_
-from mlctl.spec import quantity
+from mlctl.spec import durations, quantity
+from mlctl.spec import state_thresholds as state_thresholds_
 from mlctl.spec.loader import Document, Path_
 
 # The newest MLRun whose exported spec keys the schema knows
@@ -466,13 +466,13 @@ def _thresholds(document: Document, kind: Any, value: Any) -> Iterator[Problem]:
         return
     seen: dict[str, str] = {}
     for name, limit in value.items():
-        state = thresholds_.canonical_state(str(name))
+        state = state_thresholds_.canonical_state(str(name))
         if state is None:
-            close = difflib.get_close_matches(str(name), [*thresholds_.STATES, "executing"], n=1)
+            close = difflib.get_close_matches(str(name), [*state_thresholds_.STATES, "executing"], n=1)
             yield document.problem(
                 (*path, name),
                 f"unknown state '{name}'",
-                f"did you mean '{close[0]}'?" if close else "states: " + ", ".join(thresholds_.STATES),
+                f"did you mean '{close[0]}'?" if close else "states: " + ", ".join(state_thresholds_.STATES),
             )
             continue
         if state in seen:
@@ -481,8 +481,8 @@ def _thresholds(document: Document, kind: Any, value: Any) -> Iterator[Problem]:
             )
         seen[state] = str(name)
         try:
-            thresholds_.parse_seconds(limit)
-        except thresholds_.TimeStringError as exc:
+            durations.parse_seconds(limit)
+        except durations.TimeStringError as exc:
             yield document.problem((*path, name), str(exc))
 
 
