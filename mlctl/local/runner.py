@@ -1,7 +1,7 @@
 """Local runs: a function's handler run on this machine, the embedded default.
 
 A local run executes the same stdlib-only bootstrap a run's pod executes
-(``mlctl/bootstrap.py``), as a child process of mlctl, with the code and the
+(``mlctl/payloads/bootstrap.py``), as a child process of mlctl, with the code and the
 bootstrap written to a temporary directory. The run is recorded in the
 local run store (``mlctl.runs.store``) from its start, so ``mlctl runs``
 finds it, even if mlctl dies mid-run.
@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import pod
@@ -268,7 +269,7 @@ def _execute(
         argv = plan.argv
         if sys.platform.startswith("linux") and shutil.which(argv[0], path=plan.env.get("PATH")):
             # the guard takes the run's whole tree with it even if mlctl is killed with SIGKILL
-            argv = [sys.executable, str(Path(__file__).with_name("guard.py")), *argv]
+            argv = [sys.executable, str(payloads.path("guard.py")), *argv]
         try:
             proc = subprocess.Popen(
                 argv,
@@ -672,7 +673,7 @@ def _dask_cluster(fn: FunctionSpec, tmp: Path, env: Mapping[str, str]) -> Iterat
     """A local Dask cluster for the run's length; yields the scheduler address."""
     argv = [
         sys.executable,
-        str(Path(__file__).with_name("dask_cluster.py")),
+        str(payloads.path("dask_cluster.py")),
         str(int(fn.get("min_replicas", 0))),
         str(int(fn.get("max_replicas", 16))),
         str(int(fn.get("nthreads", 1))),

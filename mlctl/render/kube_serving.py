@@ -1,7 +1,7 @@
 """Nuclio kinds on plain Kubernetes (``--engine kubernetes``): Deployment, Service, HPA.
 
 For clusters without Nuclio. The function's handler runs in the image through
-``mlctl/nuclio_shim.py`` (shipped with the code in a ConfigMap), which
+``mlctl/payloads/nuclio_shim.py`` (shipped with the code in a ConfigMap), which
 answers HTTP the way Nuclio's HTTP trigger would; an ``application`` runs its
 own image on ``internal_application_port``. Scaling follows the same spec
 fields as under Nuclio: ``replicas`` fixes the count; otherwise an
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import shlex
-from importlib import resources
 from typing import Any
 
+from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import nuclio as nuclio_
@@ -182,7 +182,7 @@ def _autoscaler(
 
 
 def _code_config_map(fn: FunctionSpec, namespace: str, module: str, code: str) -> dict[str, Any]:
-    shim = resources.files("mlctl").joinpath(SHIM).read_text("utf-8")
+    shim = payloads.source(SHIM)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -15,9 +15,9 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
+from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import preemption
@@ -74,7 +74,7 @@ def labels(fn: FunctionSpec, run_id: str = "") -> dict[str, str]:
 
 
 def bootstrap_source() -> str:
-    return resources.files("mlctl").joinpath("bootstrap.py").read_text("utf-8")
+    return payloads.source("bootstrap.py")
 
 
 def uses_bootstrap(fn: FunctionSpec) -> bool:
