@@ -23,8 +23,8 @@ from typing import Any
 from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
-from mlctl.render import nuclio as nuclio_
 from mlctl.render import pod as pod_
+from mlctl.render import serving
 from mlctl.render.context import RenderContext
 from mlctl.spec.model import FunctionSpec, k8s_name
 
@@ -34,9 +34,9 @@ SERVE_ENV = "MLCTL_SERVE"
 
 
 def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[str, Any]]:
-    pod = nuclio_.function_pod(fn, config, ctx.namespace)
+    pod = serving.function_pod(fn, config, ctx.namespace)
     objects: list[dict[str, Any]] = list(pod.extra_objects)
-    found = nuclio_.triggers(fn)
+    found = serving.triggers(fn)
     other = sorted(name for name, t in found.items() if t.get("kind") != "http")
     if other:
         raise InvalidInput(
@@ -48,7 +48,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     volumes = list(spec.get("volumes", []))
     mounts = list(container.get("volumeMounts", []))
     if fn.kind == "application":
-        port = int(fn.get("internal_application_port") or nuclio_.DEFAULT_APPLICATION_PORT)
+        port = int(fn.get("internal_application_port") or serving.DEFAULT_APPLICATION_PORT)
         if not fn.image:
             raise InvalidInput(f"{fn.source}: an application function needs spec.image (the application to run)")
         command = str(fn.get("command") or "")
@@ -58,13 +58,13 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
             container["args"] = [str(a) for a in fn.get("args")]
     else:
         port = PORT
-        code = nuclio_.source_code(fn)
+        code = serving.source_code(fn)
         if code is None:
             raise InvalidInput(
                 f"{fn.source}: no code to serve (spec.build.functionSourceCode or base_spec); "
                 "a ready Nuclio image needs --engine nuclio"
             )
-        module, _, function = nuclio_.handler(fn).partition(":")
+        module, _, function = serving.handler(fn).partition(":")
         code_map = _code_config_map(fn, ctx.namespace, module, code)
         objects.append(code_map)
         volumes.append({"name": "mlctl-code", "configMap": {"name": code_map["metadata"]["name"]}})
@@ -73,12 +73,12 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
             "code": f"{pod_.CODE_MOUNT}/{module}.py",
             "handler": f"{module}:{function or 'handler'}",
             "port": port,
-            "workers": nuclio_.http_workers(fn),
+            "workers": serving.http_workers(fn),
         }
         env.append({"name": SERVE_ENV, "value": json.dumps(settings, sort_keys=True)})
         container["command"] = ["python", f"{pod_.CODE_MOUNT}/{SHIM}"]
         if fn.kind == "serving":
-            serving_env, serving_volumes, serving_mounts, serving_objects = nuclio_.serving_spec_delivery(
+            serving_env, serving_volumes, serving_mounts, serving_objects = serving.serving_spec_delivery(
                 fn, ctx.namespace
             )
             env += serving_env
@@ -103,7 +103,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     template_meta: dict[str, Any] = {"labels": labels}
     if pod_.pod_annotations(fn):  # the function's annotations reach its pods
         template_meta["annotations"] = pod_.pod_annotations(fn)
-    low, high = nuclio_.replica_bounds(fn)
+    low, high = serving.replica_bounds(fn)
     deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -114,7 +114,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
         },
     }
     service_spec: dict[str, Any] = {
-        "type": str(fn.get("service_type") or nuclio_.DEFAULT_SERVICE_TYPE),
+        "type": str(fn.get("service_type") or serving.DEFAULT_SERVICE_TYPE),
         "selector": selector,
         "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
     }
@@ -173,7 +173,7 @@ def _autoscaler(
                     "type": "Resource",
                     "resource": {
                         "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": nuclio_.target_cpu(fn)},
+                        "target": {"type": "Utilization", "averageUtilization": serving.target_cpu(fn)},
                     },
                 }
             ],

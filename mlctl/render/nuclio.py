@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import shlex
 from typing import Any
 
@@ -35,278 +34,33 @@ from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import pod as pod_
+from mlctl.render import serving
 from mlctl.render.context import RenderContext
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
 API_VERSION = "nuclio.io/v1beta1"
-ENGINES = ("nuclio", "kubernetes")
 DEFAULT_RUNTIME = "python:3.11"  # MLRun 1.12's default
-DEFAULT_SERVICE_TYPE = "NodePort"  # MLRun's httpdb.nuclio.default_service_type
-DEFAULT_TARGET_CPU = 75  # Nuclio's own default, percent of the CPU request
-DEFAULT_APPLICATION_PORT = 8050
 GENERATE_ACCESS_KEY = "$generate"  # Nuclio: take the v3io access key from V3IO_ACCESS_KEY
 V3IO_KEY_ENV = "V3IO_ACCESS_KEY"
-SERVING_SPEC_ENV = "SERVING_SPEC_ENV"
-# MLRun's serving runtime reads this file before it looks at the variable
-SERVING_SPEC_DIR = "/tmp/mlrun/serving-conf"
-SERVING_SPEC_FILE = "serving_spec.json"
-# A pod's whole environment shares etcd's object size limit; past this the
-# graph goes into a ConfigMap file instead of the variable.
-SERVING_SPEC_ENV_LIMIT = 64 * 1024
-_CODE_VOLUME = "mlctl-code"  # pod.build's code volume; Nuclio builds the code into its image
-_RUN_ENV = "MLCTL_RUN"
 
-# Hands Nuclio events to MLRun's serving runtime (the image must have mlrun);
-# used when a serving function carries no code of its own.
-SERVING_WRAPPER = "serving_wrapper.py"
 # The application kind: Nuclio runs this proxy, the user's image runs beside it.
 APPLICATION_PROXY = "application_proxy.go"
 
 
 def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[str, Any]]:
-    engine = engine_of(config, ctx)
+    engine = serving.engine_of(config, ctx)
     if engine == "kubernetes":
-        # imported here: kube_serving builds on this module's helpers
+        # imported when asked for: most functions are rendered for Nuclio
         from mlctl.render import kube_serving
 
         return kube_serving.render(fn, config, ctx)
     return render_nuclio(fn, config, ctx)
 
 
-def engine_of(config: Config, ctx: RenderContext) -> str:
-    engine = ctx.engine or str(config.get("serving_engine") or "nuclio")
-    if engine not in ENGINES:
-        raise InvalidInput(f"serving engine '{engine}' is not one of {', '.join(ENGINES)}")
-    return engine
-
-
-# --- what both engines share -------------------------------------------------
-
-
-def replica_bounds(fn: FunctionSpec) -> tuple[int, int]:
-    """(min, max): a fixed ``replicas`` sets both, as MLRun does."""
-    replicas = fn.get("replicas")
-    if replicas:
-        return int(replicas), int(replicas)
-    high_default = 1 if fn.kind == "application" else 4
-    low = fn.get("min_replicas")
-    high = fn.get("max_replicas")
-    low = 1 if low is None else int(low)
-    high = high_default if high is None else int(high)
-    return low, high
-
-
-def triggers(fn: FunctionSpec) -> dict[str, dict[str, Any]]:
-    """Triggers by name, from ``spec.config['spec.triggers.<name>']`` over base_spec's."""
-    base = thaw(_base_spec(fn).get("spec", {}).get("triggers") or {})
-    out = {str(k): v for k, v in base.items() if isinstance(v, dict)}
-    for key, value in (thaw(fn.get("config")) or {}).items():
-        parts = split_path(str(key))
-        if len(parts) == 3 and parts[:2] == ["spec", "triggers"] and isinstance(value, dict):
-            out[parts[2]] = value
-    return out
-
-
-def http_workers(fn: FunctionSpec) -> int:
-    """Workers of the HTTP trigger; Nuclio's default trigger has one."""
-    for trigger in triggers(fn).values():
-        if trigger.get("kind") == "http":
-            return int(trigger.get("maxWorkers") or 1)
-    return 1
-
-
-def target_cpu(fn: FunctionSpec) -> int:
-    value = (thaw(fn.get("config")) or {}).get("spec.targetCPU")
-    if value is None:
-        value = _base_spec(fn).get("spec", {}).get("targetCPU")
-    return DEFAULT_TARGET_CPU if value in (None, "") else int(value)
-
-
-def source_code(fn: FunctionSpec) -> str | None:
-    """The handler's Python source: the spec's own code, base_spec's, or the serving wrapper."""
-    if fn.code is not None:
-        return fn.code.text
-    encoded = _base_spec(fn).get("spec", {}).get("build", {}).get("functionSourceCode")
-    if encoded:
-        try:
-            return base64.b64decode(str(encoded)).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidInput(
-                f"{fn.source}: spec.base_spec.spec.build.functionSourceCode is not base64-encoded UTF-8 text"
-            ) from None
-    if fn.kind == "serving":
-        return payloads.source(SERVING_WRAPPER)
-    return None
-
-
-def handler(fn: FunctionSpec) -> str:
-    """``module:function``: function_handler, else base_spec's, else from the code file."""
-    explicit = fn.get("function_handler") or _base_spec(fn).get("spec", {}).get("handler")
-    if explicit:
-        return str(explicit)
-    module = "main"  # what MLRun names code whose file name it does not know
-    origin = str((fn.get("build") or {}).get("origin_filename") or "")
-    if fn.code is not None and origin.endswith(".py"):
-        module = fn.code.filename[: -len(".py")]
-    return f"{module}:{fn.get('default_handler') or 'handler'}"
-
-
-def serving_spec(fn: FunctionSpec) -> str:
-    """The JSON MLRun's serving runtime reads (``mlrun.utils.get_serving_spec``)."""
-    project = fn.project or "default"
-    uri = f"{project}/{fn.name}" + (f":{fn.tag}" if fn.tag else "")
-    refs = thaw(fn.get("function_refs")) or []
-    if isinstance(refs, dict):
-        refs = [{"name": name, **(ref if isinstance(ref, dict) else {})} for name, ref in refs.items()]
-    functions = {str(r["name"]): f"{project}/{r['name']}" for r in refs if isinstance(r, dict) and r.get("name")}
-    spec: dict[str, Any] = {
-        "function_uri": uri,
-        "version": "v2",
-        "parameters": thaw(fn.get("parameters")) or {},
-        # A graph is what a serving function serves; a spec without one (as
-        # most hub exports are) starts as an empty router that models join.
-        "graph": thaw(fn.get("graph")) or {"kind": "router"},
-        "load_mode": fn.get("load_mode"),
-        "functions": functions,
-        "graph_initializer": fn.get("graph_initializer"),
-        "error_stream": fn.get("error_stream"),
-        "track_models": fn.get("track_models"),
-        "tracking_policy": thaw(fn.get("tracking_policy")),
-        "default_content_type": fn.get("default_content_type"),
-    }
-    if fn.get("secret_sources"):
-        spec["secret_sources"] = thaw(fn.get("secret_sources"))
-    return json.dumps(spec, sort_keys=True)
-
-
-def serving_spec_delivery(
-    fn: FunctionSpec, namespace: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(env, volumes, mounts, objects) carrying the serving spec into the pod."""
-    text = serving_spec(fn)
-    if len(text.encode("utf-8")) < SERVING_SPEC_ENV_LIMIT:
-        return [{"name": SERVING_SPEC_ENV, "value": text}], [], [], []
-    name = k8s_name(fn.full_name, "serving-conf")
-    config_map = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": pod_.labels(fn)},
-        "data": {SERVING_SPEC_FILE: text},
-    }
-    volume = {"name": "serving-conf", "configMap": {"name": name}}
-    mount = {"name": "serving-conf", "mountPath": SERVING_SPEC_DIR, "readOnly": True}
-    return [], [volume], [mount], [config_map]
-
-
-def function_pod(fn: FunctionSpec, config: Config, namespace: str) -> pod_.Pod:
-    """The shared pod pieces without the bootstrap: Nuclio functions are not run through it."""
-    pod = pod_.build(fn, config, namespace)
-    container = dict(pod.container)
-    env = [e for e in container.get("env", []) if e.get("name") != _RUN_ENV]
-    container.pop("env", None)
-    if env:
-        container["env"] = env
-    mounts = [m for m in container.get("volumeMounts", []) if m.get("name") != _CODE_VOLUME]
-    container.pop("volumeMounts", None)
-    if mounts:
-        container["volumeMounts"] = mounts
-    for key in ("command", "args"):
-        container.pop(key, None)
-    spec = dict(pod.spec)
-    volumes = [v for v in spec.get("volumes", []) if v.get("name") != _CODE_VOLUME]
-    spec.pop("volumes", None)
-    if volumes:
-        spec["volumes"] = volumes
-    return pod_.Pod(container=container, spec=spec, labels=pod.labels, extra_objects=pod.extra_objects)
-
-
-def stream_secrets(
-    fn: FunctionSpec, found: dict[str, dict[str, Any]], namespace: str, env: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Move v3io stream access keys out of ``found`` triggers into a Secret.
-
-    Returns (env entries to add, Secret objects); the triggers are changed in
-    place to ``password: $generate``, which makes Nuclio read the key from
-    ``V3IO_ACCESS_KEY``, so one key serves every stream trigger.
-    """
-    keys = {}
-    for name, trigger in found.items():
-        if trigger.get("kind") not in ("v3ioStream", "v3io-stream"):
-            continue
-        password = trigger.get("password")
-        if password and password != GENERATE_ACCESS_KEY:
-            keys[name] = str(password)
-        trigger["password"] = GENERATE_ACCESS_KEY
-    if not keys:
-        return [], []
-    if len(set(keys.values())) > 1:
-        raise InvalidInput(
-            f"{fn.source}: stream triggers {', '.join(sorted(keys))} carry different access keys; "
-            f"Nuclio reads one from {V3IO_KEY_ENV}. Put the key in a Secret and use "
-            "'mlctl add-stream-trigger --access-key-secret NAME'"
-        )
-    if any(e.get("name") == V3IO_KEY_ENV for e in env):
-        return [], []  # the function already says where its key comes from
-    secret_name = k8s_name(fn.full_name, "v3io-stream")
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": secret_name, "namespace": namespace, "labels": pod_.labels(fn)},
-        "type": "Opaque",
-        "stringData": {pod_.V3IO_SECRET_KEY: next(iter(keys.values()))},
-    }
-    ref = {"secretKeyRef": {"name": secret_name, "key": pod_.V3IO_SECRET_KEY}}
-    return [{"name": V3IO_KEY_ENV, "valueFrom": ref}], [secret]
-
-
-def split_path(key: str) -> list[str]:
-    """MLRun's dotted config path; a part wrapped in backslashes may hold dots.
-
-    ``metadata.labels.\\app.kubernetes.io/name\\`` -> metadata, labels, app.kubernetes.io/name
-    """
-    parts: list[str] = []
-    current = ""
-    quoted = False
-    for char in key:
-        if char == "\\":
-            quoted = not quoted
-        elif char == "." and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
-
-
-def set_path(document: dict[str, Any], key: str, value: Any) -> None:
-    parts = split_path(key)
-    node = document
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    node[parts[-1]] = copy.deepcopy(value)
-
-
-def _encoded(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-def _base_spec(fn: FunctionSpec) -> dict[str, Any]:
-    base = thaw(fn.get("base_spec"))
-    # MLRun writes an empty string when there is no base document
-    return base if isinstance(base, dict) else {}
-
-
-# --- the Nuclio engine ---------------------------------------------------------
-
-
 def render_nuclio(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[str, Any]]:
-    pod = function_pod(fn, config, ctx.namespace)
+    pod = serving.function_pod(fn, config, ctx.namespace)
     objects: list[dict[str, Any]] = list(pod.extra_objects)
-    document = _base_spec(fn)
+    document = serving.base_spec(fn)
     document = {"metadata": dict(document.get("metadata") or {}), "spec": dict(document.get("spec") or {})}
     for key, value in (thaw(fn.get("config")) or {}).items():
         set_path(document, str(key), value)
@@ -318,7 +72,7 @@ def render_nuclio(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[
     env = _merge_env(spec.get("env") or [], pod.container.get("env", []))
     volumes, mounts = list(pod.spec.get("volumes", [])), list(pod.container.get("volumeMounts", []))
     if fn.kind == "serving":
-        serving_env, serving_volumes, serving_mounts, serving_objects = serving_spec_delivery(fn, ctx.namespace)
+        serving_env, serving_volumes, serving_mounts, serving_objects = serving.serving_spec_delivery(fn, ctx.namespace)
         env = _merge_env(env, serving_env)
         volumes += serving_volumes
         mounts += serving_mounts
@@ -331,7 +85,7 @@ def render_nuclio(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[
         spec["triggers"] = found
 
     spec["runtime"] = str(fn.get("nuclio_runtime") or DEFAULT_RUNTIME)
-    spec["handler"] = handler(fn)
+    spec["handler"] = serving.handler(fn)
     if fn.kind == "application":
         env = _application(fn, spec, env, pod)
     if env:
@@ -341,10 +95,10 @@ def render_nuclio(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[
         del spec["volumes"]
     if pod.container.get("resources"):
         spec["resources"] = pod.container["resources"]
-    low, high = replica_bounds(fn)
+    low, high = serving.replica_bounds(fn)
     spec["minReplicas"], spec["maxReplicas"] = low, high
     _placement(fn, spec, pod)
-    spec["serviceType"] = str(fn.get("service_type") or DEFAULT_SERVICE_TYPE)
+    spec["serviceType"] = str(fn.get("service_type") or serving.DEFAULT_SERVICE_TYPE)
     for key, target in (
         ("readiness_timeout", "readinessTimeoutSeconds"),
         ("readiness_timeout_before_failure", "waitReadinessTimeoutBeforeFailure"),
@@ -415,7 +169,7 @@ def _build(fn: FunctionSpec, spec: dict[str, Any]) -> None:
     elif fn.code is not None:
         build["functionSourceCode"] = str(own.get("functionSourceCode"))
     elif not build.get("functionSourceCode") and fn.kind == "serving":
-        build["functionSourceCode"] = _encoded(payloads.source(SERVING_WRAPPER))
+        build["functionSourceCode"] = _encoded(payloads.source(serving.SERVING_WRAPPER))
     commands = list(build.get("commands") or own.get("commands") or [])
     requirements = [str(r) for r in own.get("requirements") or []]
     if requirements:
@@ -448,7 +202,7 @@ def _application(
     """The proxy runs as the function; the user's image runs beside it as a sidecar."""
     if not fn.image:
         raise InvalidInput(f"{fn.source}: an application function needs spec.image (the application to run)")
-    port = int(fn.get("internal_application_port") or DEFAULT_APPLICATION_PORT)
+    port = int(fn.get("internal_application_port") or serving.DEFAULT_APPLICATION_PORT)
     spec["runtime"] = "golang"
     spec["handler"] = "main:Handler"
     name = k8s_name(fn.name, "sidecar")
@@ -475,3 +229,57 @@ def _application(
     return _merge_env(
         env, [{"name": "SIDECAR_PORT", "value": str(port)}, {"name": "SIDECAR_HOST", "value": "http://localhost"}]
     )
+
+
+def stream_secrets(
+    fn: FunctionSpec, found: dict[str, dict[str, Any]], namespace: str, env: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Move v3io stream access keys out of ``found`` triggers into a Secret.
+
+    Returns (env entries to add, Secret objects); the triggers are changed in
+    place to ``password: $generate``, which makes Nuclio read the key from
+    ``V3IO_ACCESS_KEY``, so one key serves every stream trigger.
+    """
+    keys = {}
+    for name, trigger in found.items():
+        if trigger.get("kind") not in ("v3ioStream", "v3io-stream"):
+            continue
+        password = trigger.get("password")
+        if password and password != GENERATE_ACCESS_KEY:
+            keys[name] = str(password)
+        trigger["password"] = GENERATE_ACCESS_KEY
+    if not keys:
+        return [], []
+    if len(set(keys.values())) > 1:
+        raise InvalidInput(
+            f"{fn.source}: stream triggers {', '.join(sorted(keys))} carry different access keys; "
+            f"Nuclio reads one from {V3IO_KEY_ENV}. Put the key in a Secret and use "
+            "'mlctl add-stream-trigger --access-key-secret NAME'"
+        )
+    if any(e.get("name") == V3IO_KEY_ENV for e in env):
+        return [], []  # the function already says where its key comes from
+    secret_name = k8s_name(fn.full_name, "v3io-stream")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": secret_name, "namespace": namespace, "labels": pod_.labels(fn)},
+        "type": "Opaque",
+        "stringData": {pod_.V3IO_SECRET_KEY: next(iter(keys.values()))},
+    }
+    ref = {"secretKeyRef": {"name": secret_name, "key": pod_.V3IO_SECRET_KEY}}
+    return [{"name": V3IO_KEY_ENV, "valueFrom": ref}], [secret]
+
+
+def set_path(document: dict[str, Any], key: str, value: Any) -> None:
+    parts = serving.split_path(key)
+    node = document
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def _encoded(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
