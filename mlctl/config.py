@@ -14,6 +14,9 @@ Keys keep MLRun's names (``function_defaults.preemption_mode``,
 Environment values are read as JSON, then as base64-encoded JSON, then as
 plain text; ``__`` marks nesting (``MLCTL_STORAGE__AUTO_MOUNT_TYPE``).
 Every value remembers where it came from, for ``mlctl config show``.
+
+This module is pure: it merges layers it is given. Finding and reading the
+files is ``mlctl.spec.config_files``'s job.
 """
 
 from __future__ import annotations
@@ -22,10 +25,8 @@ import base64
 import binascii
 import copy
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlctl.errors import InvalidInput
@@ -258,46 +259,6 @@ def _env_layer(environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
     return layer
 
 
-def _read_file(path: Path, *, strict: bool = True) -> dict[str, Any]:
-    """A config file's keys; ``strict=False`` drops keys mlctl does not use.
-
-    An MLRun config file (``MLRUN_CONFIG_FILE``) holds many keys mlctl has
-    no use for; like ``MLRUN_*`` variables, those are skipped, not errors.
-    """
-    from mlctl.spec import loader
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read config file ({exc.strerror})") from None
-    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
-        return {}  # empty, or comments only
-    document = loader.load_text(text, str(path), "a config file")
-    if not strict:
-        return {k: v for k, v in document.data.items() if k in DEFAULTS}
-    unknown = [k for k in document.data if k not in DEFAULTS]
-    if unknown:
-        line, column = document.locate((unknown[0],))
-        raise InvalidInput(
-            f"{path}:{line}:{column}: unknown config key '{unknown[0]}' (known: {', '.join(sorted(DEFAULTS))})"
-        )
-    return document.data
-
-
-def _project_file(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        candidate = folder / ".mlctl.yaml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def user_config_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("mlctl")) / "config.yaml"
-
-
 def resolve(
     environ: Mapping[str, str],
     files: list[tuple[str, Mapping[str, Any]]],
@@ -349,32 +310,3 @@ def _check(config: Config) -> None:
     config.preemptible_node_selector  # noqa: B018
     config.preemptible_tolerations  # noqa: B018
     config.default_node_selector  # noqa: B018
-
-
-def load(
-    config_file: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    cluster: Mapping[str, Any] | None = None,
-) -> Config:
-    """Read the config files that exist and the environment (the I/O end).
-
-    ``cluster`` is the layer an admin set in the cluster's ConfigMap (read by
-    ``mlctl.cluster.settings``); it lies below every file and variable.
-    """
-    environ = os.environ if environ is None else environ
-    files: list[tuple[str, Mapping[str, Any]]] = []
-    user = user_config_path()
-    if user.is_file():
-        files.append((str(user), _read_file(user)))
-    project = _project_file(cwd or Path.cwd())
-    if project:
-        files.append((str(project), _read_file(project)))
-    explicit = config_file or environ.get("MLCTL_CONFIG")
-    mlrun_file = not explicit and environ.get("MLRUN_CONFIG_FILE")
-    if explicit or mlrun_file:
-        path = Path(str(explicit or mlrun_file))
-        if not path.is_file():
-            raise InvalidInput(f"{path}: config file does not exist")
-        files.append((str(path), _read_file(path, strict=not mlrun_file)))
-    return resolve(environ, files, cluster)

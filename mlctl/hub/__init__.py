@@ -186,9 +186,9 @@ def pull(
 def resolve(source: str | None = None, channel: str | None = None) -> source_.Source:
     """The hub to read: the argument, else the ``hub_url`` setting, else MLRun's public hub."""
     if source is None:
-        from mlctl import config
+        from mlctl.spec import config_files
 
-        source = str(config.load().get("hub_url") or "")
+        source = str(config_files.load().get("hub_url") or "")
     return source_.parse(source, channel or os.environ.get(ENV_CHANNEL))
 
 

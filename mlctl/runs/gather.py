@@ -184,10 +184,10 @@ def explain_when_pending(
 
 
 def _config() -> Config:
-    from mlctl import config as config_
+    from mlctl.spec import config_files
 
     try:
-        return config_.load()
+        return config_files.load()
     except errors.MlctlError:
         return Config({})
 
