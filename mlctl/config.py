@@ -31,6 +31,7 @@ from typing import Any
 
 from mlctl.errors import InvalidInput
 
+DEFAULT_GPU_TYPE = "nvidia.com/gpu"
 DEFAULTS: dict[str, Any] = {
     "function_defaults": {"preemption_mode": "prevent"},
     "preemptible_nodes": {"node_selector": {}, "tolerations": []},
@@ -38,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "default_function_priority_class_name": "",
     "default_function_node_selector": {},
     "default_function_pod_resources": {"requests": {}, "limits": {}},
-    "default_gpu_type": "nvidia.com/gpu",
+    "default_gpu_type": DEFAULT_GPU_TYPE,
     "storage": {"auto_mount_type": "auto", "auto_mount_params": ""},
     "pvc_mount": "",
     "mpijob_crd_version": "v2beta1",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from mlctl import config as config_
 from mlctl.runs import states
 from mlctl.spec import quantity
 from mlctl.spec import state_thresholds as state_thresholds_
@@ -46,7 +47,6 @@ CREATE_FAILED = "pod_create_failed"
 WARNING = "warning_event"
 NO_PODS = "no_pods"
 
-GPU_DEFAULT = "nvidia.com/gpu"
 _BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 _PULL = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 _GI = Decimal(2**30)
@@ -437,7 +437,7 @@ def _resource_suggestion(spec: Mapping[str, Any], eligible: Sequence[_NodeVerdic
             return ""
         else:  # GPUs and other extended resources: the request follows the limit
             limits.append(f"gpus={int(free)}")
-            if resource != GPU_DEFAULT:
+            if resource != config_.DEFAULT_GPU_TYPE:
                 gpu_type = resource
     parts = [f"mlctl set-resources {_file(facts)}"]
     if requests_:

@@ -45,7 +45,6 @@ _THRESHOLD_REFUSALS = {
 _LABEL_NAME = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_GPU_HINT = re.compile(r"gpu", re.IGNORECASE)
 
 
 @functools.cache
@@ -362,10 +361,6 @@ def label_value_problem(value: Any) -> str | None:
     return None
 
 
-def is_gpu(resource: str) -> bool:
-    return bool(_GPU_HINT.search(resource))
-
-
 def _resources(
     document: Document,
     path: Path_,
@@ -396,7 +391,7 @@ def _resources(
     requests, limits = parsed["requests"], parsed["limits"]
     for resource, amount in requests.items():
         limit = limits.get(resource)
-        if is_gpu(resource):
+        if quantity.is_gpu(resource):
             if limit is None:
                 yield document.problem(
                     (*path, "requests", resource),
@@ -600,7 +595,7 @@ def _workers_vs_gpus(document: Document, kind: Any, spec: Mapping[str, Any], con
     if kind not in NUCLIO_KINDS:
         return
     limits = ((spec.get("resources") or {}).get("limits") or {}) if isinstance(spec.get("resources"), Mapping) else {}
-    gpus = sum(int(quantity.parse(v)) for k, v in limits.items() if is_gpu(k) and quantity.is_valid(v))
+    gpus = sum(int(quantity.parse(v)) for k, v in limits.items() if quantity.is_gpu(k) and quantity.is_valid(v))
     if not gpus:
         return
     trigger = (spec.get("config") or {}).get("spec.triggers.http") if isinstance(spec.get("config"), Mapping) else None
