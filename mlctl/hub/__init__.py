@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.errors import InvalidInput, MlctlError
-from mlctl.hub import cache, files, report
+from mlctl.hub import cache, report
 from mlctl.hub import catalog as catalog_
 from mlctl.hub import ref as ref_
 from mlctl.hub import source as source_
+from mlctl.spec import files
 
 ENV_CHANNEL = "MLCTL_HUB_CHANNEL"
 ENV_TIMEOUT = "MLCTL_HUB_TIMEOUT"
