@@ -106,7 +106,8 @@ def run(
     emit: processes.Output = on_output or (lambda _stream, _line: None)
     with tempfile.TemporaryDirectory(prefix=f"mlctl-{run_id}-") as tmp:
         try:
-            outcome = _execute(fn, config, Path(tmp), run_id, params, handler, environ, limits, emit, grace)
+            planned = plan_.plan(fn, config, Path(tmp), run_id, params, handler, environ)
+            outcome = _execute(fn, planned, Path(tmp), run_id, limits, emit, grace)
         except KeyboardInterrupt as exc:
             store.finish(run_id, record_.ABORTED, _stopped_text(exc))
             raise
@@ -120,17 +121,13 @@ def run(
 
 def _execute(
     fn: FunctionSpec,
-    config: Config,
+    plan: plan_.Plan,
     tmp: Path,
     run_id: str,
-    params: dict[str, Any],
-    handler: str | None,
-    environ: Mapping[str, str] | None,
     limits: state_thresholds_.Thresholds,
     emit: processes.Output,
     grace: float,
 ) -> plan_.Outcome:
-    plan = plan_.plan(fn, config, tmp, run_id, params, handler, environ)
     with contextlib.ExitStack() as stack:
         stack.enter_context(processes.adopting_orphans())
         if fn.runtime == "dask":

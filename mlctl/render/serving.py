@@ -33,8 +33,6 @@ SERVING_SPEC_FILE = "serving_spec.json"
 # A pod's whole environment shares etcd's object size limit; past this the
 # graph goes into a ConfigMap file instead of the variable.
 SERVING_SPEC_ENV_LIMIT = 64 * 1024
-_CODE_VOLUME = "mlctl-code"  # pod.build's code volume; Nuclio builds the code into its image
-_RUN_ENV = "MLCTL_RUN"
 
 # Hands Nuclio events to MLRun's serving runtime (the image must have mlrun);
 # used when a serving function carries no code of its own.
@@ -167,18 +165,18 @@ def function_pod(fn: FunctionSpec, config: Config, namespace: str) -> pod_.Pod:
     """The shared pod pieces without the bootstrap: Nuclio functions are not run through it."""
     pod = pod_.build(fn, config, namespace)
     container = dict(pod.container)
-    env = [e for e in container.get("env", []) if e.get("name") != _RUN_ENV]
+    env = [e for e in container.get("env", []) if e.get("name") != pod_.RUN_ENV]
     container.pop("env", None)
     if env:
         container["env"] = env
-    mounts = [m for m in container.get("volumeMounts", []) if m.get("name") != _CODE_VOLUME]
+    mounts = [m for m in container.get("volumeMounts", []) if m.get("name") != pod_.CODE_VOLUME]
     container.pop("volumeMounts", None)
     if mounts:
         container["volumeMounts"] = mounts
     for key in ("command", "args"):
         container.pop(key, None)
     spec = dict(pod.spec)
-    volumes = [v for v in spec.get("volumes", []) if v.get("name") != _CODE_VOLUME]
+    volumes = [v for v in spec.get("volumes", []) if v.get("name") != pod_.CODE_VOLUME]
     spec.pop("volumes", None)
     if volumes:
         spec["volumes"] = volumes
