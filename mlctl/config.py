@@ -14,6 +14,9 @@ Keys keep MLRun's names (``function_defaults.preemption_mode``,
 Environment values are read as JSON, then as base64-encoded JSON, then as
 plain text; ``__`` marks nesting (``MLCTL_STORAGE__AUTO_MOUNT_TYPE``).
 Every value remembers where it came from, for ``mlctl config show``.
+
+This module is pure: it merges layers it is given. Finding and reading the
+files is ``mlctl.spec.config_files``'s job.
 """
 
 from __future__ import annotations
@@ -22,14 +25,13 @@ import base64
 import binascii
 import copy
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlctl.errors import InvalidInput
 
+DEFAULT_GPU_TYPE = "nvidia.com/gpu"
 DEFAULTS: dict[str, Any] = {
     "function_defaults": {"preemption_mode": "prevent"},
     "preemptible_nodes": {"node_selector": {}, "tolerations": []},
@@ -37,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "default_function_priority_class_name": "",
     "default_function_node_selector": {},
     "default_function_pod_resources": {"requests": {}, "limits": {}},
-    "default_gpu_type": "nvidia.com/gpu",
+    "default_gpu_type": DEFAULT_GPU_TYPE,
     "storage": {"auto_mount_type": "auto", "auto_mount_params": ""},
     "pvc_mount": "",
     "mpijob_crd_version": "v2beta1",
@@ -258,52 +260,6 @@ def _env_layer(environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
     return layer
 
 
-def _read_file(path: Path, *, strict: bool = True) -> dict[str, Any]:
-    """A config file's keys; ``strict=False`` drops keys mlctl does not use.
-
-    An MLRun config file (``MLRUN_CONFIG_FILE``) holds many keys mlctl has
-    no use for; like ``MLRUN_*`` variables, those are skipped, not errors.
-    """
-    from mlctl.spec import loader
-
-    text = loader.read_text(path, "config file")  # unreadable, a folder, not UTF-8: an error naming the file
-    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
-        return {}  # empty, or comments only
-    document = loader.load_text(text, str(path), "a config file")
-    if not strict:
-        return {k: v for k, v in document.data.items() if k in DEFAULTS}
-    unknown = [k for k in document.data if k not in DEFAULTS]
-    if unknown:
-        line, column = document.locate((unknown[0],))
-        raise InvalidInput(
-            f"{path}:{line}:{column}: unknown config key '{unknown[0]}' (known: {', '.join(sorted(DEFAULTS))})"
-        )
-    return document.data
-
-
-def _project_file(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        candidate = folder / ".mlctl.yaml"
-        if _is_file(candidate):
-            return candidate
-    return None
-
-
-def _is_file(path: Path, *, any_kind: bool = False) -> bool:
-    """Whether a config file (``any_kind``: anything) is there; a path that cannot be looked at
-    (in a folder without search permission) is an error naming it, not a crash nor a skipped file."""
-    try:
-        return path.exists() if any_kind else path.is_file()
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read config file ({exc.strerror or exc})") from None
-
-
-def user_config_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("mlctl")) / "config.yaml"
-
-
 def resolve(
     environ: Mapping[str, str],
     files: list[tuple[str, Mapping[str, Any]]],
@@ -355,32 +311,3 @@ def _check(config: Config) -> None:
     config.preemptible_node_selector  # noqa: B018
     config.preemptible_tolerations  # noqa: B018
     config.default_node_selector  # noqa: B018
-
-
-def load(
-    config_file: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    cluster: Mapping[str, Any] | None = None,
-) -> Config:
-    """Read the config files that exist and the environment (the I/O end).
-
-    ``cluster`` is the layer an admin set in the cluster's ConfigMap (read by
-    ``mlctl.cluster.settings``); it lies below every file and variable.
-    """
-    environ = os.environ if environ is None else environ
-    files: list[tuple[str, Mapping[str, Any]]] = []
-    user = user_config_path()
-    if _is_file(user):
-        files.append((str(user), _read_file(user)))
-    project = _project_file(cwd or Path.cwd())
-    if project:
-        files.append((str(project), _read_file(project)))
-    explicit = config_file or environ.get("MLCTL_CONFIG")
-    mlrun_file = not explicit and environ.get("MLRUN_CONFIG_FILE")
-    if explicit or mlrun_file:
-        path = Path(str(explicit or mlrun_file))
-        if not _is_file(path, any_kind=True):
-            raise InvalidInput(f"{path}: config file does not exist")
-        files.append((str(path), _read_file(path, strict=not mlrun_file)))
-    return resolve(environ, files, cluster)

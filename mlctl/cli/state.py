@@ -26,8 +26,9 @@ def config() -> Config:
     """The effective config, read once per invocation."""
     if options._config is None:
         from mlctl import config as config_
+        from mlctl.spec import config_files
 
-        loaded = config_.load(options.config_file, cluster=options._cluster_layer)
+        loaded = config_files.load(options.config_file, cluster=options._cluster_layer)
         if options.validation:
             loaded = config_.with_value(loaded, "validation", options.validation, "--validate")
         options._config = loaded

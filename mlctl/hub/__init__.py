@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.errors import InvalidInput, MlctlError
-from mlctl.hub import cache, files, report
+from mlctl.hub import cache, report
 from mlctl.hub import catalog as catalog_
 from mlctl.hub import ref as ref_
 from mlctl.hub import source as source_
+from mlctl.spec import files
 
 ENV_CHANNEL = "MLCTL_HUB_CHANNEL"
 ENV_TIMEOUT = "MLCTL_HUB_TIMEOUT"
@@ -186,9 +187,9 @@ def pull(
 def resolve(source: str | None = None, channel: str | None = None) -> source_.Source:
     """The hub to read: the argument, else the ``hub_url`` setting, else MLRun's public hub."""
     if source is None:
-        from mlctl import config
+        from mlctl.spec import config_files
 
-        source = str(config.load().get("hub_url") or "")
+        source = str(config_files.load().get("hub_url") or "")
     return source_.parse(source, channel or os.environ.get(ENV_CHANNEL))
 
 

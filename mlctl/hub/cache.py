@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlctl.hub import files
+from mlctl.spec import files
 
 ENV_DIR = "MLCTL_CACHE_DIR"
 _META = ".meta.json"

@@ -29,7 +29,7 @@ from urllib import parse as urlparse
 from mlctl import errors
 
 if TYPE_CHECKING:
-    import http.client
+    import urllib3
 
     from mlctl.hub import report
 
@@ -159,42 +159,67 @@ def _read_local(source: Source, url: str) -> bytes:
 
 
 def _read_http(url: str, timeout: float, reporter: report.Reporter) -> bytes:
-    # Imported here: only a command that reaches a hub pays for urllib's import.
-    import http.client
-    import urllib.error
-    import urllib.request
+    # Imported here: only a command that reaches a hub pays for the HTTP stack's import.
+    import os
+
+    import urllib3
 
     from mlctl import __version__
+    from mlctl.cluster import transport
 
-    request = urllib.request.Request(url, headers={"User-Agent": f"mlctl/{__version__}"})
-    # urllib's timeout bounds each socket operation; the deadline bounds the
+    proxy = transport.proxy_for(url, "", os.environ)
+    # urllib3's timeout bounds each socket operation; the deadline bounds the
     # whole transfer, so a server that trickles bytes cannot hold us forever.
     deadline = time.monotonic() + timeout
+    # no retries (a failure is reported at once), redirects followed as a browser would
+    retries = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10)
+    pool = urllib3.ProxyManager(proxy) if proxy else urllib3.PoolManager()
     # started before connecting: a slow server should show as waiting, not as nothing
     reporter.download_started(url, None)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            total = _content_length(response.headers.get("Content-Length"))
-            body = _read_body(response, url, total, deadline, reporter)
-    except urllib.error.HTTPError as exc:
-        raise _http_error(url, exc.code, str(exc.reason)) from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
-            raise Unreachable(f"{url}: no answer within {timeout:g} s") from None
-        raise Unreachable(f"{url}: cannot connect ({_reason(exc.reason)})") from None
-    except TimeoutError:
-        raise Unreachable(f"{url}: no answer within {timeout:g} s") from None
-    except http.client.IncompleteRead as exc:
-        raise Unreachable(f"{url}: the response was cut short after {len(exc.partial)} bytes") from None
-    except (http.client.HTTPException, OSError) as exc:
-        raise Unreachable(f"{url}: connection failed ({_reason(exc)})") from None
+        response = pool.request(
+            "GET",
+            url,
+            headers={"User-Agent": f"mlctl/{__version__}"},
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            retries=retries,
+            preload_content=False,
+        )
+        try:
+            if response.status >= 400:
+                raise _http_error(url, response.status, response.reason or "")
+            body = _read_body(
+                response, url, _content_length(response.headers.get("Content-Length")), deadline, reporter
+            )
+        finally:
+            response.release_conn()
+    except (urllib3.exceptions.HTTPError, TimeoutError, OSError) as exc:
+        raise _transport_error(url, timeout, exc) from None
     finally:
         reporter.download_finished(url)
+        pool.clear()
     return body
 
 
+def _transport_error(url: str, timeout: float, exc: BaseException) -> errors.MlctlError:
+    import urllib3
+
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    # before timeouts: urllib3's NewConnectionError is a kind of ConnectTimeoutError
+    if isinstance(exc, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ProxyError):
+        return Unreachable(f"{url}: cannot connect ({_reason(exc.__context__ or exc)})")
+    if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
+        return Unreachable(f"{url}: no answer within {timeout:g} s")
+    short = [a for a in (exc, *exc.args) if isinstance(a, urllib3.exceptions.IncompleteRead)]
+    if short:
+        got, missing = short[0].partial, short[0].expected  # urllib3's "expected" is what is still missing
+        return Unreachable(f"{url}: the response was cut short ({got} of {got + missing} bytes)")
+    return Unreachable(f"{url}: connection failed ({_reason(exc)})")
+
+
 def _read_body(
-    response: http.client.HTTPResponse,
+    response: urllib3.BaseHTTPResponse,
     url: str,
     total: int | None,
     deadline: float,
@@ -212,8 +237,7 @@ def _read_body(
         done += len(chunk)
         reporter.download_progress(url, done, total)
     if total is not None and done != total:
-        # http.client returns what it got when the server closes early;
-        # a short body must never reach the cache.
+        # a short body must never reach the cache
         raise Unreachable(f"{url}: the response was cut short ({done} of {total} bytes)")
     return b"".join(chunks)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlctl.runs import thresholds as thresholds_
+from mlctl.spec import state_thresholds as state_thresholds_
 from mlctl.spec.model import FunctionSpec, thaw
 
 ANNOTATION_PREFIX = "mlctl.io/"
@@ -30,7 +30,7 @@ class RenderContext:
         return {"run_id": self.run_id, "function": fn.name, "params": dict(self.params)}
 
     def run_annotations(self, fn: FunctionSpec) -> dict[str, str]:
-        effective = thresholds_.effective(thaw(fn.get("state_thresholds") or {}))
+        effective = state_thresholds_.effective(thaw(fn.get("state_thresholds") or {}))
         return {
             ANNOTATION_PREFIX + "thresholds": json.dumps(dict(effective.texts), sort_keys=True),
             ANNOTATION_PREFIX + "params": json.dumps(dict(self.params), sort_keys=True, default=str),

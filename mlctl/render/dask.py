@@ -30,8 +30,7 @@ from mlctl.errors import InvalidInput
 from mlctl.render import kube_serving
 from mlctl.render import pod as pod_
 from mlctl.render.context import RenderContext
-from mlctl.runs import thresholds as thresholds_
-from mlctl.spec import quantity
+from mlctl.spec import durations, quantity
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
 API_VERSION = "kubernetes.dask.org/v1"
@@ -41,38 +40,16 @@ DASHBOARD_PORT = 8787
 WORKER_DASHBOARD_PORT = 8788
 # The operator names the scheduler Service <cluster>-scheduler (a DNS label).
 NAME_LIMIT = 53
-_CODE_VOLUME = "mlctl-code"
-_RUN_ENV = "MLCTL_RUN"
 
 
 def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[str, Any]]:
     pod = pod_.build(fn, config, ctx.namespace)
     objects: list[dict[str, Any]] = list(pod.extra_objects)
     name = cluster_name(fn)
-    base = _base_container(fn, pod)
-    scheduler = {
-        **base,
-        "name": "scheduler",
-        "args": ["dask", "scheduler", "--host", "0.0.0.0"],
-        "ports": [
-            {"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
-            {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"},
-        ],
-        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"}, "periodSeconds": 5},
-    }
-    _set_resources(scheduler, _resources(fn, config, "scheduler_resources"))
-    worker_resources = _resources(fn, config, "worker_resources" if fn.get("worker_resources") else "resources")
-    worker = {
-        **base,
-        "name": "worker",
-        "args": worker_args(fn, worker_resources),
-        "ports": [{"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}],
-    }
-    _set_resources(worker, worker_resources)
-    scheduler, worker = kube_serving.ordered(scheduler), kube_serving.ordered(worker)
+    scheduler, worker = _containers(fn, config, pod)
 
     pod_spec = {k: v for k, v in pod.spec.items() if k != "volumes"}
-    volumes = [v for v in pod.spec.get("volumes", []) if v.get("name") != _CODE_VOLUME]
+    volumes = [v for v in pod.spec.get("volumes", []) if v.get("name") != pod_.CODE_VOLUME]
     if volumes:
         pod_spec["volumes"] = volumes
     metadata: dict[str, Any] = {"labels": dict(pod.labels)}
@@ -149,12 +126,37 @@ def worker_args(fn: FunctionSpec, resources: dict[str, Any]) -> list[str]:
     return args + [str(a) for a in fn.get("args") or []]
 
 
+def _containers(fn: FunctionSpec, config: Config, pod: pod_.Pod) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scheduler's and the workers' containers, each with its own resources."""
+    base = _base_container(fn, pod)
+    scheduler = {
+        **base,
+        "name": "scheduler",
+        "args": ["dask", "scheduler", "--host", "0.0.0.0"],
+        "ports": [
+            {"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
+            {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"},
+        ],
+        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"}, "periodSeconds": 5},
+    }
+    _set_resources(scheduler, _resources(fn, config, "scheduler_resources"))
+    worker_resources = _resources(fn, config, "worker_resources" if fn.get("worker_resources") else "resources")
+    worker = {
+        **base,
+        "name": "worker",
+        "args": worker_args(fn, worker_resources),
+        "ports": [{"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}],
+    }
+    _set_resources(worker, worker_resources)
+    return kube_serving.ordered(scheduler), kube_serving.ordered(worker)
+
+
 def idle_timeout(fn: FunctionSpec) -> int:
     """Seconds of ``scheduler_timeout`` (MLRun's default 60 minutes); 0 = never."""
     text = fn.get("scheduler_timeout", "60 minutes")
     try:
-        seconds = thresholds_.parse_seconds(text)
-    except thresholds_.TimeStringError as exc:
+        seconds = durations.parse_seconds(text)
+    except durations.TimeStringError as exc:
         raise InvalidInput(f"{fn.source}: spec.scheduler_timeout: {exc}") from None
     return 0 if seconds < 0 else int(seconds)
 
@@ -163,7 +165,7 @@ def _base_container(fn: FunctionSpec, pod: pod_.Pod) -> dict[str, Any]:
     """The shared container without what runs a handler: the dask image's entrypoint stays."""
     container = {k: v for k, v in pod.container.items() if k not in ("command", "args", "resources")}
     container["image"] = fn.image or DEFAULT_IMAGE
-    env = [e for e in container.pop("env", []) if e.get("name") != _RUN_ENV]
+    env = [e for e in container.pop("env", []) if e.get("name") != pod_.RUN_ENV]
     extra_pip = fn.get("extra_pip")
     if extra_pip:
         # the dask images install EXTRA_PIP_PACKAGES when they start
@@ -172,7 +174,7 @@ def _base_container(fn: FunctionSpec, pod: pod_.Pod) -> dict[str, Any]:
         env.append({"name": "EXTRA_PIP_PACKAGES", "value": packages})
     if env:
         container["env"] = env
-    mounts = [m for m in container.pop("volumeMounts", []) if m.get("name") != _CODE_VOLUME]
+    mounts = [m for m in container.pop("volumeMounts", []) if m.get("name") != pod_.CODE_VOLUME]
     if mounts:
         container["volumeMounts"] = mounts
     return container

@@ -15,9 +15,9 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
+from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
 from mlctl.render import preemption
@@ -27,6 +27,8 @@ from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlctl"}
 LABEL_PREFIX = "mlctl.io/"
 CODE_MOUNT = "/opt/mlctl"
+CODE_VOLUME = "mlctl-code"  # the ConfigMap volume with the bootstrap and the code
+RUN_ENV = "MLCTL_RUN"  # the run the bootstrap executes, as JSON
 V3IO_SECRET_KEY = "accessKey"
 # Variables that hold a secret: a plain value given for one in spec.env
 # reaches the pod from a Secret instead (MLRun's mount_v3io / v3io_cred write
@@ -74,7 +76,7 @@ def labels(fn: FunctionSpec, run_id: str = "") -> dict[str, str]:
 
 
 def bootstrap_source() -> str:
-    return resources.files("mlctl").joinpath("bootstrap.py").read_text("utf-8")
+    return payloads.source("bootstrap.py")
 
 
 def uses_bootstrap(fn: FunctionSpec) -> bool:
@@ -274,28 +276,7 @@ def _auto_mount(
             [],
         )
     if kind in ("v3io_credentials", "v3io_fuse"):
-        key = params.get("access_key", "")
-        user = params.get("user", "")
-        env_: list[dict[str, Any]] = [{"name": "V3IO_USERNAME", "value": user}] if user else []
-        objects: list[dict[str, Any]] = []
-        if key:
-            secret = _secret(fn, namespace, "v3io-auto", {V3IO_SECRET_KEY: key})
-            objects.append(secret)
-            env_.append(
-                {
-                    "name": "V3IO_ACCESS_KEY",
-                    "valueFrom": {"secretKeyRef": {"name": secret["metadata"]["name"], "key": V3IO_SECRET_KEY}},
-                }
-            )
-        if kind == "v3io_credentials":
-            return [], [], env_, objects
-        volume: dict[str, Any] = {"name": "v3io", "flexVolume": {"driver": "v3io/fuse", "options": {}}}
-        if objects:
-            volume["flexVolume"]["secretRef"] = {"name": objects[0]["metadata"]["name"]}
-        mounts = [{"name": "v3io", "mountPath": "/v3io", "subPath": ""}]
-        if user:
-            mounts.append({"name": "v3io", "mountPath": "/User", "subPath": f"users/{user}"})
-        return [volume], mounts, env_, objects
+        return _v3io_mount(fn, namespace, params, fuse=kind == "v3io_fuse")
     if kind == "s3":
         secret_name = params.get("secret_name")
         env_ = (
@@ -312,6 +293,34 @@ def _auto_mount(
     if kind == "env":
         return [], [], [{"name": k, "value": v} for k, v in params.items()], []
     return [], [], [], []
+
+
+def _v3io_mount(
+    fn: FunctionSpec, namespace: str, params: Mapping[str, Any], *, fuse: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """v3io credentials from a Secret, and with ``fuse`` the v3io fuse mount (as /v3io and /User)."""
+    key = params.get("access_key", "")
+    user = params.get("user", "")
+    env_: list[dict[str, Any]] = [{"name": "V3IO_USERNAME", "value": user}] if user else []
+    objects: list[dict[str, Any]] = []
+    if key:
+        secret = _secret(fn, namespace, "v3io-auto", {V3IO_SECRET_KEY: key})
+        objects.append(secret)
+        env_.append(
+            {
+                "name": "V3IO_ACCESS_KEY",
+                "valueFrom": {"secretKeyRef": {"name": secret["metadata"]["name"], "key": V3IO_SECRET_KEY}},
+            }
+        )
+    if not fuse:
+        return [], [], env_, objects
+    volume: dict[str, Any] = {"name": "v3io", "flexVolume": {"driver": "v3io/fuse", "options": {}}}
+    if objects:
+        volume["flexVolume"]["secretRef"] = {"name": objects[0]["metadata"]["name"]}
+    mounts = [{"name": "v3io", "mountPath": "/v3io", "subPath": ""}]
+    if user:
+        mounts.append({"name": "v3io", "mountPath": "/User", "subPath": f"users/{user}"})
+    return [volume], mounts, env_, objects
 
 
 def node_selector(fn: FunctionSpec, config: Config, key: str = "node_selector") -> dict[str, str]:
@@ -362,7 +371,7 @@ def command(fn: FunctionSpec, run_env: dict[str, str]) -> tuple[list[str], list[
         return (
             ["python", f"{CODE_MOUNT}/bootstrap.py"],
             args,
-            [{"name": "MLCTL_RUN", "value": json.dumps(run, sort_keys=True)}],
+            [{"name": RUN_ENV, "value": json.dumps(run, sort_keys=True)}],
         )
     if entry:
         return shlex.split(entry), args, []
@@ -383,8 +392,8 @@ def build(
     env_ += run_vars
     if uses_bootstrap(fn):
         # a run reads its own pinned copy of the code; a deployed function the shared one
-        volumes.append({"name": "mlctl-code", "configMap": {"name": code_config_map_name(fn, pinned=bool(run_id))}})
-        mounts.append({"name": "mlctl-code", "mountPath": CODE_MOUNT, "readOnly": True})
+        volumes.append({"name": CODE_VOLUME, "configMap": {"name": code_config_map_name(fn, pinned=bool(run_id))}})
+        mounts.append({"name": CODE_VOLUME, "mountPath": CODE_MOUNT, "readOnly": True})
     image = fn.image or str(config.get("default_image"))
     container: dict[str, Any] = {"name": "base", "image": image}
     if cmd:

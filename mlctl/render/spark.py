@@ -34,7 +34,7 @@ from mlctl.errors import InvalidInput
 from mlctl.render import pod as pod_
 from mlctl.render import run_object
 from mlctl.render.context import RenderContext
-from mlctl.spec import quantity, validate
+from mlctl.spec import quantity
 from mlctl.spec.model import FunctionSpec, thaw
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
@@ -190,7 +190,7 @@ def _side(fn: FunctionSpec, config: Config, pod: pod_.Pod, side: str, annotation
     memory = requests.get("memory") or limits.get("memory")
     if memory:
         out["memory"] = spark_memory(memory)
-    gpus = [(k, v) for k, v in limits.items() if validate.is_gpu(k)]
+    gpus = [(k, v) for k, v in limits.items() if quantity.is_gpu(k)]
     if gpus:
         name, amount = gpus[0]
         out["gpu"] = {"name": name, "quantity": int(quantity.parse(amount))}

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from mlctl import config as config_
 from mlctl.runs import states
-from mlctl.runs import thresholds as thresholds_
 from mlctl.spec import quantity
+from mlctl.spec import state_thresholds as state_thresholds_
 
 # reason codes: stable, machine-readable (``runs explain -o json``)
 INSUFFICIENT = "insufficient_resource"
@@ -46,7 +47,6 @@ CREATE_FAILED = "pod_create_failed"
 WARNING = "warning_event"
 NO_PODS = "no_pods"
 
-GPU_DEFAULT = "nvidia.com/gpu"
 _BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 _PULL = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 _GI = Decimal(2**30)
@@ -437,7 +437,7 @@ def _resource_suggestion(spec: Mapping[str, Any], eligible: Sequence[_NodeVerdic
             return ""
         else:  # GPUs and other extended resources: the request follows the limit
             limits.append(f"gpus={int(free)}")
-            if resource != GPU_DEFAULT:
+            if resource != config_.DEFAULT_GPU_TYPE:
                 gpu_type = resource
     parts = [f"mlctl set-resources {_file(facts)}"]
     if requests_:
@@ -783,7 +783,7 @@ def record_text(explanation: Explanation) -> str:
     return json.dumps([b.to_json() for b in explanation.blockers], sort_keys=True)[:16000]
 
 
-def pending_delay(thresholds: thresholds_.Thresholds) -> float:
+def pending_delay(thresholds: state_thresholds_.Thresholds) -> float:
     """How long ``mlctl run`` lets a run be pending before it explains why: 30 s, or half the nearest pending limit."""
     limits = [thresholds.limit(s) for s in ("pending_not_scheduled", "pending_scheduled", "image_pull_backoff")]
     nearest = [limit / 2 for limit in limits if limit >= 0]

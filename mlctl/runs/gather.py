@@ -26,7 +26,8 @@ from mlctl.cluster.client import Cluster, concurrently
 from mlctl.config import Config
 from mlctl.runs import control, explain, states
 from mlctl.runs import record as record_
-from mlctl.runs import thresholds as thresholds_
+from mlctl.spec import durations
+from mlctl.spec import state_thresholds as state_thresholds_
 
 FUNCTION = states.ANNOTATION + "function"
 LOG_LINES = 20
@@ -167,13 +168,13 @@ def explain_when_pending(
     def wait_and_explain() -> None:
         try:
             current = control.get(cluster, run_id, namespace)
-            delay = explain.pending_delay(thresholds_.effective(dict(current.thresholds)))
+            delay = explain.pending_delay(state_thresholds_.effective(dict(current.thresholds)))
             if stop.wait(max(0.0, delay - (time.monotonic() - started))):
                 return
             if control.get(cluster, run_id, namespace).state != record_.PENDING:
                 return
             lines = explain.lines(run(cluster, run_id, namespace, config, spec_file))
-        except (errors.MlctlError, thresholds_.TimeStringError):
+        except (errors.MlctlError, durations.TimeStringError):
             return  # the explanation is a courtesy: it must never disturb the run
         if not stop.is_set():
             say(lines)
@@ -183,10 +184,10 @@ def explain_when_pending(
 
 
 def _config() -> Config:
-    from mlctl import config as config_
+    from mlctl.spec import config_files
 
     try:
-        return config_.load()
+        return config_files.load()
     except errors.MlctlError:
         return Config({})
 

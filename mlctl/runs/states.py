@@ -18,6 +18,7 @@ from typing import Any
 
 from mlctl.runs import record as record_
 from mlctl.runs import thresholds as thresholds_
+from mlctl.spec import state_thresholds as state_thresholds_
 
 ANNOTATION = "mlctl.io/"
 RUN_ID = ANNOTATION + "run-id"
@@ -89,14 +90,14 @@ def classify(pod: Mapping[str, Any]) -> PodState:
     return PodState(None, None, phase)
 
 
-def pod_thresholds(pod: Mapping[str, Any]) -> thresholds_.Thresholds:
+def pod_thresholds(pod: Mapping[str, Any]) -> state_thresholds_.Thresholds:
     """The run's effective thresholds, as annotated on its pods at render time."""
     raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(THRESHOLDS)
     try:
         texts = json.loads(raw) if raw else {}
     except ValueError:
         texts = {}
-    return thresholds_.effective(texts)
+    return state_thresholds_.effective(texts)
 
 
 def breach(pod: Mapping[str, Any], at: datetime) -> str | None:

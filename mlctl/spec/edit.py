@@ -30,7 +30,6 @@ import fcntl
 import io
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from typing import Any
 
 from mlctl.config import Config
 from mlctl.errors import InvalidInput, Problem, invalid
-from mlctl.spec import loader, validate
+from mlctl.spec import files, loader, validate
 
 
 @dataclass(frozen=True)
@@ -183,7 +182,7 @@ def _read_all(fd: int) -> bytes:
 
 
 def _temporaries(path: Path) -> re.Pattern[str]:
-    return re.compile(rf"^\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp$")
+    return re.compile(rf"^\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}{re.escape(files.TEMP_SUFFIX)}$")
 
 
 def _remove_stale_temporaries(path: Path) -> None:
@@ -212,67 +211,12 @@ def _as_result(problem: Problem) -> Problem:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path``'s content with ``text``: in one rename, keeping mode, owner and group.
-
-    Where a rename would change what the file is (several hard links share
-    it, its owner cannot be kept, or its folder is not writable), the content
-    is rewritten in place instead: the same inode, so every link sees it.
-    """
-    data = text.encode("utf-8")
+    """Replace ``path``'s content with ``text`` (``files.write_atomic``); a failure is the user's error."""
     try:
-        old = path.stat()
-    except FileNotFoundError:
-        old = None
-    if old is not None and old.st_nlink > 1:
-        _write_in_place(path, data)
-        return
-    folder = path.parent if str(path.parent) else Path()
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except PermissionError:
-        if old is None:
-            raise InvalidInput(f"{path}: cannot write (permission denied)") from None
-        _write_in_place(path, data)
-        return
+        files.write_atomic(path, text)
     except OSError as exc:
-        raise InvalidInput(f"{path}: cannot write ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-                try:
-                    os.fchown(out.fileno(), old.st_uid, old.st_gid)
-                except PermissionError:
-                    Path(temp).unlink(missing_ok=True)
-                    _write_in_place(path, data)
-                    return
-            os.fchmod(out.fileno(), old.st_mode & 0o7777 if old is not None else 0o644)
-            os.fsync(out.fileno())
-        Path(temp).replace(path)
-    except BaseException as exc:
-        Path(temp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # a full disk or a read-only folder is not a bug in mlctl
-            raise InvalidInput(f"{path}: cannot write ({exc.strerror or exc})") from None
-        raise
-
-
-def _write_in_place(path: Path, data: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot write ({exc.strerror}); the file was not changed") from None
-    try:
-        view = memoryview(data)
-        offset = 0
-        while offset < len(data):
-            offset += os.pwrite(fd, view[offset:], offset)
-        os.ftruncate(fd, len(data))
-        os.fsync(fd)
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)
+        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
+        raise InvalidInput(f"{path}: cannot write ({exc.strerror or exc}){notes}") from None
 
 
 def splice(text: str, old: Any, new: Any, source: str = "<edit>") -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from mlctl.config import Config
+from mlctl.config import DEFAULT_GPU_TYPE, Config
 from mlctl.errors import InvalidInput
 
 _NOT_NAME = re.compile(r"[^a-z0-9-]+")
@@ -103,7 +103,7 @@ def build(data: Mapping[str, Any], source: str, config: Config) -> FunctionSpec:
         metadata=_frozen(metadata),
         preemption_mode=str(spec.get("preemption_mode") or config.default_preemption_mode),
         priority_class_name=str(spec.get("priority_class_name") or config.default_priority_class),
-        gpu_type=str(config.get("default_gpu_type") or "nvidia.com/gpu"),
+        gpu_type=str(config.get("default_gpu_type") or DEFAULT_GPU_TYPE),
         code=_code(spec, source),
         labels=_frozen({str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}),
     )

@@ -17,9 +17,9 @@ from typing import Any
 
 from mlctl.config import PREEMPTION_MODES
 from mlctl.errors import InvalidInput
-from mlctl.runs import thresholds as thresholds_
+from mlctl.spec import durations, quantity
 from mlctl.spec import overrides as overrides_
-from mlctl.spec import quantity
+from mlctl.spec import state_thresholds as state_thresholds_
 
 REPLICA_KINDS = ("mpijob", "dask", "nuclio", "remote", "serving", "application", "spark")
 RANGE_KINDS = ("dask", "nuclio", "remote", "serving", "application")
@@ -73,19 +73,19 @@ def set_thresholds(tree: Any, values: Mapping[str, str], replace: bool = False) 
     """Set state thresholds; the spelling the file already uses (running/executing) is kept."""
     spec = spec_of(tree)
     current = spec.get("state_thresholds") if isinstance(spec.get("state_thresholds"), dict) else {}
-    spelled = {thresholds_.canonical_state(str(k)): k for k in current}
+    spelled = {state_thresholds_.canonical_state(str(k)): k for k in current}
     for name, value in values.items():
-        if thresholds_.canonical_state(name) is None:
-            raise InvalidInput(f"unknown state '{name}' (states: {', '.join(thresholds_.STATES)})")
+        if state_thresholds_.canonical_state(name) is None:
+            raise InvalidInput(f"unknown state '{name}' (states: {', '.join(state_thresholds_.STATES)})")
         try:
-            thresholds_.parse_seconds(value)
-        except thresholds_.TimeStringError as exc:
+            durations.parse_seconds(value)
+        except durations.TimeStringError as exc:
             raise InvalidInput(f"{name}: {exc}") from None
     if replace:
         for key in list(current):
             del current[key]
     for name, value in values.items():
-        state = thresholds_.canonical_state(name)
+        state = state_thresholds_.canonical_state(name)
         key = spelled.get(state, name)
         current[key] = value
     spec["state_thresholds"] = current

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlctl import config as config_
 from mlctl.errors import InvalidInput
 
 PRECEDENCE = (
@@ -139,7 +140,9 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def apply(data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str = "nvidia.com/gpu") -> dict[str, Any]:
+def apply(
+    data: Mapping[str, Any], overrides: Overrides, default_gpu_type: str = config_.DEFAULT_GPU_TYPE
+) -> dict[str, Any]:
     """A new document with the overrides merged in, in precedence order."""
     result: dict[str, Any] = copy.deepcopy(dict(data))
     if overrides.is_empty():
@@ -189,11 +192,12 @@ _RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A
 
 def _check_flags(overrides: Overrides, default_gpu_type: str) -> None:
     """Flag values that are wrong on their own are blamed on the flag, not on a line of the spec."""
-    from mlctl.config import PREEMPTION_MODES
     from mlctl.spec import quantity
 
-    if overrides.preemption_mode and overrides.preemption_mode not in PREEMPTION_MODES:
-        raise InvalidInput(f"--preemption-mode '{overrides.preemption_mode}': not one of {', '.join(PREEMPTION_MODES)}")
+    if overrides.preemption_mode and overrides.preemption_mode not in config_.PREEMPTION_MODES:
+        raise InvalidInput(
+            f"--preemption-mode '{overrides.preemption_mode}': not one of {', '.join(config_.PREEMPTION_MODES)}"
+        )
     name = overrides.priority_class
     if name and (len(name) > 253 or not _DNS_SUBDOMAIN.match(name)):
         raise InvalidInput(

@@ -8,6 +8,8 @@ the API server would refuse it, so mlctl refuses it up front.
 Spark memory is the exception: Spark reads ``spark.driver.memory`` and
 ``spark.executor.memory`` as JVM sizes, whose units (k, m, g, t, p, with an
 optional b, any case) are binary, so ``4G`` there means 4 GiB, not 4e9 bytes.
+
+``is_gpu`` is the one test of whether a resource name is a GPU.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
+
+_GPU_HINT = re.compile(r"gpu", re.IGNORECASE)
 
 _QUANTITY = re.compile(
     r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
@@ -108,3 +112,8 @@ def parse_spark_memory(value: object) -> Decimal:
         raise QuantityError(
             f"'{value}' is neither a JVM memory size (512m, 4g) nor a Kubernetes quantity (512Mi, 4Gi)"
         ) from None
+
+
+def is_gpu(resource: str) -> bool:
+    """Whether a resource name is a GPU (``nvidia.com/gpu``, ``amd.com/gpu``, ``gpu.intel.com/i915`` ...)."""
+    return bool(_GPU_HINT.search(resource))

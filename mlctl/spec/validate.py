@@ -26,8 +26,8 @@ from typing import Any
 
 from mlctl.config import PREEMPTION_MODES, Config
 from mlctl.errors import Problem
-from mlctl.runs import thresholds as thresholds_
-from mlctl.spec import quantity
+from mlctl.spec import durations, quantity
+from mlctl.spec import state_thresholds as state_thresholds_
 from mlctl.spec.loader import Document, Path_
 
 # The newest MLRun whose exported spec keys the schema knows
@@ -47,7 +47,6 @@ _THRESHOLD_REFUSALS = {
 _LABEL_NAME = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_GPU_HINT = re.compile(r"gpu", re.IGNORECASE)
 
 
 @functools.cache
@@ -400,10 +399,6 @@ def label_value_problem(value: Any) -> str | None:
     return None
 
 
-def is_gpu(resource: str) -> bool:
-    return bool(_GPU_HINT.search(resource))
-
-
 def _resources(
     document: Document,
     path: Path_,
@@ -434,7 +429,7 @@ def _resources(
     requests, limits = parsed["requests"], parsed["limits"]
     for resource, amount in requests.items():
         limit = limits.get(resource)
-        if is_gpu(resource):
+        if quantity.is_gpu(resource):
             if limit is None:
                 yield document.problem(
                     (*path, "requests", resource),
@@ -530,13 +525,13 @@ def _thresholds(document: Document, kind: Any, value: Any) -> Iterator[Problem]:
         return
     seen: dict[str, str] = {}
     for name, limit in value.items():
-        state = thresholds_.canonical_state(str(name))
+        state = state_thresholds_.canonical_state(str(name))
         if state is None:
-            close = difflib.get_close_matches(str(name), [*thresholds_.STATES, "executing"], n=1)
+            close = difflib.get_close_matches(str(name), [*state_thresholds_.STATES, "executing"], n=1)
             yield document.problem(
                 (*path, name),
                 f"unknown state '{name}'",
-                f"did you mean '{close[0]}'?" if close else "states: " + ", ".join(thresholds_.STATES),
+                f"did you mean '{close[0]}'?" if close else "states: " + ", ".join(state_thresholds_.STATES),
             )
             continue
         if state in seen:
@@ -545,8 +540,8 @@ def _thresholds(document: Document, kind: Any, value: Any) -> Iterator[Problem]:
             )
         seen[state] = str(name)
         try:
-            thresholds_.parse_seconds(limit)
-        except thresholds_.TimeStringError as exc:
+            durations.parse_seconds(limit)
+        except durations.TimeStringError as exc:
             yield document.problem((*path, name), str(exc))
 
 
@@ -664,7 +659,7 @@ def _workers_vs_gpus(document: Document, kind: Any, spec: Mapping[str, Any], con
     if kind not in NUCLIO_KINDS:
         return
     limits = ((spec.get("resources") or {}).get("limits") or {}) if isinstance(spec.get("resources"), Mapping) else {}
-    gpus = sum(int(quantity.parse(v)) for k, v in limits.items() if is_gpu(k) and quantity.is_valid(v))
+    gpus = sum(int(quantity.parse(v)) for k, v in limits.items() if quantity.is_gpu(k) and quantity.is_valid(v))
     if not gpus:
         return
     trigger = (spec.get("config") or {}).get("spec.triggers.http") if isinstance(spec.get("config"), Mapping) else None

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from mlctl import config as config_
 from mlctl import pipeline
 from mlctl.cluster import apply, client
 from mlctl.render.context import RenderContext
 from mlctl.runs import explain, ids
+from mlctl.spec import config_files
 from tests.integration.support import HANDLER, Kube, Mlctl, job_spec, long_running, run_id_of, wait_for
 
 pytest_plugins = ["tests.integration.fixtures"]
@@ -58,7 +58,7 @@ def blocker(data: dict[str, Any], reason: str) -> dict[str, Any]:
 def apply_rendered(kubeconfig: Path, namespace: str, spec: Path) -> str:
     """Start a run the way `mlctl render | kubectl apply -f -` would: no preflight stands in the way."""
     cluster = client.connect(str(kubeconfig), namespace=namespace)
-    config = config_.load()
+    config = config_files.load()
     run_id = ids.new_run_id()
     objects = pipeline.render(
         pipeline.load(str(spec), config), config, RenderContext(namespace=namespace, run_id=run_id)

@@ -230,7 +230,7 @@ def _bootstrap_report(tmp_path: Path, code: str) -> str:
     out = tmp_path / "termination-log"
     run = {"run_id": "x", "function": "greeter", "handler": "handler", "code": str(source)}
     env = {**os.environ, "MLCTL_RUN": json.dumps(run), "MLCTL_RESULT_PATH": str(out)}
-    bootstrap = support.REPO / "mlctl" / "bootstrap.py"
+    bootstrap = support.REPO / "mlctl" / "payloads" / "bootstrap.py"
     done = subprocess.run([sys.executable, str(bootstrap)], env=env, capture_output=True, check=False)
     assert done.returncode == 1, done.stderr
     return out.read_text()

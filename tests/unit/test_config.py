@@ -11,6 +11,7 @@ import pytest
 
 from mlctl import config as config_
 from mlctl.errors import ExitCode, InvalidInput
+from mlctl.spec import config_files
 from tests.unit.support import Cli
 
 SPOT = {"node-lifecycle": "spot"}
@@ -28,7 +29,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def load(environ: dict[str, str] | None = None, **kwargs: object) -> config_.Config:
-    return config_.load(environ=environ or {}, **kwargs)  # type: ignore[arg-type]
+    return config_files.load(environ=environ or {}, **kwargs)  # type: ignore[arg-type]
 
 
 # --- defaults and the environment ------------------------------------------------
@@ -122,12 +123,12 @@ def test_auto_mount_params_as_pairs_or_base64_json(raw: str) -> None:
 
 
 def test_user_config_file_is_read(tmp_path: Path) -> None:
-    write(config_.user_config_path(), "function_defaults:\n  preemption_mode: allow\n")
+    write(config_files.user_config_path(), "function_defaults:\n  preemption_mode: allow\n")
 
     config = load()
 
     assert config.default_preemption_mode == "allow"
-    assert config.origin("function_defaults.preemption_mode") == str(config_.user_config_path())
+    assert config.origin("function_defaults.preemption_mode") == str(config_files.user_config_path())
 
 
 def test_project_file_is_found_in_the_nearest_parent_folder(tmp_path: Path) -> None:
@@ -143,7 +144,7 @@ def test_project_file_is_found_in_the_nearest_parent_folder(tmp_path: Path) -> N
 
 def test_layers_apply_in_order_files_then_mlrun_then_mlctl_variables(tmp_path: Path) -> None:
     write(
-        config_.user_config_path(),
+        config_files.user_config_path(),
         "default_image: from-user\ndefault_gpu_type: user.com/gpu\n"
         "pvc_mount: user:/u\nhub_url: user\nserving_engine: kubernetes\n",
     )

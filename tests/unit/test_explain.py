@@ -6,7 +6,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from mlctl.runs import explain, thresholds
+from mlctl.runs import explain
+from mlctl.spec import state_thresholds
 
 SPOT_TOLERATION = {"key": "node-lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
 SPOT_TAINT = {"key": "node-lifecycle", "value": "spot", "effect": "NoSchedule"}
@@ -496,9 +497,9 @@ def test_the_text_and_json_forms() -> None:
 
 
 def test_mlctl_run_explains_after_30s_or_half_the_nearest_pending_limit() -> None:
-    assert explain.pending_delay(thresholds.effective({})) == 30.0
-    assert explain.pending_delay(thresholds.effective({"pending_not_scheduled": "10s"})) == 5.0
-    assert explain.pending_delay(thresholds.effective({"image_pull_backoff": "1s"})) == 1.0
+    assert explain.pending_delay(state_thresholds.effective({})) == 30.0
+    assert explain.pending_delay(state_thresholds.effective({"pending_not_scheduled": "10s"})) == 5.0
+    assert explain.pending_delay(state_thresholds.effective({"image_pull_backoff": "1s"})) == 1.0
 
 
 def test_a_runs_record_carries_the_explanation_kept_at_abort() -> None:

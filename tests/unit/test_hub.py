@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 
-from mlctl import config as config_
 from mlctl import hub, pipeline
 from mlctl.errors import ExitCode, InvalidInput, MlctlError
 from mlctl.hub import cache, report
 from mlctl.hub import ref as ref_
 from mlctl.hub import source as source_
 from mlctl.render.context import RenderContext
+from mlctl.spec import config_files
 from tests.unit import hub_fixtures
 
 
@@ -267,7 +267,7 @@ def test_pull_writes_the_spec_and_keeps_an_existing_file(
 
 def test_pipeline_loads_and_renders_a_hub_job(hub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLCTL_HUB_URL", hub_url)
-    config = config_.load()
+    config = config_files.load()
     loaded = pipeline.load("hub://aggregate", config)
     assert loaded.function.kind == "job"
     assert loaded.document.source.endswith("aggregate/latest/src/function.yaml")
@@ -280,7 +280,7 @@ def test_pipeline_loads_hub_functions_of_other_kinds(
     kind: str, built: hub_fixtures.BuiltHub, hub_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLCTL_HUB_URL", hub_url)
-    config = config_.load()
+    config = config_files.load()
     directory = built.of_kind(kind)
     loaded = pipeline.load(f"hub://{directory}", config)
     assert loaded.function.kind == kind
@@ -298,7 +298,7 @@ def test_spec_problems_in_a_hub_spec_name_its_url(
 ) -> None:
     monkeypatch.setenv("MLCTL_HUB_URL", server.url)
     with pytest.raises(InvalidInput) as caught:
-        pipeline.load("hub://aggregate", config_.load(), _bad_override())
+        pipeline.load("hub://aggregate", config_files.load(), _bad_override())
     assert caught.value.problems
     assert caught.value.problems[0].file == (f"{server.url}/functions/master/aggregate/latest/src/function.yaml")
 

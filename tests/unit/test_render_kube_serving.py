@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mlctl import config as config_
-from mlctl import nuclio_shim
 from mlctl.errors import InvalidInput
+from mlctl.payloads import nuclio_shim
 from tests.unit import manifest_schemas
 from tests.unit.render_support import CODE, by_kind, encoded, env_of, kinds, render, spec_of
 

@@ -14,7 +14,7 @@ import yaml
 from mlctl import config as config_
 from mlctl import pipeline
 from mlctl.errors import InvalidInput
-from mlctl.render import nuclio
+from mlctl.render import nuclio, serving
 from mlctl.render.context import RenderContext
 from mlctl.spec import loader, validate
 from tests.unit import manifest_schemas, render_support
@@ -375,7 +375,7 @@ def test_different_keys_in_two_stream_triggers_are_refused() -> None:
 
 
 def test_dotted_config_paths_may_escape_dots() -> None:
-    assert nuclio.split_path("metadata.labels.\\app.kubernetes.io/name\\") == [
+    assert serving.split_path("metadata.labels.\\app.kubernetes.io/name\\") == [
         "metadata",
         "labels",
         "app.kubernetes.io/name",
@@ -439,7 +439,7 @@ def test_config_can_make_kubernetes_the_default_engine() -> None:
 
 
 def test_base_specs_code_is_the_functions_code() -> None:
-    assert nuclio.source_code(render_support.function(remote())) == CODE
+    assert serving.source_code(render_support.function(remote())) == CODE
 
 
 @pytest.mark.parametrize("engine", ["nuclio", "kubernetes"])

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlctl import payloads
 from mlctl.runs import monitor, states
 
 CREATED = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -170,7 +171,7 @@ def test_the_bootstrap_reports_the_handlers_exception_and_its_last_traceback_lin
         "MLCTL_RUN": json.dumps({"run_id": "1", "function": "greet", "handler": "handler", "code": str(code)}),
         "MLCTL_RESULT_PATH": str(result),
     }
-    bootstrap = Path(states.__file__).parents[1] / "bootstrap.py"
+    bootstrap = payloads.path("bootstrap.py")
 
     done = subprocess.run([sys.executable, str(bootstrap)], env=env, capture_output=True, text=True, check=False)
 
@@ -182,7 +183,7 @@ def test_the_bootstrap_reports_the_handlers_exception_and_its_last_traceback_lin
 
 
 def test_a_result_too_large_for_a_termination_message_keeps_the_error(tmp_path: Path) -> None:
-    from mlctl import bootstrap
+    from mlctl.payloads import bootstrap
 
     out = tmp_path / "result.json"
     bootstrap._write_result(str(out), {"error": "KeyError: 'x'", "traceback": "t", "results": {"big": "y" * 10000}})

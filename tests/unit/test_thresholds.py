@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlctl.runs import thresholds
+from mlctl.spec import durations, state_thresholds
 
 MONTH = 30.5 * 86400
 
@@ -38,7 +39,7 @@ MONTH = 30.5 * 86400
     ],
 )
 def test_time_string_is_read_as_seconds(text: str, seconds: float) -> None:
-    assert thresholds.parse_seconds(text) == seconds
+    assert durations.parse_seconds(text) == seconds
 
 
 @pytest.mark.parametrize(
@@ -63,32 +64,32 @@ def test_time_string_is_read_as_seconds(text: str, seconds: float) -> None:
     ],
 )
 def test_bad_time_string_is_refused_with_the_reason(value: str, reason: str) -> None:
-    with pytest.raises(thresholds.TimeStringError, match=reason):
-        thresholds.parse_seconds(value)
+    with pytest.raises(durations.TimeStringError, match=reason):
+        durations.parse_seconds(value)
 
 
 def test_single_letter_units_are_case_sensitive() -> None:
-    assert thresholds.parse_seconds("1m") == 60
-    assert thresholds.parse_seconds("1M") == MONTH
-    with pytest.raises(thresholds.TimeStringError):
-        thresholds.parse_seconds("1H")
+    assert durations.parse_seconds("1m") == 60
+    assert durations.parse_seconds("1M") == MONTH
+    with pytest.raises(durations.TimeStringError):
+        durations.parse_seconds("1H")
 
 
 @pytest.mark.parametrize("value", ["-1", " -1 ", -1])
 def test_minus_one_means_no_limit_as_string_or_number(value: object) -> None:
-    assert thresholds.parse_seconds(value) == thresholds.NO_LIMIT
+    assert durations.parse_seconds(value) == durations.NO_LIMIT
 
 
 @pytest.mark.parametrize("value", [0, 10, 3600, -2, 1.5])
 def test_numbers_other_than_minus_one_are_refused(value: object) -> None:
-    with pytest.raises(thresholds.TimeStringError, match="must be a string with a unit"):
-        thresholds.parse_seconds(value)
+    with pytest.raises(durations.TimeStringError, match="must be a string with a unit"):
+        durations.parse_seconds(value)
 
 
 @pytest.mark.parametrize("value", [True, None, ["1h"], {"h": 1}])
 def test_values_that_are_not_strings_are_refused(value: object) -> None:
-    with pytest.raises(thresholds.TimeStringError, match="must be a string"):
-        thresholds.parse_seconds(value)
+    with pytest.raises(durations.TimeStringError, match="must be a string"):
+        durations.parse_seconds(value)
 
 
 @pytest.mark.parametrize(
@@ -104,11 +105,11 @@ def test_values_that_are_not_strings_are_refused(value: object) -> None:
     ],
 )
 def test_state_names_and_the_executing_alias(name: str, state: str | None) -> None:
-    assert thresholds.canonical_state(name) == state
+    assert state_thresholds.canonical_state(name) == state
 
 
 def test_defaults_are_mlruns() -> None:
-    effective = thresholds.effective(None)
+    effective = state_thresholds.effective(None)
 
     assert dict(effective.texts) == {
         "pending_scheduled": "1h",
@@ -117,12 +118,12 @@ def test_defaults_are_mlruns() -> None:
         "running": "24h",
     }
     assert effective.limit("pending_scheduled") == 3600
-    assert effective.limit("pending_not_scheduled") == thresholds.NO_LIMIT
+    assert effective.limit("pending_not_scheduled") == durations.NO_LIMIT
     assert effective.limit("running") == 86400
 
 
 def test_function_thresholds_lie_over_the_defaults_in_either_spelling() -> None:
-    effective = thresholds.effective({"executing": "2h", "image_pull_backoff": "30s"})
+    effective = state_thresholds.effective({"executing": "2h", "image_pull_backoff": "30s"})
 
     assert effective.limit("running") == 7200
     assert effective.limit("image_pull_backoff") == 30
@@ -132,7 +133,7 @@ def test_function_thresholds_lie_over_the_defaults_in_either_spelling() -> None:
 def test_per_run_thresholds_replace_the_functions_then_defaults_fill() -> None:
     function = {"running": "2h", "image_pull_backoff": "30s"}
 
-    effective = thresholds.effective(function, {"pending_scheduled": "5m"})
+    effective = state_thresholds.effective(function, {"pending_scheduled": "5m"})
 
     assert effective.limit("pending_scheduled") == 300
     assert effective.limit("image_pull_backoff") == 3600  # the default, not the function's 30s
@@ -140,11 +141,11 @@ def test_per_run_thresholds_replace_the_functions_then_defaults_fill() -> None:
 
 
 def test_empty_per_run_thresholds_keep_the_functions() -> None:
-    assert thresholds.effective({"running": "2h"}, {}).limit("running") == 7200
+    assert state_thresholds.effective({"running": "2h"}, {}).limit("running") == 7200
 
 
 def test_breach_names_state_time_spent_and_limit() -> None:
-    effective = thresholds.effective({"pending_not_scheduled": "5m"})
+    effective = state_thresholds.effective({"pending_not_scheduled": "5m"})
 
     assert thresholds.breach(effective, "pending_not_scheduled", 300) is None
     assert thresholds.breach(effective, "pending_not_scheduled", 303) == (
@@ -153,7 +154,7 @@ def test_breach_names_state_time_spent_and_limit() -> None:
 
 
 def test_no_limit_is_never_breached() -> None:
-    effective = thresholds.effective(None)
+    effective = state_thresholds.effective(None)
 
     assert thresholds.breach(effective, "pending_not_scheduled", 10 * 365 * 86400) is None
 
@@ -162,4 +163,4 @@ def test_no_limit_is_never_breached() -> None:
     ("seconds", "text"), [(303, "5m3s"), (3600, "1h"), (90061, "1d1h1m1s"), (0, "0s"), (-1, "no limit")]
 )
 def test_durations_print_short(seconds: float, text: str) -> None:
-    assert thresholds.format_seconds(seconds) == text
+    assert durations.format_seconds(seconds) == text

@@ -44,7 +44,7 @@ Timeout = Annotated[
 
 def seconds(text: str, flag: str = "--timeout") -> float:
     from mlctl.errors import InvalidInput
-    from mlctl.runs import thresholds
+    from mlctl.spec import durations as thresholds
 
     try:
         value = thresholds.parse_seconds(text)
