@@ -733,8 +733,6 @@ class Testbed:
                 "--horizontal-pod-autoscaler-downscale-stabilization=5s",
                 "--horizontal-pod-autoscaler-cpu-initialization-period=10s",
                 "--horizontal-pod-autoscaler-initial-readiness-delay=5s",
-                # A reclaimed node's pods go at once (NoExecute taint).
-                "--node-monitor-grace-period=20s",
             ],
         )
         sched = str(self._path("scheduler.kubeconfig"))

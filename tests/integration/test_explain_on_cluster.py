@@ -10,7 +10,6 @@ making it lets the run complete.
 from __future__ import annotations
 
 import base64
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -248,20 +247,19 @@ def test_mpijob_workers_are_explained_once_for_all(mlctl: Mlctl, kube: Kube, tmp
         "  resources:\n    limits:\n      nvidia.com/gpu: '6'\n"
     )
     run_id = start(mlctl, spec)
-    mpijob = kube.custom.list_namespaced_custom_object(
-        "kubeflow.org", "v2beta1", kube.namespace, "mpijobs", label_selector=f"mlctl.io/run-id={run_id}"
-    )["items"][0]
-    template = mpijob["spec"]["mpiReplicaSpecs"]["Worker"]["template"]
-    for index in range(2):  # as the operator would
-        metadata = copy.deepcopy(template["metadata"])
-        metadata["name"] = f"{mpijob['metadata']['name']}-worker-{index}"
-        kube.core.create_namespaced_pod(kube.namespace, {"metadata": metadata, "spec": template["spec"]})
+    # the MPI Operator creates the workers, one by one; the launcher waits for them to be ready
+    workers = wait_for(
+        lambda: sorted(p.metadata.name for p in kube.pods(run_id)) if len(kube.pods(run_id)) == 2 else None,
+        "the operator's two worker pods",
+        timeout=60,
+    )
 
     data = explained(mlctl, run_id, explain.TOO_LARGE)
 
     found = blocker(data, explain.TOO_LARGE)
     assert found["message"] == "needs nvidia.com/gpu: 6; the largest node (gpu-1) has 4"
-    assert len(found["pods"]) == 2
+    assert sorted(found["pods"]) == workers
+    assert [b["reason"] for b in data["blockers"]] == [explain.TOO_LARGE]  # one blocker for both workers
 
 
 def test_a_serving_deployment_is_explained_by_its_function_name(mlctl: Mlctl, tmp_path: Path) -> None:

@@ -70,8 +70,11 @@ def test_an_mpijob_runs_to_completion_through_the_operator(mlctl: Mlctl, kube: K
     mpijob = mpijob_of(kube, run_id)
     assert mpijob is not None
     assert conditions(mpijob).get("Succeeded") == "True"  # the operator's verdict, not a guess
-    (launcher,) = kube.batch.list_namespaced_job(kube.namespace, label_selector=f"mlctl.io/run-id={run_id}").items
-    assert launcher.metadata.owner_references[0].kind == "MPIJob"  # the operator made it
+    # the operator made the launcher Job; it labels it only app=<MPIJob name>, so it is found by its owner
+    jobs = kube.batch.list_namespaced_job(kube.namespace).items
+    owned = [j for j in jobs if any(o.uid == mpijob["metadata"]["uid"] for o in j.metadata.owner_references or [])]
+    assert [j.metadata.name for j in owned] == [f"{mpijob['metadata']['name']}-launcher"]
+    assert owned[0].status.succeeded == 1
     record = mlctl("runs", "get", run_id, "-o", "json")
     assert record.code == 0, record
     assert (record.json()["state"], record.json()["kind"]) == ("completed", "mpijob")

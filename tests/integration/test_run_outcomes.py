@@ -10,18 +10,19 @@ record.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from tests.integration import support
 
@@ -142,17 +143,79 @@ def test_a_service_account_that_exists_passes_the_preflight(
 # ------------------------------------------------------------------ verdicts
 
 
-def _play_operator(kube: support.Kube, template: dict[str, Any], name: str, role: str, duration: str) -> None:
-    """Create one pod from an MPIJob's template, as the MPI operator would."""
-    metadata = copy.deepcopy(template.get("metadata") or {})
-    metadata["name"] = name
-    metadata.setdefault("labels", {})["training.kubeflow.org/job-role"] = role
-    metadata.setdefault("annotations", {})["mlctl.test/run-duration"] = duration
-    spec = copy.deepcopy(template["spec"])
-    spec["restartPolicy"] = "Never"
-    kube.core.create_namespaced_pod(
-        kube.namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+def _hold_the_verdict(kube: support.Kube, name: str) -> Callable[[], None]:
+    """Refuse, in the test's namespace, any MPIJob status that says Succeeded; return what lifts the refusal.
+
+    A ValidatingAdmissionPolicy: the API server turns down the MPI Operator's
+    status update, and the operator retries it until the policy is gone, as
+    an operator that is slow to decide would.
+    """
+    admission = client.AdmissionregistrationV1Api(kube.api)
+    admission.create_validating_admission_policy(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [MPIJOBS[0]],
+                            "apiVersions": [MPIJOBS[1]],
+                            "operations": ["UPDATE"],
+                            "resources": ["mpijobs/status"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": "!has(object.status.conditions)"
+                        " || !object.status.conditions.exists(c, c.type == 'Succeeded')",
+                        "message": "the MPIJob's verdict is held",
+                    }
+                ],
+            },
+        }
     )
+    admission.create_validating_admission_policy_binding(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": kube.namespace}}
+                },
+            },
+        }
+    )
+
+    def lift() -> None:
+        admission.delete_validating_admission_policy_binding(name)
+        admission.delete_validating_admission_policy(name)
+
+    return lift
+
+
+def _refused(kube: support.Kube, mpijob: str) -> bool:
+    """Whether the API server refuses a Succeeded condition on the MPIJob now (a dry run: nothing is written)."""
+    condition = {"type": "Succeeded", "status": "True", "reason": "MPIJobSucceeded", "message": "probe"}
+    try:
+        kube.custom.patch_namespaced_custom_object_status(
+            *MPIJOBS, kube.namespace, "mpijobs", mpijob, {"status": {"conditions": [condition]}}, dry_run="All"
+        )
+    except client.ApiException as e:
+        return e.status == 422 and "verdict is held" in str(e.body)
+    return False
+
+
+def _mpijobs(kube: support.Kube) -> list[dict[str, Any]]:
+    return list(kube.custom.list_namespaced_custom_object(*MPIJOBS, kube.namespace, "mpijobs")["items"])
+
+
+def _launcher_complete(kube: support.Kube, mpijob: str) -> bool:
+    """Whether the operator's launcher Job (``<MPIJob>-launcher``) has the Job controller's Complete condition."""
+    jobs = kube.batch.list_namespaced_job(kube.namespace, field_selector=f"metadata.name={mpijob}-launcher").items
+    return any(c.type == "Complete" and c.status == "True" for j in jobs for c in j.status.conditions or [])
 
 
 def test_a_followed_mpijob_ends_on_the_mpijobs_own_condition(
@@ -164,7 +227,7 @@ def test_a_followed_mpijob_ends_on_the_mpijobs_own_condition(
         yaml.safe_dump(
             {
                 "kind": "mpijob",
-                "metadata": {"name": "allreduce", "project": "itest"},
+                "metadata": {"name": "allreduce", "project": "itest", "annotations": {"mlctl.test/run-duration": "1s"}},
                 "spec": {
                     "image": "python:3.11-slim",
                     "default_handler": "handler",
@@ -174,53 +237,26 @@ def test_a_followed_mpijob_ends_on_the_mpijobs_own_condition(
             }
         )
     )
-    attached = spawn("run", str(spec), "-o", "json", "--timeout", "60s", label="mpijob")
-    mpijob = support.wait_for(
-        lambda: next(
-            iter(
-                kube.custom.list_namespaced_custom_object("kubeflow.org", "v2beta1", kube.namespace, "mpijobs")["items"]
-            ),
-            None,
-        ),
-        "the MPIJob",
-    )
-    name = mpijob["metadata"]["name"]
-    replicas = mpijob["spec"]["mpiReplicaSpecs"]
-    _play_operator(kube, replicas["Worker"]["template"], f"{name}-worker-0", "worker", "10m")
-    _play_operator(kube, replicas["Launcher"]["template"], f"{name}-launcher", "launcher", "500ms")
-    support.wait_for(
-        lambda: kube.core.read_namespaced_pod(f"{name}-launcher", kube.namespace).status.phase == "Succeeded",
-        "the launcher to succeed",
-    )
-    time.sleep(2)  # the operator takes its time; the run is not over until it says so
-    assert attached.popen.poll() is None, attached.stderr
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    kube.custom.patch_namespaced_custom_object_status(
-        "kubeflow.org",
-        "v2beta1",
-        kube.namespace,
-        "mpijobs",
-        name,
-        {
-            "status": {
-                "conditions": [
-                    {
-                        "type": "Succeeded",
-                        "status": "True",
-                        "reason": "MPIJobSucceeded",
-                        "message": f"MPIJob {kube.namespace}/{name} successfully completed.",
-                        "lastTransitionTime": now,
-                        "lastUpdateTime": now,
-                    }
-                ]
-            }
-        },
-    )
+    lift = _hold_the_verdict(kube, f"hold-{kube.namespace}")
+    try:
+        attached = spawn("run", str(spec), "-o", "json", "--timeout", "120s", label="mpijob")
+        name = support.wait_for(lambda: next(iter(_mpijobs(kube)), None), "the MPIJob")["metadata"]["name"]
+        support.wait_for(lambda: _refused(kube, name), "the API server to hold the MPIJob's verdict")
+        # the real operator makes the launcher Job; its pod ends, and the Job controller says so
+        support.wait_for(lambda: _launcher_complete(kube, name), "the launcher Job to complete", timeout=60)
+        time.sleep(2)  # the launcher has ended; the run is not over until the operator says so
+        assert attached.popen.poll() is None, attached.stderr
+        conditions = kube.custom.get_namespaced_custom_object(*MPIJOBS, kube.namespace, "mpijobs", name)["status"]
+        assert "Succeeded" not in {c["type"] for c in conditions.get("conditions") or []}
+    finally:
+        lift()
 
-    result = attached.wait(timeout=30)
+    result = attached.wait(timeout=90)
 
     assert result.code == 0, result
     assert result.json()["state"] == "completed"
+    verdict = kube.custom.get_namespaced_custom_object(*MPIJOBS, kube.namespace, "mpijobs", name)["status"]
+    assert {c["type"]: c["status"] for c in verdict["conditions"]}.get("Succeeded") == "True"
 
 
 def _bootstrap_report(tmp_path: Path, code: str) -> str:

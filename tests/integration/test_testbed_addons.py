@@ -107,13 +107,18 @@ def test_a_reclaimed_spot_node_evicts_its_pods_with_a_disruption_target(
     try:
         testbed.reclaim_node("spot-1")
 
-        def disruption() -> Any:
+        # The taint-eviction controller writes the condition to the pod's
+        # status first and deletes the pod in a second request: a pod read in
+        # between has the condition but no deletion yet. Once the deletion is
+        # there, the condition is too.
+        def evicted() -> Any:
             pod = core.read_namespaced_pod("spot-worker", namespace)
-            return next((c for c in pod.status.conditions or [] if c.type == "DisruptionTarget"), None)
+            return pod if pod.metadata.deletion_timestamp else None
 
-        condition = wait_for(disruption, "the DisruptionTarget condition", timeout=30)
+        pod = wait_for(evicted, "the taint-eviction controller to delete the pod", timeout=30)
+        condition = next((c for c in pod.status.conditions or [] if c.type == "DisruptionTarget"), None)
+        assert condition is not None, pod.status.conditions
         assert (condition.status, condition.reason) == ("True", "DeletionByTaintManager")
-        assert core.read_namespaced_pod("spot-worker", namespace).metadata.deletion_timestamp
     finally:
         testbed.restore_node("spot-1")
         core.patch_namespaced_pod("spot-worker", namespace, {"metadata": {"finalizers": None}})
