@@ -8,6 +8,7 @@ from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
+from mlctl.kube import kinds
 
 _STUCK_WAITING = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
 
@@ -77,7 +78,8 @@ def is_ready(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = (), flo
 
 def wait(cluster: Cluster, objects: Sequence[Mapping[str, Any]], timeout: float, report: Callable[[str], None]) -> None:
     deadline = time.monotonic() + timeout
-    pending = [o for o in objects if o.get("kind") in ("Deployment", "NuclioFunction", "DaskCluster")]
+    waited = {kind.kind for kind in kinds.BECOME_READY}
+    pending = [o for o in objects if o.get("kind") in waited]
     floors = {  # Deployment name -> the minimum of the HPA that scales it
         o["spec"]["scaleTargetRef"]["name"]: int(o["spec"].get("minReplicas") or 1)
         for o in objects

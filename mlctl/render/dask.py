@@ -27,6 +27,7 @@ from typing import Any
 
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
 from mlctl.render import kube_serving
 from mlctl.render import pod as pod_
 from mlctl.render.context import RenderContext
@@ -34,7 +35,6 @@ from mlctl.runs import thresholds as thresholds_
 from mlctl.spec import quantity
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
-API_VERSION = "kubernetes.dask.org/v1"
 DEFAULT_IMAGE = "daskdev/dask:latest"
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
@@ -95,8 +95,8 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if idle:
         spec["idleTimeout"] = idle
     cluster = {
-        "apiVersion": API_VERSION,
-        "kind": "DaskCluster",
+        "apiVersion": kinds.DASK_CLUSTER.api_version,
+        "kind": kinds.DASK_CLUSTER.kind,
         "metadata": {"name": name, "namespace": ctx.namespace, "labels": dict(pod.labels)},
         "spec": spec,
     }
@@ -104,8 +104,8 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if fixed is None:
         objects.append(
             {
-                "apiVersion": API_VERSION,
-                "kind": "DaskAutoscaler",
+                "apiVersion": kinds.DASK_AUTOSCALER.api_version,
+                "kind": kinds.DASK_AUTOSCALER.kind,
                 "metadata": {"name": name, "namespace": ctx.namespace, "labels": dict(pod.labels)},
                 "spec": {"cluster": name, "minimum": low, "maximum": high},
             }

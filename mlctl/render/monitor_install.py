@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlctl.kube import kinds, labels
+
 NAME = "mlctl-monitor"
-LABELS = {"app.kubernetes.io/managed-by": "mlctl", "app.kubernetes.io/name": NAME}
+LABELS = {**labels.managed(), labels.NAME: NAME}
 RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
     # run objects are watched too: a run whose controller creates no pod is seen only there
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "patch"]},
-    {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs"], "verbs": ["get", "list", "watch", "patch"]},
-    {
-        "apiGroups": ["sparkoperator.k8s.io"],
-        "resources": ["sparkapplications"],
-        "verbs": ["get", "list", "watch", "patch"],
-    },
+    *(
+        {"apiGroups": [group], "resources": [plural], "verbs": ["get", "list", "watch", "patch"]}
+        for group, plural in dict.fromkeys((kind.group, kind.plural) for kind in kinds.run_kinds())
+    ),
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},  # why a controller created no pod
 ]
 
@@ -55,7 +54,7 @@ def render(namespace: str, image: str, all_namespaces: bool = False) -> list[dic
             "metadata": {"name": NAME, "namespace": namespace, "labels": LABELS},
             "spec": {
                 "replicas": 1,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+                "selector": {"matchLabels": {labels.NAME: NAME}},
                 "template": {
                     "metadata": {"labels": LABELS},
                     "spec": {

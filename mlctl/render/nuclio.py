@@ -33,11 +33,12 @@ from typing import Any
 
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
 from mlctl.render import pod as pod_
 from mlctl.render.context import RenderContext
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
-API_VERSION = "nuclio.io/v1beta1"
+API_VERSION = kinds.NUCLIO_FUNCTION.api_version
 ENGINES = ("nuclio", "kubernetes")
 DEFAULT_RUNTIME = "python:3.11"  # MLRun 1.12's default
 DEFAULT_SERVICE_TYPE = "NodePort"  # MLRun's httpdb.nuclio.default_service_type
