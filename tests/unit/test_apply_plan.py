@@ -59,7 +59,9 @@ def test_a_live_copy_with_the_digest_and_every_value_is_settled() -> None:
         pytest.param(lambda live: live["data"].update(code="edited by hand"), id="a value edited by hand"),
         pytest.param(lambda live: live["metadata"]["labels"].clear(), id="a label removed"),
         pytest.param(lambda live: live["metadata"]["annotations"].pop(labels.APPLIED_DIGEST), id="no digest"),
-        pytest.param(lambda live: live["metadata"]["annotations"].update({labels.APPLIED_DIGEST: "0"}), id="another digest"),
+        pytest.param(
+            lambda live: live["metadata"]["annotations"].update({labels.APPLIED_DIGEST: "0"}), id="another digest"
+        ),
         pytest.param(lambda live: live.update(data={"code": 1}), id="a number for a string"),
     ],
 )
