@@ -16,6 +16,7 @@ from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
+from mlctl.kube import labels
 from mlctl.runs import control, monitor, states
 from mlctl.runs import record as record_
 
@@ -133,7 +134,7 @@ def follow(
         return False
 
     monitor.watch(
-        cluster, namespace=namespace, selector=f"{states.RUN_ID}={run_id}", on_pod=on_pod, on_abort=on_abort, done=done
+        cluster, namespace=namespace, selector=f"{labels.RUN_ID}={run_id}", on_pod=on_pod, on_abort=on_abort, done=done
     )
     time.sleep(0.3)  # let a log stream flush its last lines
     record = control.get(cluster, run_id, namespace)

@@ -24,11 +24,11 @@ from typing import Any
 from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
 from mlctl.config import Config
-from mlctl.runs import control, explain, states
+from mlctl.kube import labels
+from mlctl.runs import control, explain
 from mlctl.runs import record as record_
 from mlctl.runs import thresholds as thresholds_
 
-FUNCTION = states.ANNOTATION + "function"
 LOG_LINES = 20
 
 
@@ -68,7 +68,7 @@ def facts(
     owners: list[Mapping[str, Any]] = [found[0]] if found else []
     pods = reads.attempt("pods", lambda: control.pods_of(cluster, run_id, ns)) or []
     if not found and not pods:  # a deployed function (serving, Dask): its pods carry the function label
-        selector = f"{FUNCTION}={run_id}"
+        selector = f"{labels.FUNCTION}={run_id}"
         pods = reads.attempt("pods", lambda: cluster.list("v1", "Pod", ns, selector=selector)) or []
         owners += (
             reads.attempt("deployments", lambda: cluster.list("apps/v1", "Deployment", ns, selector=selector)) or []
