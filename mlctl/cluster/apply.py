@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -232,16 +232,26 @@ def preflight(
             dry.append(result)
     for check in tried[len(changing) :]:
         outcome_of(check, next(outcomes))
-    for (kind, _, name), exists in zip(wanted, found, strict=True):
-        if exists is None:
-            warnings.append(f"cannot check that {kind} '{name}' exists (not allowed to read it)")
-        elif not exists:
-            where = "" if kind == "PriorityClass" else f" in namespace {cluster.namespace}"
-            problems.append(f"{kind} '{name}' does not exist{where}")
+    _report_references(cluster.namespace, zip(wanted, found, strict=True), problems, warnings)
     for selector, any_node in zip(selectors, matched, strict=True):
         if not any_node:
             warnings.append(f"no node matches the node selector {selector}: pods will stay Pending")
     return Preflight(problems, warnings, dry, live if stamped else None)
+
+
+def _report_references(
+    namespace: str,
+    checked: Iterable[tuple[tuple[str, str, str], bool | None]],
+    problems: list[str],
+    warnings: list[str],
+) -> None:
+    """A problem for each referred object that does not exist, a warning for each mlctl may not read."""
+    for (kind, _, name), exists in checked:
+        if exists is None:
+            warnings.append(f"cannot check that {kind} '{name}' exists (not allowed to read it)")
+        elif not exists:
+            where = "" if not kinds.BY_NAME[kind].namespaced else f" in namespace {namespace}"
+            problems.append(f"{kind} '{name}' does not exist{where}")
 
 
 # what objects refer to by name, and so what the preflight checks exists

@@ -91,34 +91,20 @@ class Cluster:
         say it (a GET that lists or watches); ``resource`` (a kind) and ``name`` say
         what was asked for, and a refusal carries them.
         """
-        import urllib3
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         deadline = deadline or (time.monotonic() + self.timeout)
         params = urlencode([(k, v) for k, v in (query or {}).items() if v is not None])
         url = f"{self.transport.host}{path}?{params}" if params else f"{self.transport.host}{path}"
         payload = json.dumps(body).encode() if body is not None else None
+        verb = verb or _VERBS.get(method, method)
         attempt = 0
         renewed = False
         while True:
-            pool, credentials, generation = self.transport.current()
-            headers = {"Accept": "application/json", "Content-Type": content_type, **credentials}
             attempt += 1
-            with self._lock:
-                self.requests_made += 1
-            if stream:
-                timeout = urllib3.Timeout(connect=5.0, read=read_timeout)
-            else:
-                timeout = urllib3.Timeout(connect=5.0, read=max(1.0, min(30.0, deadline - time.monotonic())))
             try:
-                response = pool.request(
-                    method,
-                    url,
-                    body=payload,
-                    headers=headers,
-                    timeout=timeout,
-                    preload_content=False,
-                    retries=False,
+                response, generation = self._send(
+                    method, url, payload, content_type, _timeout(stream, read_timeout, deadline)
                 )
             except (Urllib3Error, OSError) as exc:
                 if time.monotonic() < deadline and attempt < 4:
@@ -126,16 +112,12 @@ class Cluster:
                     continue
                 raise errors.Unreachable(
                     f"cannot reach the Kubernetes API server {self.host} ({_reason(exc)})",
-                    verb=verb or _VERBS.get(method, method),
+                    verb=verb,
                     resource=resource,
                     name=name,
                 ) from exc
             if response.status < 400:
-                if stream:
-                    return response
-                data = response.data
-                response.release_conn()
-                return json.loads(data) if data else {}
+                return response if stream else _json(response)
             data = response.data
             response.release_conn()
             if response.status == 401 and not renewed:  # a rotated token, an expired plugin credential
@@ -147,12 +129,23 @@ class Cluster:
                 continue
             failure = errors.ClusterFailure(
                 status=response.status,
-                verb=verb or _VERBS.get(method, method),
+                verb=verb,
                 resource=resource,
                 name=name,
                 server_message=_server_message(data, response.reason or ""),
             )
             raise translate(failure, data, what or path, response.reason or "")
+
+    def _send(self, method: str, url: str, payload: bytes | None, content_type: str, timeout: Any) -> tuple[Any, int]:
+        """One attempt: the unread response, and the generation of the credentials it was sent with."""
+        pool, credentials, generation = self.transport.current()
+        headers = {"Accept": "application/json", "Content-Type": content_type, **credentials}
+        with self._lock:
+            self.requests_made += 1
+        response = pool.request(
+            method, url, body=payload, headers=headers, timeout=timeout, preload_content=False, retries=False
+        )
+        return response, generation
 
     @property
     def host(self) -> str:
@@ -403,6 +396,21 @@ def _lines(response: Any) -> Iterator[bytes]:
             yield line
     if buffer:
         yield buffer
+
+
+def _timeout(stream: bool, read_timeout: float | None, deadline: float) -> Any:
+    """A stream waits as long as its caller says; a request no longer than its deadline (1 to 30 s)."""
+    import urllib3
+
+    if stream:
+        return urllib3.Timeout(connect=5.0, read=read_timeout)
+    return urllib3.Timeout(connect=5.0, read=max(1.0, min(30.0, deadline - time.monotonic())))
+
+
+def _json(response: Any) -> Any:
+    data = response.data
+    response.release_conn()
+    return json.loads(data) if data else {}
 
 
 def _backoff(attempt: int, deadline: float) -> None:

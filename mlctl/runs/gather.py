@@ -64,6 +64,37 @@ def facts(
 ) -> explain.Facts:
     reads = _Reads()
     ns = namespace or cluster.namespace
+    owners, pods = _subjects(cluster, reads, run_id, ns)
+    jobs = _reads_around(cluster, reads, ns, owners, pods)
+    keys = list(jobs)
+    results = dict(zip(keys, concurrently(lambda key: jobs[key](), keys), strict=True))
+    config = config or Config({})
+    bound = results.get("bound")
+    return explain.Facts(
+        run_id=run_id,
+        namespace=ns,
+        pods=pods,
+        events=results.get("events") or [],
+        templates=[t for o in owners for t in _templates(o)],
+        nodes=results.get("nodes"),
+        node_requests=explain.requested_on_nodes(bound) if bound is not None else None,
+        quotas=results.get("quotas"),
+        claims=results.get("claims"),
+        service_accounts=results.get("service_accounts"),
+        priority_classes=results.get("priority_classes"),
+        logs=results.get("logs") or {},
+        spec_file=spec_file,
+        preemption_mode=config.default_preemption_mode,
+        profile_selector=config.preemptible_node_selector,
+        profile_tolerations=tuple(config.preemptible_tolerations),
+        unreadable=tuple(reads.unreadable),
+    )
+
+
+def _subjects(
+    cluster: Cluster, reads: _Reads, run_id: str, ns: str
+) -> tuple[list[Mapping[str, Any]], list[dict[str, Any]]]:
+    """The objects that own the run's pods (its run object, or a function's Deployments), and the pods."""
     found = reads.attempt("the run object (Job, MPIJob, SparkApplication)", lambda: control.find(cluster, run_id, ns))
     owners: list[Mapping[str, Any]] = [found[0]] if found else []
     pods = reads.attempt("pods", lambda: control.pods_of(cluster, run_id, ns)) or []
@@ -73,6 +104,13 @@ def facts(
         owners += (
             reads.attempt("deployments", lambda: cluster.list("apps/v1", "Deployment", ns, selector=selector)) or []
         )
+    return owners, pods
+
+
+def _reads_around(
+    cluster: Cluster, reads: _Reads, ns: str, owners: list[Mapping[str, Any]], pods: list[dict[str, Any]]
+) -> dict[str, Callable[[], Any]]:
+    """What else to read, by the name of the fact it gives: more when there is no pod, or a pod waits for a node."""
     waiting = any(not (p.get("spec") or {}).get("nodeName") for p in pods)
     troubled = [p for p in pods if _crashed(p)]
     involved = [(_name(p), "Pod") for p in pods] + [(_name(o), str(o.get("kind", ""))) for o in owners]
@@ -116,29 +154,7 @@ def facts(
                 field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
             ),
         )
-    keys = list(jobs)
-    results = dict(zip(keys, concurrently(lambda key: jobs[key](), keys), strict=True))
-    config = config or Config({})
-    bound = results.get("bound")
-    return explain.Facts(
-        run_id=run_id,
-        namespace=ns,
-        pods=pods,
-        events=results.get("events") or [],
-        templates=[t for o in owners for t in _templates(o)],
-        nodes=results.get("nodes"),
-        node_requests=explain.requested_on_nodes(bound) if bound is not None else None,
-        quotas=results.get("quotas"),
-        claims=results.get("claims"),
-        service_accounts=results.get("service_accounts"),
-        priority_classes=results.get("priority_classes"),
-        logs=results.get("logs") or {},
-        spec_file=spec_file,
-        preemption_mode=config.default_preemption_mode,
-        profile_selector=config.preemptible_node_selector,
-        profile_tolerations=tuple(config.preemptible_tolerations),
-        unreadable=tuple(reads.unreadable),
-    )
+    return jobs
 
 
 def run(

@@ -263,13 +263,7 @@ def watch(
     """Run the loop until ``done(tracker)``, ``stop`` is set, or once (``--once``)."""
     tracker = Tracker()
     if once:
-        tracker.reset(cluster.list("v1", "Pod", namespace, selector=selector, all_namespaces=all_namespaces))
-        for run_kind in kinds.run_kinds():
-            try:
-                listed = cluster.list(*run_kind.ref(), namespace, selector=selector, all_namespaces=all_namespaces)
-            except (errors.NotFound, errors.Forbidden):
-                continue  # that CRD (or that version of it) is not installed, or not ours to read
-            tracker.reset_objects(run_kind.kind, listed, run_kind.api_version)
+        _read_once(cluster, tracker, namespace, selector, all_namespaces)
         _abort_due(cluster, tracker, clock(), on_abort)
         return tracker
     feed = PodFeed(cluster, namespace, selector, all_namespaces)
@@ -294,22 +288,7 @@ def watch(
             except queue.Empty:
                 kind, payload = "", None
             while kind:
-                if kind == "FAILED":
-                    raise payload
-                if ":" in kind:  # a run object's event
-                    tag, _, event = kind.partition(":")
-                    api_version, _, object_kind = tag.partition(" ")
-                    if event == "RESET":
-                        tracker.reset_objects(object_kind, payload, api_version)
-                    else:
-                        tracker.observe_object(event, {**payload, "kind": object_kind, "apiVersion": api_version})
-                elif kind == "RESET":
-                    tracker.reset(payload)
-                    for pod in payload:
-                        on_pod and on_pod("ADDED", pod)
-                else:
-                    tracker.observe(kind, payload)
-                    on_pod and on_pod(kind, payload)
+                _apply_event(tracker, kind, payload, on_pod)
                 try:
                     kind, payload = feed.events.get_nowait()
                 except queue.Empty:
@@ -321,6 +300,39 @@ def watch(
         for each in feeds:
             each.stop()
     return tracker
+
+
+def _read_once(cluster: Cluster, tracker: Tracker, namespace: str | None, selector: str, all_namespaces: bool) -> None:
+    """Fill the tracker from one list of the pods and one of each kind of run object."""
+    tracker.reset(cluster.list("v1", "Pod", namespace, selector=selector, all_namespaces=all_namespaces))
+    for run_kind in kinds.run_kinds():
+        try:
+            listed = cluster.list(*run_kind.ref(), namespace, selector=selector, all_namespaces=all_namespaces)
+        except (errors.NotFound, errors.Forbidden):
+            continue  # that CRD (or that version of it) is not installed, or not ours to read
+        tracker.reset_objects(run_kind.kind, listed, run_kind.api_version)
+
+
+def _apply_event(
+    tracker: Tracker, kind: str, payload: Any, on_pod: Callable[[str, dict[str, Any]], None] | None
+) -> None:
+    """One event from the feeds into the tracker (a feed that gave up raises its error here)."""
+    if kind == "FAILED":
+        raise payload
+    if ":" in kind:  # a run object's event
+        tag, _, event = kind.partition(":")
+        api_version, _, object_kind = tag.partition(" ")
+        if event == "RESET":
+            tracker.reset_objects(object_kind, payload, api_version)
+        else:
+            tracker.observe_object(event, {**payload, "kind": object_kind, "apiVersion": api_version})
+    elif kind == "RESET":
+        tracker.reset(payload)
+        for pod in payload:
+            on_pod and on_pod("ADDED", pod)
+    else:
+        tracker.observe(kind, payload)
+        on_pod and on_pod(kind, payload)
 
 
 def _abort_due(
