@@ -16,7 +16,7 @@ import pytest
 from mlctl import config as config_
 from mlctl import errors
 from mlctl.kube import kinds, labels
-from mlctl.runs import control, monitor
+from mlctl.runs.cluster import control, monitor
 from tests.unit.render_support import render, spec_of
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from mlctl.kube import labels
-from mlctl.runs import monitor, states
+from mlctl.runs import states
+from mlctl.runs.cluster import monitor
 
 CREATED = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 QUOTA = 'Error creating: pods "trainer-1a2b-x" is forbidden: exceeded quota: tiny, requested: pods=1'

@@ -25,9 +25,10 @@ from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
 from mlctl.config import Config
 from mlctl.kube import labels
-from mlctl.runs import control, explain
+from mlctl.runs import explain
 from mlctl.runs import record as record_
 from mlctl.runs import thresholds as thresholds_
+from mlctl.runs.cluster import control
 
 LOG_LINES = 20
 

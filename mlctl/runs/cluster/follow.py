@@ -17,8 +17,9 @@ from typing import Any
 from mlctl import errors
 from mlctl.cluster.client import Cluster
 from mlctl.kube import labels
-from mlctl.runs import control, monitor, states
 from mlctl.runs import record as record_
+from mlctl.runs import states
+from mlctl.runs.cluster import control, monitor
 
 _PRIMARY = {
     # which pod's end is the run's end

@@ -4,7 +4,7 @@ One list and one long-lived watch per namespace (or cluster) for pods, and
 one for each kind of run object (Job, MPIJob, SparkApplication), feed a
 ``Tracker`` that knows every run pod and run object; the loop wakes at the
 next deadline (or every half second) and aborts breaching runs through
-``mlctl.runs.control.abort``. A run object with no pod at all (its
+``mlctl.runs.cluster.control.abort``. A run object with no pod at all (its
 controller cannot create one) is ``pending_not_scheduled`` from its
 creation. API calls do not grow with the number of runs: time passing
 costs nothing, only aborts and reconnects make requests.
@@ -26,7 +26,8 @@ from typing import Any
 from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
 from mlctl.kube import kinds, labels
-from mlctl.runs import control, gather, states
+from mlctl.runs import states
+from mlctl.runs.cluster import control, gather
 
 RUN_SELECTOR = labels.RUN_ID
 OBJECT_PAGE = 100  # run objects per list page
