@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mlctl import errors
 from mlctl.cluster import client
+from tests.integration import support
 
 
 def test_a_missing_object_is_not_found_with_the_calls_parts(kubeconfig: Path, namespace: str) -> None:
@@ -32,15 +31,7 @@ def test_a_refused_listing_names_the_verb_and_resource(restricted_kubeconfig: Pa
 
 
 def test_an_unreachable_server_keeps_the_transports_error_as_its_cause(kubeconfig: Path, tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = yaml.safe_load(kubeconfig.read_text())
-    for entry in config["clusters"]:
-        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
-    moved = tmp_path / "kubeconfig"
-    moved.write_text(yaml.safe_dump(config))
-    cluster = client.connect(str(moved), timeout=1.0)
+    cluster = client.connect(str(support.unreachable_kubeconfig(kubeconfig, tmp_path)), timeout=1.0)
     with pytest.raises(errors.Unreachable) as caught:
         cluster.get("v1", "Namespace", "default")
     assert (caught.value.verb, caught.value.resource, caught.value.name) == ("get", "Namespace", "default")
