@@ -278,7 +278,7 @@ def _exists(cluster: Cluster, kind: str, api_version: str, name: str) -> bool | 
 
 def _matches(cluster: Cluster, selector: str) -> bool:
     try:
-        return bool(cluster.list("v1", "Node", selector=selector))
+        return bool(cluster.list(*kinds.NODE.ref(), selector=selector))
     except errors.Forbidden:
         return True  # a namespaced user may not list nodes; the scheduler will tell
 

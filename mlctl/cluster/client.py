@@ -332,7 +332,7 @@ class Cluster:
         container: str = "",
         since_seconds: int | None = None,
     ) -> Iterator[str]:
-        path = self.path("v1", "Pod", namespace or self.namespace, pod, "log")
+        path = self.path(*kinds.POD.ref(), namespace or self.namespace, pod, "log")
         query = {"follow": "true" if follow else None, "container": container or None, "sinceSeconds": since_seconds}
         # A node that cannot serve logs answers 500 through the API server; that is
         # not worth the full retry deadline of other requests.

@@ -119,7 +119,7 @@ def _new_pods(cluster: Cluster, deployment: Mapping[str, Any]) -> list[dict[str,
     labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     revision = (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision")
-    sets = cluster.list("apps/v1", "ReplicaSet", meta.get("namespace"), selector=selector)
+    sets = cluster.list(*kinds.REPLICA_SET.ref(), meta.get("namespace"), selector=selector)
     newest = [
         rs
         for rs in sets
@@ -130,4 +130,4 @@ def _new_pods(cluster: Cluster, deployment: Mapping[str, Any]) -> list[dict[str,
         return []
     template_hash = (newest[0]["metadata"].get("labels") or {}).get("pod-template-hash", "")
     pod_selector = f"{selector},pod-template-hash={template_hash}" if selector else f"pod-template-hash={template_hash}"
-    return cluster.list("v1", "Pod", meta.get("namespace"), selector=pod_selector)
+    return cluster.list(*kinds.POD.ref(), meta.get("namespace"), selector=pod_selector)

@@ -37,6 +37,10 @@ class Kind:
         """The name of the CustomResourceDefinition that serves a custom kind."""
         return f"{self.plural}.{self.group}"
 
+    def header(self) -> dict[str, str]:
+        """The ``apiVersion`` and ``kind`` an object of this kind starts with."""
+        return {"apiVersion": self.api_version, "kind": self.kind}
+
     def ref(self) -> tuple[str, str]:
         """(apiVersion, kind), as the cluster's calls take them."""
         return self.api_version, self.kind

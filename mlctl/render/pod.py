@@ -20,6 +20,7 @@ from typing import Any
 
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
 from mlctl.kube import labels as kube_labels
 from mlctl.render import preemption
 from mlctl.spec import quantity, triggers
@@ -107,7 +108,7 @@ def code_config_map(fn: FunctionSpec, namespace: str, pinned: bool = False) -> d
     }
     if annotations:
         metadata["annotations"] = annotations
-    config_map: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+    config_map: dict[str, Any] = {**kinds.CONFIG_MAP.header(), "metadata": metadata, "data": data}
     if pinned:
         config_map["immutable"] = True
     return config_map
@@ -203,8 +204,7 @@ def _without_nulls(value: Any) -> Any:
 
 def _secret(fn: FunctionSpec, namespace: str, suffix: str, data: Mapping[str, str]) -> dict[str, Any]:
     return {
-        "apiVersion": "v1",
-        "kind": "Secret",
+        **kinds.SECRET.header(),
         "metadata": {"name": k8s_name(fn.full_name, suffix), "namespace": namespace, "labels": labels(fn)},
         "type": "Opaque",
         "stringData": dict(data),

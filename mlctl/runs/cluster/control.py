@@ -40,11 +40,11 @@ def adopt(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> None:
     for config_map in pinned:
         cm = config_map["metadata"]
         patch = {"metadata": {"ownerReferences": [owner]}}
-        cluster.patch("v1", "ConfigMap", cm["name"], patch, cm.get("namespace"), strategic=True)
+        cluster.patch(*kinds.CONFIG_MAP.ref(), cm["name"], patch, cm.get("namespace"), strategic=True)
 
 
 def pods_of(cluster: Cluster, run_id: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    return cluster.list("v1", "Pod", namespace, selector=labels.of_run(run_id))
+    return cluster.list(*kinds.POD.ref(), namespace, selector=labels.of_run(run_id))
 
 
 def find(cluster: Cluster, run_id: str, namespace: str | None = None) -> tuple[dict[str, Any], str] | None:
@@ -68,7 +68,7 @@ def no_pod_reason(cluster: Cluster, obj: Mapping[str, Any]) -> str:
     """Why the run object's controller could not create a pod, verbatim from its event ("" when it said nothing)."""
     meta = obj["metadata"]
     try:
-        events = cluster.list("v1", "Event", meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}")
+        events = cluster.list(*kinds.EVENT.ref(), meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}")
     except (errors.Forbidden, errors.NotFound):
         return ""  # events are an explanation, not the record: a user who may not read them still gets the state
     return states.failed_create(events)
@@ -96,7 +96,7 @@ def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bo
             continue  # that CRD, or that version of it, is not installed
         for obj in listed:
             objects.setdefault(obj["metadata"]["uid"], obj)
-    pods = cluster.list("v1", "Pod", namespace, selector=labels.RUN_ID, all_namespaces=all_namespaces)
+    pods = cluster.list(*kinds.POD.ref(), namespace, selector=labels.RUN_ID, all_namespaces=all_namespaces)
     by_run: dict[str, list[dict[str, Any]]] = {}
     for pod in pods:
         by_run.setdefault(pod["metadata"]["labels"].get(labels.RUN_ID, ""), []).append(pod)
@@ -150,7 +150,7 @@ def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None
         except errors.Conflict:
             continue  # changed under us: look again
         for pod in pods_of(cluster, run_id, meta["namespace"]):
-            cluster.delete("v1", "Pod", pod["metadata"]["name"], meta["namespace"], grace_seconds=0)
+            cluster.delete(*kinds.POD.ref(), pod["metadata"]["name"], meta["namespace"], grace_seconds=0)
         return True
     return False
 

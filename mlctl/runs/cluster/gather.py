@@ -24,7 +24,7 @@ from typing import Any
 from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
 from mlctl.config import Config
-from mlctl.kube import labels
+from mlctl.kube import kinds, labels
 from mlctl.runs import explain
 from mlctl.runs import record as record_
 from mlctl.runs import thresholds as thresholds_
@@ -101,9 +101,9 @@ def _subjects(
     pods = reads.attempt("pods", lambda: control.pods_of(cluster, run_id, ns)) or []
     if not found and not pods:  # a deployed function (serving, Dask): its pods carry the function label
         selector = f"{labels.FUNCTION}={run_id}"
-        pods = reads.attempt("pods", lambda: cluster.list("v1", "Pod", ns, selector=selector)) or []
+        pods = reads.attempt("pods", lambda: cluster.list(*kinds.POD.ref(), ns, selector=selector)) or []
         owners += (
-            reads.attempt("deployments", lambda: cluster.list("apps/v1", "Deployment", ns, selector=selector)) or []
+            reads.attempt("deployments", lambda: cluster.list(*kinds.DEPLOYMENT.ref(), ns, selector=selector)) or []
         )
     return owners, pods
 
@@ -118,7 +118,9 @@ def _reads_around(
 
     def events_of(target: tuple[str, str]) -> list[dict[str, Any]]:
         name, kind = target
-        return cluster.list("v1", "Event", ns, field_selector=f"involvedObject.name={name},involvedObject.kind={kind}")
+        return cluster.list(
+            *kinds.EVENT.ref(), ns, field_selector=f"involvedObject.name={name},involvedObject.kind={kind}"
+        )
 
     def tail(pod: Mapping[str, Any]) -> tuple[str, list[str]]:
         lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
@@ -134,7 +136,7 @@ def _reads_around(
         "claims": lambda: reads.attempt(
             "persistent volume claims", lambda: _names(cluster, "PersistentVolumeClaim", ns)
         ),
-        "quotas": lambda: reads.attempt("resource quotas", lambda: cluster.list("v1", "ResourceQuota", ns)),
+        "quotas": lambda: reads.attempt("resource quotas", lambda: cluster.list(*kinds.RESOURCE_QUOTA.ref(), ns)),
     }
     if not pods:
         jobs["service_accounts"] = lambda: reads.attempt(
@@ -142,15 +144,14 @@ def _reads_around(
         )
         jobs["priority_classes"] = lambda: reads.attempt(
             "priority classes",
-            lambda: [_name(p) for p in cluster.list("scheduling.k8s.io/v1", "PriorityClass")],
+            lambda: [_name(p) for p in cluster.list(*kinds.PRIORITY_CLASS.ref())],
         )
     if waiting:
-        jobs["nodes"] = lambda: reads.attempt("nodes", lambda: cluster.list("v1", "Node"))
+        jobs["nodes"] = lambda: reads.attempt("nodes", lambda: cluster.list(*kinds.NODE.ref()))
         jobs["bound"] = lambda: reads.attempt(
             "pods of other namespaces (what is requested on each node)",
             lambda: cluster.list(
-                "v1",
-                "Pod",
+                *kinds.POD.ref(),
                 all_namespaces=True,
                 field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
             ),

@@ -175,7 +175,7 @@ class PodFeed:
         namespace: str | None,
         selector: str,
         all_namespaces: bool = False,
-        kind: tuple[str, str] = ("v1", "Pod"),
+        kind: tuple[str, str] = kinds.POD.ref(),
         events: queue.Queue[tuple[str, Any]] | None = None,
     ) -> None:
         self.cluster = cluster
@@ -305,7 +305,7 @@ def watch(
 
 def _read_once(cluster: Cluster, tracker: Tracker, namespace: str | None, selector: str, all_namespaces: bool) -> None:
     """Fill the tracker from one list of the pods and one of each kind of run object."""
-    tracker.reset(cluster.list("v1", "Pod", namespace, selector=selector, all_namespaces=all_namespaces))
+    tracker.reset(cluster.list(*kinds.POD.ref(), namespace, selector=selector, all_namespaces=all_namespaces))
     for run_kind in kinds.run_kinds():
         try:
             listed = cluster.list(*run_kind.ref(), namespace, selector=selector, all_namespaces=all_namespaces)
