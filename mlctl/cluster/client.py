@@ -110,12 +110,8 @@ class Cluster:
                 if time.monotonic() < deadline and attempt < 4:
                     _backoff(attempt, deadline)
                     continue
-                raise errors.Unreachable(
-                    f"cannot reach the Kubernetes API server {self.host} ({_reason(exc)})",
-                    verb=verb,
-                    resource=resource,
-                    name=name,
-                ) from exc
+                why = f"cannot reach the Kubernetes API server {self.host} ({_reason(exc)})"
+                raise errors.Unreachable(why, verb=verb, resource=resource, name=name) from exc
             if response.status < 400:
                 return response if stream else _json(response)
             data = response.data
@@ -127,14 +123,9 @@ class Cluster:
             if response.status in _TRANSIENT and time.monotonic() < deadline:
                 _backoff(attempt, deadline)
                 continue
-            failure = errors.ClusterFailure(
-                status=response.status,
-                verb=verb,
-                resource=resource,
-                name=name,
-                server_message=_server_message(data, response.reason or ""),
-            )
-            raise translate(failure, data, what or path, response.reason or "")
+            reason = response.reason or ""
+            failure = errors.ClusterFailure(response.status, verb, resource, name, _server_message(data, reason))
+            raise translate(failure, data, what or path, reason)
 
     def _send(self, method: str, url: str, payload: bytes | None, content_type: str, timeout: Any) -> tuple[Any, int]:
         """One attempt: the unread response, and the generation of the credentials it was sent with."""

@@ -49,27 +49,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     pod = pod_.build(fn, config, ctx.namespace)
     objects: list[dict[str, Any]] = list(pod.extra_objects)
     name = cluster_name(fn)
-    base = _base_container(fn, pod)
-    scheduler = {
-        **base,
-        "name": "scheduler",
-        "args": ["dask", "scheduler", "--host", "0.0.0.0"],
-        "ports": [
-            {"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
-            {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"},
-        ],
-        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"}, "periodSeconds": 5},
-    }
-    _set_resources(scheduler, _resources(fn, config, "scheduler_resources"))
-    worker_resources = _resources(fn, config, "worker_resources" if fn.get("worker_resources") else "resources")
-    worker = {
-        **base,
-        "name": "worker",
-        "args": worker_args(fn, worker_resources),
-        "ports": [{"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}],
-    }
-    _set_resources(worker, worker_resources)
-    scheduler, worker = kube_serving.ordered(scheduler), kube_serving.ordered(worker)
+    scheduler, worker = _containers(fn, config, pod)
 
     pod_spec = {k: v for k, v in pod.spec.items() if k != "volumes"}
     volumes = [v for v in pod.spec.get("volumes", []) if v.get("name") != _CODE_VOLUME]
@@ -95,8 +75,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if idle:
         spec["idleTimeout"] = idle
     cluster = {
-        "apiVersion": kinds.DASK_CLUSTER.api_version,
-        "kind": kinds.DASK_CLUSTER.kind,
+        **kinds.DASK_CLUSTER.header(),
         "metadata": {"name": name, "namespace": ctx.namespace, "labels": dict(pod.labels)},
         "spec": spec,
     }
@@ -104,13 +83,37 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if fixed is None:
         objects.append(
             {
-                "apiVersion": kinds.DASK_AUTOSCALER.api_version,
-                "kind": kinds.DASK_AUTOSCALER.kind,
+                **kinds.DASK_AUTOSCALER.header(),
                 "metadata": {"name": name, "namespace": ctx.namespace, "labels": dict(pod.labels)},
                 "spec": {"cluster": name, "minimum": low, "maximum": high},
             }
         )
     return objects
+
+
+def _containers(fn: FunctionSpec, config: Config, pod: pod_.Pod) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scheduler's container and the workers' (the same image, environment and mounts)."""
+    base = _base_container(fn, pod)
+    scheduler = {
+        **base,
+        "name": "scheduler",
+        "args": ["dask", "scheduler", "--host", "0.0.0.0"],
+        "ports": [
+            {"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
+            {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"},
+        ],
+        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"}, "periodSeconds": 5},
+    }
+    _set_resources(scheduler, _resources(fn, config, "scheduler_resources"))
+    worker_resources = _resources(fn, config, "worker_resources" if fn.get("worker_resources") else "resources")
+    worker = {
+        **base,
+        "name": "worker",
+        "args": worker_args(fn, worker_resources),
+        "ports": [{"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}],
+    }
+    _set_resources(worker, worker_resources)
+    return kube_serving.ordered(scheduler), kube_serving.ordered(worker)
 
 
 def cluster_name(fn: FunctionSpec) -> str:
