@@ -109,7 +109,7 @@ def main() -> int:
             whole, plain = median_seconds([command, baseline], args.runs, env)
 
             from mlctl.cluster import client
-            from mlctl.runs import gather
+            from mlctl.runs.cluster import gather
 
             cluster = client.connect(str(bed.kubeconfig), namespace=namespace)
             inner = []

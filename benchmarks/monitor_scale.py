@@ -6,7 +6,7 @@ For each count, that many runs are started (the Jobs ``mlctl run --detach``
 creates, rendered by mlctl and applied in bulk), their pods left Running
 on the fake nodes (``mlctl.test/run-duration`` of an hour), then a fresh
 monitor watches the namespace for the window. The monitor is the
-``mlctl monitor`` loop (``mlctl.runs.monitor.watch`` on a connection of
+``mlctl monitor`` loop (``mlctl.runs.cluster.monitor.watch`` on a connection of
 its own) in a child process that reports, every few seconds, the requests
 it has sent (``Cluster.requests_made``), its resident memory (VmRSS) and its
 CPU time. Printed per count: requests per minute over the window, RSS at
@@ -40,7 +40,7 @@ SPOT = {
 MONITOR = """
 import json, sys, threading, time
 from mlctl.cluster import client
-from mlctl.runs import monitor
+from mlctl.runs.cluster import monitor
 
 kubeconfig, namespace, every = sys.argv[1], sys.argv[2], float(sys.argv[3])
 cluster = client.connect(kubeconfig, namespace=namespace)

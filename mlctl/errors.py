@@ -81,10 +81,57 @@ def invalid(problems: Iterable[Problem]) -> InvalidInput:
     return InvalidInput(f"{count} problem{'s' if count != 1 else ''} found", found)
 
 
+@dataclass(frozen=True)
+class ClusterFailure:
+    """What went wrong in one call to the API server, in parts a caller can read."""
+
+    status: int | None = None  # the HTTP status; None when no answer came
+    verb: str = ""  # Kubernetes' verb: get, list, watch, patch, create, delete
+    resource: str = ""  # the kind asked for
+    name: str = ""  # the object's name ("" for a listing)
+    server_message: str = ""  # the API server's own words
+
+
 class ClusterError(MlctlError):
-    """The cluster refused, failed or could not be reached."""
+    """The cluster refused, failed or could not be reached.
+
+    ``failure`` holds the call's parts; the exception's ``__cause__`` the
+    transport's own error when there was one.
+    """
 
     exit_code = ExitCode.CLUSTER
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failure: ClusterFailure | None = None,
+        verb: str = "",
+        resource: str = "",
+        name: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.failure = failure or ClusterFailure(verb=verb, resource=resource, name=name)
+
+    @property
+    def status(self) -> int | None:
+        return self.failure.status
+
+    @property
+    def verb(self) -> str:
+        return self.failure.verb
+
+    @property
+    def resource(self) -> str:
+        return self.failure.resource
+
+    @property
+    def name(self) -> str:
+        return self.failure.name
+
+    @property
+    def server_message(self) -> str:
+        return self.failure.server_message
 
 
 class Unreachable(ClusterError):

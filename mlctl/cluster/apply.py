@@ -22,27 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import FIELD_MANAGER, Cluster, concurrently
-
-MANAGED = "app.kubernetes.io/managed-by=mlctl"  # the label on everything mlctl renders
-DIGEST = "mlctl.io/applied-digest"  # the annotation stamp() adds
-_BUILT_IN_GROUPS = (
-    "",
-    "v1",
-    "apps",
-    "batch",
-    "autoscaling",
-    "rbac.authorization.k8s.io",
-    "coordination.k8s.io",
-    "scheduling.k8s.io",
-    "policy",
-)
+from mlctl.kube import kinds, labels
 
 
 @dataclass(frozen=True)
@@ -83,7 +70,7 @@ def stamp(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         canonical = json.dumps(shown, sort_keys=True, separators=(",", ":"), default=str)
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         meta = dict(obj["metadata"])
-        meta["annotations"] = {**(meta.get("annotations") or {}), DIGEST: digest}
+        meta["annotations"] = {**(meta.get("annotations") or {}), labels.APPLIED_DIGEST: digest}
         out.append({**obj, "metadata": meta})
     return out
 
@@ -99,7 +86,7 @@ def holds(live: Any, wanted: Any) -> bool:
 
 def settled(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
     """Whether applying a stamped object again would change nothing (pure)."""
-    digest = ((obj.get("metadata") or {}).get("annotations") or {}).get(DIGEST)
+    digest = ((obj.get("metadata") or {}).get("annotations") or {}).get(labels.APPLIED_DIGEST)
     return bool(digest) and live is not None and holds(live, obj)
 
 
@@ -117,7 +104,7 @@ def read_live(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> dict[Ke
 
     def listing(kind: tuple[str, str, str]) -> list[dict[str, Any]]:
         try:
-            return cluster.list(kind[0], kind[1], kind[2], selector=MANAGED)
+            return cluster.list(kind[0], kind[1], kind[2], selector=labels.MANAGED)
         except (errors.Forbidden, errors.NotFound):
             return []  # then every object takes the full path
 
@@ -128,8 +115,9 @@ def read_live(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> dict[Ke
     return live
 
 
-def _group(api_version: str) -> str:
-    return api_version.split("/")[0] if "/" in api_version else ""
+def _built_in(api_version: str) -> bool:
+    """Whether the API group is Kubernetes' own (its kinds are served without a CRD)."""
+    return (api_version.split("/")[0] if "/" in api_version else "") in kinds.BUILT_IN_GROUPS
 
 
 def references(objects: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -202,25 +190,15 @@ def preflight(
     first (they decide what needs a dry run), every request is independent
     of the others, so they are all sent as one batch, a few at a time.
     """
-    stamped = any(DIGEST in (o["metadata"].get("annotations") or {}) for o in objects)
+    stamped = any(labels.APPLIED_DIGEST in (o["metadata"].get("annotations") or {}) for o in objects)
     live = read_live(cluster, objects) if stamped else {}
     current = [live.get(key(o, cluster.namespace)) for o in objects]
     calm = [settled(o, copy) for o, copy in zip(objects, current, strict=True)]
     changing = [o for o, same in zip(objects, calm, strict=True) if not same]
     tried = changing + list(checks) if changing else []
-    custom = sorted({(o["apiVersion"], o["kind"]) for o in tried if _group(o["apiVersion"]) not in _BUILT_IN_GROUPS})
+    custom = sorted({(o["apiVersion"], o["kind"]) for o in tried if not _built_in(o["apiVersion"])})
     refs = references([*objects, *checks])
-    wanted = [
-        (kind, api_version, name)
-        for kind, api_version in (
-            ("PriorityClass", "scheduling.k8s.io/v1"),
-            ("PersistentVolumeClaim", "v1"),
-            ("ConfigMap", "v1"),
-            ("Secret", "v1"),
-            ("ServiceAccount", "v1"),
-        )
-        for name in sorted(refs[kind])
-    ]
+    wanted = [(kind.kind, kind.api_version, name) for kind in _REFERRED for name in sorted(refs[kind.kind])]
     selectors = sorted(refs["nodeSelector"])
     tasks: list[Callable[[], Any]] = [
         *(partial(_crd_problem, cluster, *kind) for kind in custom),
@@ -254,16 +232,30 @@ def preflight(
             dry.append(result)
     for check in tried[len(changing) :]:
         outcome_of(check, next(outcomes))
-    for (kind, _, name), exists in zip(wanted, found, strict=True):
-        if exists is None:
-            warnings.append(f"cannot check that {kind} '{name}' exists (not allowed to read it)")
-        elif not exists:
-            where = "" if kind == "PriorityClass" else f" in namespace {cluster.namespace}"
-            problems.append(f"{kind} '{name}' does not exist{where}")
+    _report_references(cluster.namespace, zip(wanted, found, strict=True), problems, warnings)
     for selector, any_node in zip(selectors, matched, strict=True):
         if not any_node:
             warnings.append(f"no node matches the node selector {selector}: pods will stay Pending")
     return Preflight(problems, warnings, dry, live if stamped else None)
+
+
+def _report_references(
+    namespace: str,
+    checked: Iterable[tuple[tuple[str, str, str], bool | None]],
+    problems: list[str],
+    warnings: list[str],
+) -> None:
+    """A problem for each referred object that does not exist, a warning for each mlctl may not read."""
+    for (kind, _, name), exists in checked:
+        if exists is None:
+            warnings.append(f"cannot check that {kind} '{name}' exists (not allowed to read it)")
+        elif not exists:
+            where = "" if not kinds.BY_NAME[kind].namespaced else f" in namespace {namespace}"
+            problems.append(f"{kind} '{name}' does not exist{where}")
+
+
+# what objects refer to by name, and so what the preflight checks exists
+_REFERRED = (kinds.PRIORITY_CLASS, kinds.PVC, kinds.CONFIG_MAP, kinds.SECRET, kinds.SERVICE_ACCOUNT)
 
 
 def _dry_run(cluster: Cluster, obj: Mapping[str, Any]) -> dict[str, Any] | str:
@@ -286,20 +278,18 @@ def _exists(cluster: Cluster, kind: str, api_version: str, name: str) -> bool | 
 
 def _matches(cluster: Cluster, selector: str) -> bool:
     try:
-        return bool(cluster.list("v1", "Node", selector=selector))
+        return bool(cluster.list(*kinds.NODE.ref(), selector=selector))
     except errors.Forbidden:
         return True  # a namespaced user may not list nodes; the scheduler will tell
 
 
 def _crd_problem(cluster: Cluster, api_version: str, kind: str) -> str | None:
     """Why objects of this kind cannot be written (no CRD, version not served), or None."""
-    from mlctl.cluster.client import KINDS
-
     group, _, version = api_version.partition("/")
-    plural = KINDS.get(kind, (kind.lower() + "s", True))[0]
-    name = f"{plural}.{group}"
+    known = kinds.named(kind)
+    name = f"{known.plural if known else kind.lower() + 's'}.{group}"
     try:
-        crd = cluster.find("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        crd = cluster.find(*kinds.CRD.ref(), name)
     except errors.Forbidden:
         return None  # the dry run will tell
     if crd is None:
@@ -308,26 +298,6 @@ def _crd_problem(cluster: Cluster, api_version: str, kind: str) -> str | None:
     if version not in served:
         return f"{api_version} is not served by the installed CRD (served: {', '.join(served)})"
     return None
-
-
-# What must exist before what: namespaces and CRDs before anything in them;
-# what workloads refer to (accounts, RBAC, config, claims, services) before
-# the workloads. Objects of one tier do not depend on each other and are
-# applied at once.
-_TIERS = {
-    "Namespace": 0,
-    "CustomResourceDefinition": 0,
-    "PriorityClass": 1,
-    "ServiceAccount": 1,
-    "Role": 1,
-    "ClusterRole": 1,
-    "RoleBinding": 1,
-    "ClusterRoleBinding": 1,
-    "Secret": 1,
-    "ConfigMap": 1,
-    "PersistentVolumeClaim": 1,
-    "Service": 1,
-}
 
 
 REPLICAS_HANDOVER = "mlctl-replicas-handover"
@@ -400,8 +370,8 @@ def apply_all(
         return Applied(obj["kind"], meta["name"], namespace, action)
 
     results: dict[int, Applied] = {}
-    for tier in sorted({_TIERS.get(o["kind"], 2) for o in objects}):
-        indexes = [i for i, o in enumerate(objects) if _TIERS.get(o["kind"], 2) == tier]
+    for tier in sorted({kinds.apply_tier(o["kind"]) for o in objects}):
+        indexes = [i for i, o in enumerate(objects) if kinds.apply_tier(o["kind"]) == tier]
         results.update(zip(indexes, concurrently(one, indexes), strict=True))
     return [results[i] for i in range(len(objects))]
 
@@ -456,25 +426,13 @@ def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-_FUNCTION_KINDS = (
-    ("v1", "ConfigMap"),
-    ("v1", "Secret"),
-    ("v1", "Service"),
-    ("apps/v1", "Deployment"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("nuclio.io/v1beta1", "NuclioFunction"),
-    ("kubernetes.dask.org/v1", "DaskCluster"),
-    ("kubernetes.dask.org/v1", "DaskAutoscaler"),
-)
-
-
 def delete_by_function(cluster: Cluster, name: str) -> list[Applied]:
     """Delete every object deploy made for the function ``name`` (runs are kept)."""
     from mlctl.spec.model import k8s_name
 
-    selector = f"app.kubernetes.io/managed-by=mlctl,mlctl.io/function={k8s_name(name)}"
+    selector = labels.of_function(k8s_name(name))
     results = []
-    for api_version, kind in _FUNCTION_KINDS:
+    for api_version, kind in (each.ref() for each in kinds.FUNCTION_OBJECTS):
         try:
             items = cluster.list(api_version, kind, selector=selector)
         except errors.NotFound:

@@ -25,43 +25,13 @@ from urllib.parse import quote, urlencode
 
 from mlctl import errors
 from mlctl.cluster import kubeconfig
+from mlctl.kube import kinds, labels
 
 if TYPE_CHECKING:
     from mlctl.cluster.transport import Transport
 
-# kind -> (plural, namespaced). Known kinds need no discovery round trip.
-KINDS: dict[str, tuple[str, bool]] = {
-    "Namespace": ("namespaces", False),
-    "Node": ("nodes", False),
-    "Pod": ("pods", True),
-    "ConfigMap": ("configmaps", True),
-    "Secret": ("secrets", True),
-    "Service": ("services", True),
-    "ServiceAccount": ("serviceaccounts", True),
-    "PersistentVolumeClaim": ("persistentvolumeclaims", True),
-    "ResourceQuota": ("resourcequotas", True),
-    "Event": ("events", True),
-    "Job": ("jobs", True),
-    "Deployment": ("deployments", True),
-    "ReplicaSet": ("replicasets", True),
-    "HorizontalPodAutoscaler": ("horizontalpodautoscalers", True),
-    "Role": ("roles", True),
-    "RoleBinding": ("rolebindings", True),
-    "ClusterRole": ("clusterroles", False),
-    "ClusterRoleBinding": ("clusterrolebindings", False),
-    "PriorityClass": ("priorityclasses", False),
-    "Lease": ("leases", True),
-    "CustomResourceDefinition": ("customresourcedefinitions", False),
-    "MPIJob": ("mpijobs", True),
-    "DaskCluster": ("daskclusters", True),
-    "DaskAutoscaler": ("daskautoscalers", True),
-    "DaskWorkerGroup": ("daskworkergroups", True),
-    "DaskJob": ("daskjobs", True),
-    "SparkApplication": ("sparkapplications", True),
-    "NuclioFunction": ("nucliofunctions", True),
-}
 _TRANSIENT = {429, 500, 502, 503, 504}
-FIELD_MANAGER = "mlctl"
+FIELD_MANAGER = labels.MANAGER
 
 
 @dataclass
@@ -82,9 +52,10 @@ class Cluster:
     def path(
         api_version: str, kind: str, namespace: str | None = None, name: str | None = None, subresource: str = ""
     ) -> str:
-        if kind not in KINDS:
+        known = kinds.named(kind)
+        if known is None:
             raise errors.InvalidInput(f"mlctl does not know the Kubernetes kind '{kind}'")
-        plural, namespaced = KINDS[kind]
+        plural, namespaced = known.plural, known.namespaced
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         if namespaced and namespace:
             base += f"/namespaces/{quote(namespace)}"
@@ -110,55 +81,39 @@ class Cluster:
         stream: bool = False,
         read_timeout: float | None = None,
         verb: str = "",
+        resource: str = "",
+        name: str = "",
     ) -> Any:
         """One API call with retries of transient failures; JSON in, dict out.
 
         With ``stream`` the open urllib3 response is returned for the caller to read.
         ``verb`` is the Kubernetes verb for error messages when the method does not
-        say it (a GET that lists or watches).
+        say it (a GET that lists or watches); ``resource`` (a kind) and ``name`` say
+        what was asked for, and a refusal carries them.
         """
-        import urllib3
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         deadline = deadline or (time.monotonic() + self.timeout)
         params = urlencode([(k, v) for k, v in (query or {}).items() if v is not None])
         url = f"{self.transport.host}{path}?{params}" if params else f"{self.transport.host}{path}"
         payload = json.dumps(body).encode() if body is not None else None
+        verb = verb or _VERBS.get(method, method)
         attempt = 0
         renewed = False
         while True:
-            pool, credentials, generation = self.transport.current()
-            headers = {"Accept": "application/json", "Content-Type": content_type, **credentials}
             attempt += 1
-            with self._lock:
-                self.requests_made += 1
-            if stream:
-                timeout = urllib3.Timeout(connect=5.0, read=read_timeout)
-            else:
-                timeout = urllib3.Timeout(connect=5.0, read=max(1.0, min(30.0, deadline - time.monotonic())))
             try:
-                response = pool.request(
-                    method,
-                    url,
-                    body=payload,
-                    headers=headers,
-                    timeout=timeout,
-                    preload_content=False,
-                    retries=False,
+                response, generation = self._send(
+                    method, url, payload, content_type, _timeout(stream, read_timeout, deadline)
                 )
             except (Urllib3Error, OSError) as exc:
                 if time.monotonic() < deadline and attempt < 4:
                     _backoff(attempt, deadline)
                     continue
-                raise errors.Unreachable(
-                    f"cannot reach the Kubernetes API server {self.host} ({_reason(exc)})"
-                ) from None
+                why = f"cannot reach the Kubernetes API server {self.host} ({_reason(exc)})"
+                raise errors.Unreachable(why, verb=verb, resource=resource, name=name) from exc
             if response.status < 400:
-                if stream:
-                    return response
-                data = response.data
-                response.release_conn()
-                return json.loads(data) if data else {}
+                return response if stream else _json(response)
             data = response.data
             response.release_conn()
             if response.status == 401 and not renewed:  # a rotated token, an expired plugin credential
@@ -168,7 +123,20 @@ class Cluster:
             if response.status in _TRANSIENT and time.monotonic() < deadline:
                 _backoff(attempt, deadline)
                 continue
-            raise translate(response.status, response.reason or "", data, method, what or path, verb)
+            reason = response.reason or ""
+            failure = errors.ClusterFailure(response.status, verb, resource, name, _server_message(data, reason))
+            raise translate(failure, data, what or path, reason)
+
+    def _send(self, method: str, url: str, payload: bytes | None, content_type: str, timeout: Any) -> tuple[Any, int]:
+        """One attempt: the unread response, and the generation of the credentials it was sent with."""
+        pool, credentials, generation = self.transport.current()
+        headers = {"Accept": "application/json", "Content-Type": content_type, **credentials}
+        with self._lock:
+            self.requests_made += 1
+        response = pool.request(
+            method, url, body=payload, headers=headers, timeout=timeout, preload_content=False, retries=False
+        )
+        return response, generation
 
     @property
     def host(self) -> str:
@@ -176,7 +144,8 @@ class Cluster:
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         ns = namespace or self.namespace
-        return dict(self.request("GET", self.path(api_version, kind, ns, name), what=f"{kind} {name}"))
+        path = self.path(api_version, kind, ns, name)
+        return dict(self.request("GET", path, what=f"{kind} {name}", resource=kind, name=name))
 
     def find(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:
@@ -195,20 +164,44 @@ class Cluster:
         field_selector: str = "",
     ) -> list[dict[str, Any]]:
         ns = None if all_namespaces else (namespace or self.namespace)
-        plural, namespaced = KINDS[kind]
-        where = "" if not namespaced else f" in namespace {ns}" if ns else " in all namespaces"
-        result = self.request(
-            "GET",
-            self.path(api_version, kind, ns),
-            query={"labelSelector": selector or None, "fieldSelector": field_selector or None},
-            what=plural + where,
-            verb="list",
-        )
-        items = list(result.get("items", []))
-        for item in items:  # list responses leave these out of each item
-            item.setdefault("apiVersion", api_version)
-            item.setdefault("kind", kind)
-        return items
+        return self.snapshot(api_version, kind, ns, selector=selector, field_selector=field_selector).items
+
+    def snapshot(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        *,
+        selector: str = "",
+        field_selector: str = "",
+        page_size: int = 0,
+        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> Listing:
+        """The objects of a kind in ``namespace`` (None: every namespace), and where a watch of them resumes.
+
+        With ``page_size`` they are read that many at a time, and ``keep`` turns
+        each into what the caller holds on to as it arrives (big objects need
+        not all be in memory at once).
+        """
+        path = self.path(api_version, kind, namespace)
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = {
+                "labelSelector": selector or None,
+                "fieldSelector": field_selector or None,
+                "limit": page_size or None,
+                "continue": token or None,
+            }
+            page = self.request("GET", path, query=query, what=_described(kind, namespace), verb="list", resource=kind)
+            for item in page.get("items", []):  # list responses leave these out of each item
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                items.append(keep(item) if keep else item)
+            meta = page.get("metadata") or {}
+            token = str(meta.get("continue") or "")
+            if not token:
+                return Listing(items, str(meta.get("resourceVersion") or ""))
 
     def apply(
         self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = True, field_manager: str = FIELD_MANAGER
@@ -230,6 +223,8 @@ class Cluster:
                 query=query,
                 content_type="application/apply-patch+yaml",
                 what=f"{obj['kind']} {meta['name']}",
+                resource=obj["kind"],
+                name=meta["name"],
             )
         )
 
@@ -246,7 +241,11 @@ class Cluster:
         """A JSON merge patch; ``strategic``: Kubernetes' strategic merge (lists merge by key, e.g. owners by uid)."""
         path = self.path(api_version, kind, namespace or self.namespace, name, subresource)
         content_type = "application/strategic-merge-patch+json" if strategic else "application/merge-patch+json"
-        return dict(self.request("PATCH", path, body=patch, content_type=content_type, what=f"{kind} {name}"))
+        return dict(
+            self.request(
+                "PATCH", path, body=patch, content_type=content_type, what=f"{kind} {name}", resource=kind, name=name
+            )
+        )
 
     def delete(
         self,
@@ -267,6 +266,8 @@ class Cluster:
                 self.path(api_version, kind, namespace or self.namespace, name),
                 body=body,
                 what=f"{kind} {name}",
+                resource=kind,
+                name=name,
             )
         except errors.NotFound:
             return False
@@ -291,16 +292,15 @@ class Cluster:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": timeout_seconds,
         }
-        plural, namespaced = KINDS[kind]
-        where = "" if not namespaced else f" in namespace {namespace}" if namespace else " in all namespaces"
         response = self.request(
             "GET",
             path,
             query=query,
             stream=True,
             read_timeout=timeout_seconds + 10,
-            what=plural + where,
+            what=_described(kind, namespace),
             verb="watch",
+            resource=kind,
         )
         try:
             for line in _lines(response):
@@ -323,7 +323,7 @@ class Cluster:
         container: str = "",
         since_seconds: int | None = None,
     ) -> Iterator[str]:
-        path = self.path("v1", "Pod", namespace or self.namespace, pod, "log")
+        path = self.path(*kinds.POD.ref(), namespace or self.namespace, pod, "log")
         query = {"follow": "true" if follow else None, "container": container or None, "sinceSeconds": since_seconds}
         # A node that cannot serve logs answers 500 through the API server; that is
         # not worth the full retry deadline of other requests.
@@ -334,6 +334,8 @@ class Cluster:
             stream=True,
             read_timeout=None if follow else 30,
             what=f"logs of pod {pod}",
+            resource="Pod",
+            name=pod,
             deadline=time.monotonic() + min(self.timeout, 5.0),
         )
         try:
@@ -341,6 +343,21 @@ class Cluster:
                 yield line.decode("utf-8", "replace")
         finally:
             response.release_conn()
+
+
+@dataclass(frozen=True)
+class Listing:
+    items: list[dict[str, Any]]
+    resource_version: str  # where a watch of the same objects starts
+
+
+def _described(kind: str, namespace: str | None) -> str:
+    """A listing's objects in words: ``pods in namespace ml``."""
+    known = kinds.named(kind)
+    if known is None:
+        return kind
+    where = "" if not known.namespaced else f" in namespace {namespace}" if namespace else " in all namespaces"
+    return known.plural + where
 
 
 T = TypeVar("T")
@@ -372,6 +389,21 @@ def _lines(response: Any) -> Iterator[bytes]:
         yield buffer
 
 
+def _timeout(stream: bool, read_timeout: float | None, deadline: float) -> Any:
+    """A stream waits as long as its caller says; a request no longer than its deadline (1 to 30 s)."""
+    import urllib3
+
+    if stream:
+        return urllib3.Timeout(connect=5.0, read=read_timeout)
+    return urllib3.Timeout(connect=5.0, read=max(1.0, min(30.0, deadline - time.monotonic())))
+
+
+def _json(response: Any) -> Any:
+    data = response.data
+    response.release_conn()
+    return json.loads(data) if data else {}
+
+
 def _backoff(attempt: int, deadline: float) -> None:
     delay = min(2.0 ** (attempt - 1) * 0.2, 2.0) * (0.5 + random.random())
     time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
@@ -386,37 +418,44 @@ def _reason(exc: BaseException) -> str:
     return text.split(":")[-1].strip()[:120] or type(exc).__name__
 
 
-def translate(
-    status: int, reason: str, data: bytes | None, method: str, what: str, verb: str = ""
-) -> errors.ClusterError:
-    """An API server's error response as mlctl's own error, with the server's message.
+_VERBS = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete", "PUT": "update"}
 
-    The verb is Kubernetes' own (``patch``, ``list`` ...), the one RBAC rules name,
-    so a refused user knows what permission to ask for.
-    """
+
+def _server_message(data: bytes | None, reason: str) -> str:
+    """The API server's own words from an error response (its Status ``message``), else the HTTP reason."""
+    body = _status_body(data)
+    return str(body.get("message") or reason or "no message")
+
+
+def _status_body(data: bytes | None) -> dict[str, Any]:
     try:
         body = json.loads(data) if data else {}
     except (TypeError, ValueError):
         body = {}
-    if not isinstance(body, dict):
-        body = {}
-    message = body.get("message") or reason or "no message"
-    verb = verb or {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete", "PUT": "update"}.get(
-        method, method
-    )
+    return body if isinstance(body, dict) else {}
+
+
+def translate(failure: errors.ClusterFailure, data: bytes | None, what: str, reason: str = "") -> errors.ClusterError:
+    """An API server's error response as mlctl's own error, with the server's message.
+
+    The verb is Kubernetes' own (``patch``, ``list`` ...), the one RBAC rules name,
+    so a refused user knows what permission to ask for. The error keeps the
+    failure's parts (status, verb, resource, name, message) for callers to read.
+    """
+    message, verb, status = failure.server_message, failure.verb, failure.status
     if status == 401:
-        return errors.Unauthorized(f"the API server did not accept your credentials (401): {message}")
+        return errors.Unauthorized(f"the API server did not accept your credentials (401): {message}", failure=failure)
     if status == 403:
-        return errors.Forbidden(f"forbidden: you may not {verb} {what}: {message}")
+        return errors.Forbidden(f"forbidden: you may not {verb} {what}: {message}", failure=failure)
     if status == 404:
-        return errors.NotFound(f"{what} not found: {message}")
+        return errors.NotFound(f"{what} not found: {message}", failure=failure)
     if status == 409:
-        return errors.Conflict(f"conflict on {what}: {message}")
+        return errors.Conflict(f"conflict on {what}: {message}", failure=failure)
     if status == 422:
-        causes = (body.get("details") or {}).get("causes") or []
+        causes = (_status_body(data).get("details") or {}).get("causes") or []
         fields = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes)
-        return errors.Invalid(f"the API server rejected {what}: {fields or message}")
-    return errors.ClusterError(f"{verb} {what} failed ({status} {reason}): {message}")
+        return errors.Invalid(f"the API server rejected {what}: {fields or message}", failure=failure)
+    return errors.ClusterError(f"{verb} {what} failed ({status} {reason}): {message}", failure=failure)
 
 
 def connect(

@@ -8,6 +8,7 @@ from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
+from mlctl.kube import kinds
 
 _STUCK_WAITING = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
 
@@ -77,7 +78,8 @@ def is_ready(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = (), flo
 
 def wait(cluster: Cluster, objects: Sequence[Mapping[str, Any]], timeout: float, report: Callable[[str], None]) -> None:
     deadline = time.monotonic() + timeout
-    pending = [o for o in objects if o.get("kind") in ("Deployment", "NuclioFunction", "DaskCluster")]
+    waited = {kind.kind for kind in kinds.BECOME_READY}
+    pending = [o for o in objects if o.get("kind") in waited]
     floors = {  # Deployment name -> the minimum of the HPA that scales it
         o["spec"]["scaleTargetRef"]["name"]: int(o["spec"].get("minReplicas") or 1)
         for o in objects
@@ -117,7 +119,7 @@ def _new_pods(cluster: Cluster, deployment: Mapping[str, Any]) -> list[dict[str,
     labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     revision = (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision")
-    sets = cluster.list("apps/v1", "ReplicaSet", meta.get("namespace"), selector=selector)
+    sets = cluster.list(*kinds.REPLICA_SET.ref(), meta.get("namespace"), selector=selector)
     newest = [
         rs
         for rs in sets
@@ -128,4 +130,4 @@ def _new_pods(cluster: Cluster, deployment: Mapping[str, Any]) -> list[dict[str,
         return []
     template_hash = (newest[0]["metadata"].get("labels") or {}).get("pod-template-hash", "")
     pod_selector = f"{selector},pod-template-hash={template_hash}" if selector else f"pod-template-hash={template_hash}"
-    return cluster.list("v1", "Pod", meta.get("namespace"), selector=pod_selector)
+    return cluster.list(*kinds.POD.ref(), meta.get("namespace"), selector=pod_selector)

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
+from mlctl.kube import kinds
 
 DATA_KEY = "config.yaml"
 
@@ -23,7 +24,7 @@ def read(cluster: Cluster, reference: str) -> dict[str, Any] | None:
         return None
     namespace, _, name = reference.rpartition("/")
     try:
-        config_map = cluster.find("v1", "ConfigMap", name, namespace or cluster.namespace)
+        config_map = cluster.find(*kinds.CONFIG_MAP.ref(), name, namespace or cluster.namespace)
     except errors.Forbidden:
         return None
     if not config_map:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mlctl.runs import store
+from mlctl.runs import local_store
 from mlctl.runs import thresholds as thresholds_
 from mlctl.spec import state_thresholds as state_thresholds_
 
@@ -252,7 +252,7 @@ class Watch:
     def flush(self) -> None:
         lines, self.pending = self.pending, []
         self.last_flush = time.monotonic()
-        store.append_logs(self.run_id, lines)
+        local_store.append_logs(self.run_id, lines)
 
 
 def _pump(pipe: IO[str], stream: str, lines: queue.Queue[tuple[str, str | None]]) -> None:

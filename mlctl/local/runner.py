@@ -3,7 +3,7 @@
 A local run executes the same stdlib-only bootstrap a run's pod executes
 (``mlctl/payloads/bootstrap.py``), as a child process of mlctl, with the code and the
 bootstrap written to a temporary directory. The run is recorded in the
-local run store (``mlctl.runs.store``) from its start, so ``mlctl runs``
+local run store (``mlctl.runs.local_store``) from its start, so ``mlctl runs``
 finds it, even if mlctl dies mid-run.
 
 API::
@@ -58,8 +58,8 @@ from mlctl.config import Config
 from mlctl.local import dask, processes
 from mlctl.local import plan as plan_
 from mlctl.local.checks import check as check  # part of this module's API: see above
+from mlctl.runs import local_store
 from mlctl.runs import record as record_
-from mlctl.runs import store
 from mlctl.spec import state_thresholds as state_thresholds_
 from mlctl.spec.model import FunctionSpec, thaw
 
@@ -88,7 +88,7 @@ def run(
     check(fn)
     limits = state_thresholds_.effective(thaw(fn.get("state_thresholds") or {}), thresholds)
     params = dict(params or {})
-    store.start(
+    local_store.start(
         record_.RunRecord(
             run_id=run_id,
             function=fn.name,
@@ -97,7 +97,7 @@ def run(
             where="local",
             namespace="",
             state=record_.RUNNING,
-            started=store.now(),
+            started=local_store.now(),
             params=params,
             thresholds=dict(limits.texts),
         ),
@@ -109,14 +109,14 @@ def run(
             planned = plan_.plan(fn, config, Path(tmp), run_id, params, handler, environ)
             outcome = _execute(fn, planned, Path(tmp), run_id, limits, emit, grace)
         except KeyboardInterrupt as exc:
-            store.finish(run_id, record_.ABORTED, _stopped_text(exc))
+            local_store.finish(run_id, record_.ABORTED, _stopped_text(exc))
             raise
         except Exception as exc:
             # the record must not stay "running" for a failure of mlctl itself
-            store.finish(run_id, record_.FAILED, f"mlctl failed during the run: {exc}")
+            local_store.finish(run_id, record_.FAILED, f"mlctl failed during the run: {exc}")
             raise
-    store.finish(run_id, outcome.state, outcome.status_text, outcome.result)
-    return store.get(run_id)
+    local_store.finish(run_id, outcome.state, outcome.status_text, outcome.result)
+    return local_store.get(run_id)
 
 
 def _execute(

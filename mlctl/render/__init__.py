@@ -12,24 +12,13 @@ from typing import Any
 
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
 from mlctl.render.context import RenderContext
 from mlctl.spec.model import FunctionSpec
 
 Renderer = Callable[[FunctionSpec, Config, RenderContext], list[dict[str, Any]]]
 REDACTED = "<redacted: --show-secrets to reveal>"
 _SECRET_NAME = re.compile(r"(?i)(secret|passw|token|access_?key|api_?key|private_?key|credential)")
-
-# apply order: what others refer to comes first
-_ORDER = {
-    "Namespace": 0,
-    "ServiceAccount": 1,
-    "Role": 2,
-    "RoleBinding": 3,
-    "Secret": 4,
-    "ConfigMap": 5,
-    "PersistentVolumeClaim": 6,
-    "Service": 7,
-}
 
 
 def renderer(kind: str) -> Renderer:
@@ -62,7 +51,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
 
 def render_order(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Apply order: what others refer to first; otherwise as given (stable)."""
-    return sorted(objects, key=lambda o: _ORDER.get(o.get("kind", ""), 10))
+    return sorted(objects, key=lambda o: kinds.render_order(o.get("kind", "")))
 
 
 def redact(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlctl.kube import labels
 from mlctl.spec import state_thresholds as state_thresholds_
 from mlctl.spec.model import FunctionSpec, thaw
-
-ANNOTATION_PREFIX = "mlctl.io/"
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,6 @@ class RenderContext:
     def run_annotations(self, fn: FunctionSpec) -> dict[str, str]:
         effective = state_thresholds_.effective(thaw(fn.get("state_thresholds") or {}))
         return {
-            ANNOTATION_PREFIX + "thresholds": json.dumps(dict(effective.texts), sort_keys=True),
-            ANNOTATION_PREFIX + "params": json.dumps(dict(self.params), sort_keys=True, default=str),
+            labels.THRESHOLDS: json.dumps(dict(effective.texts), sort_keys=True),
+            labels.PARAMS: json.dumps(dict(self.params), sort_keys=True, default=str),
         }

@@ -27,13 +27,13 @@ from typing import Any
 
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
 from mlctl.render import kube_serving
 from mlctl.render import pod as pod_
 from mlctl.render.context import RenderContext
 from mlctl.spec import durations, quantity
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
-API_VERSION = "kubernetes.dask.org/v1"
 DEFAULT_IMAGE = "daskdev/dask:latest"
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
@@ -72,8 +72,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if idle:
         spec["idleTimeout"] = idle
     cluster = {
-        "apiVersion": API_VERSION,
-        "kind": "DaskCluster",
+        **kinds.DASK_CLUSTER.header(),
         "metadata": {"name": name, "namespace": ctx.namespace, "labels": dict(pod.labels)},
         "spec": spec,
     }
@@ -81,13 +80,37 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if fixed is None:
         objects.append(
             {
-                "apiVersion": API_VERSION,
-                "kind": "DaskAutoscaler",
+                **kinds.DASK_AUTOSCALER.header(),
                 "metadata": {"name": name, "namespace": ctx.namespace, "labels": dict(pod.labels)},
                 "spec": {"cluster": name, "minimum": low, "maximum": high},
             }
         )
     return objects
+
+
+def _containers(fn: FunctionSpec, config: Config, pod: pod_.Pod) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scheduler's container and the workers' (the same image, environment and mounts)."""
+    base = _base_container(fn, pod)
+    scheduler = {
+        **base,
+        "name": "scheduler",
+        "args": ["dask", "scheduler", "--host", "0.0.0.0"],
+        "ports": [
+            {"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
+            {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"},
+        ],
+        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"}, "periodSeconds": 5},
+    }
+    _set_resources(scheduler, _resources(fn, config, "scheduler_resources"))
+    worker_resources = _resources(fn, config, "worker_resources" if fn.get("worker_resources") else "resources")
+    worker = {
+        **base,
+        "name": "worker",
+        "args": worker_args(fn, worker_resources),
+        "ports": [{"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}],
+    }
+    _set_resources(worker, worker_resources)
+    return kube_serving.ordered(scheduler), kube_serving.ordered(worker)
 
 
 def cluster_name(fn: FunctionSpec) -> str:
@@ -124,31 +147,6 @@ def worker_args(fn: FunctionSpec, resources: dict[str, Any]) -> list[str]:
     if memory:
         args += ["--memory-limit", str(memory)]
     return args + [str(a) for a in fn.get("args") or []]
-
-
-def _containers(fn: FunctionSpec, config: Config, pod: pod_.Pod) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The scheduler's and the workers' containers, each with its own resources."""
-    base = _base_container(fn, pod)
-    scheduler = {
-        **base,
-        "name": "scheduler",
-        "args": ["dask", "scheduler", "--host", "0.0.0.0"],
-        "ports": [
-            {"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
-            {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"},
-        ],
-        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"}, "periodSeconds": 5},
-    }
-    _set_resources(scheduler, _resources(fn, config, "scheduler_resources"))
-    worker_resources = _resources(fn, config, "worker_resources" if fn.get("worker_resources") else "resources")
-    worker = {
-        **base,
-        "name": "worker",
-        "args": worker_args(fn, worker_resources),
-        "ports": [{"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}],
-    }
-    _set_resources(worker, worker_resources)
-    return kube_serving.ordered(scheduler), kube_serving.ordered(worker)
 
 
 def idle_timeout(fn: FunctionSpec) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlctl.config import Config
+from mlctl.kube import kinds
 from mlctl.render import pod as pod_
 from mlctl.render import run_object
 from mlctl.render.context import RenderContext
@@ -25,5 +26,5 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
         "metadata": {"labels": pod.labels, "annotations": {**pod_.pod_annotations(fn), **ctx.run_annotations(fn)}},
         "spec": pod_.with_container(pod, restartPolicy="Never"),
     }
-    job = run_object.build(fn, ctx, pod, "batch/v1", "Job", {"backoffLimit": 0, "template": template})
+    job = run_object.build(fn, ctx, pod, *kinds.JOB.ref(), {"backoffLimit": 0, "template": template})
     return [*objects, job]

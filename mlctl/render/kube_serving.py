@@ -23,6 +23,7 @@ from typing import Any
 from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import labels as kube_labels
 from mlctl.render import pod as pod_
 from mlctl.render import serving
 from mlctl.render.context import RenderContext
@@ -116,7 +117,7 @@ def _workload(
     """The Service and the Deployment running ``pod_spec``, and the autoscaler when replicas may vary."""
     name = fn.full_name
     labels = dict(pod.labels)
-    selector = {k: v for k, v in pod.labels.items() if k.startswith(pod_.LABEL_PREFIX) or k == "app.kubernetes.io/name"}
+    selector = {k: v for k, v in pod.labels.items() if k.startswith(kube_labels.PREFIX) or k == kube_labels.NAME}
     template_meta: dict[str, Any] = {"labels": labels}
     if pod_.pod_annotations(fn):  # the function's annotations reach its pods
         template_meta["annotations"] = pod_.pod_annotations(fn)

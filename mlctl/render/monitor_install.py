@@ -9,53 +9,48 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlctl.kube import kinds, labels
+
 NAME = "mlctl-monitor"
-LABELS = {"app.kubernetes.io/managed-by": "mlctl", "app.kubernetes.io/name": NAME}
+LABELS = {**labels.managed(), labels.NAME: NAME}
 RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
     # run objects are watched too: a run whose controller creates no pod is seen only there
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "patch"]},
-    {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs"], "verbs": ["get", "list", "watch", "patch"]},
-    {
-        "apiGroups": ["sparkoperator.k8s.io"],
-        "resources": ["sparkapplications"],
-        "verbs": ["get", "list", "watch", "patch"],
-    },
+    *(
+        {"apiGroups": [group], "resources": [plural], "verbs": ["get", "list", "watch", "patch"]}
+        for group, plural in dict.fromkeys((kind.group, kind.plural) for kind in kinds.run_kinds())
+    ),
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},  # why a controller created no pod
 ]
 
 
 def render(namespace: str, image: str, all_namespaces: bool = False) -> list[dict[str, Any]]:
-    role_kind = "ClusterRole" if all_namespaces else "Role"
-    binding_kind = "ClusterRoleBinding" if all_namespaces else "RoleBinding"
+    role = kinds.CLUSTER_ROLE if all_namespaces else kinds.ROLE
+    binding = kinds.CLUSTER_ROLE_BINDING if all_namespaces else kinds.ROLE_BINDING
     scoped = {} if all_namespaces else {"namespace": namespace}
     args = ["monitor", "--all-namespaces"] if all_namespaces else ["monitor", "--namespace", namespace]
     return [
         {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
+            **kinds.SERVICE_ACCOUNT.header(),
             "metadata": {"name": NAME, "namespace": namespace, "labels": LABELS},
         },
         {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": role_kind,
+            **role.header(),
             "metadata": {"name": NAME, **scoped, "labels": LABELS},
             "rules": RULES,
         },
         {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": binding_kind,
+            **binding.header(),
             "metadata": {"name": NAME, **scoped, "labels": LABELS},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": NAME},
-            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
+            "roleRef": {"apiGroup": role.group, "kind": role.kind, "name": NAME},
+            "subjects": [{"kind": kinds.SERVICE_ACCOUNT.kind, "name": NAME, "namespace": namespace}],
         },
         {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
+            **kinds.DEPLOYMENT.header(),
             "metadata": {"name": NAME, "namespace": namespace, "labels": LABELS},
             "spec": {
                 "replicas": 1,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+                "selector": {"matchLabels": {labels.NAME: NAME}},
                 "template": {
                     "metadata": {"labels": LABELS},
                     "spec": {

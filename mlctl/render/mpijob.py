@@ -26,13 +26,14 @@ from typing import Any
 
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
 from mlctl.render import pod as pod_
 from mlctl.render import run_object
 from mlctl.render.context import RenderContext
 from mlctl.spec import quantity
 from mlctl.spec.model import FunctionSpec
 
-VERSIONS = ("v2beta1", "v1")
+VERSIONS = tuple(kinds.MPIJOB_VERSIONS)
 DEFAULT_MPI_ARGS = ("-x", "NCCL_SOCKET_NTHREADS=2", "-x", "NCCL_NSOCKS_PERTHREAD=8", "-x", "NCCL_MIN_NCHANNELS=4")
 # The operator names pods <job>-launcher and <job>-worker-<i>; both must stay DNS labels.
 NAME_LIMIT = 50
@@ -78,7 +79,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
                 "Worker": {"replicas": workers, "template": worker_template},
             },
         }
-    return [*objects, run_object.build(fn, ctx, pod, f"kubeflow.org/{version}", "MPIJob", spec, NAME_LIMIT)]
+    return [*objects, run_object.build(fn, ctx, pod, *kinds.mpijob(version).ref(), spec, NAME_LIMIT)]
 
 
 def mpirun_command(fn: FunctionSpec, container: dict[str, Any]) -> list[str]:

@@ -33,12 +33,13 @@ from typing import Any
 from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
 from mlctl.render import pod as pod_
 from mlctl.render import serving
 from mlctl.render.context import RenderContext
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
-API_VERSION = "nuclio.io/v1beta1"
+API_VERSION = kinds.NUCLIO_FUNCTION.api_version
 DEFAULT_RUNTIME = "python:3.11"  # MLRun 1.12's default
 GENERATE_ACCESS_KEY = "$generate"  # Nuclio: take the v3io access key from V3IO_ACCESS_KEY
 V3IO_KEY_ENV = "V3IO_ACCESS_KEY"

@@ -20,12 +20,12 @@ from typing import Any
 from mlctl import payloads
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
+from mlctl.kube import labels as kube_labels
 from mlctl.render import preemption
 from mlctl.spec import quantity, triggers
 from mlctl.spec.model import FunctionSpec, k8s_name, thaw
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mlctl"}
-LABEL_PREFIX = "mlctl.io/"
 CODE_MOUNT = "/opt/mlctl"
 CODE_VOLUME = "mlctl-code"  # the ConfigMap volume with the bootstrap and the code
 RUN_ENV = "MLCTL_RUN"  # the run the bootstrap executes, as JSON
@@ -61,17 +61,17 @@ def labels(fn: FunctionSpec, run_id: str = "") -> dict[str, str]:
     }
     out = {
         **own,
-        **MANAGED_BY,
-        "app.kubernetes.io/name": k8s_name(fn.name),
-        LABEL_PREFIX + "function": k8s_name(fn.name),
-        LABEL_PREFIX + "kind": fn.runtime,
+        **kube_labels.managed(),
+        kube_labels.NAME: k8s_name(fn.name),
+        kube_labels.FUNCTION: k8s_name(fn.name),
+        kube_labels.KIND: fn.runtime,
     }
     if fn.project:
-        out[LABEL_PREFIX + "project"] = k8s_name(fn.project)
+        out[kube_labels.PROJECT] = k8s_name(fn.project)
     if fn.tag:
-        out[LABEL_PREFIX + "tag"] = k8s_name(fn.tag)
+        out[kube_labels.TAG] = k8s_name(fn.tag)
     if run_id:
-        out[LABEL_PREFIX + "run-id"] = run_id
+        out[kube_labels.RUN_ID] = run_id
     return out
 
 
@@ -102,7 +102,7 @@ def code_config_map(fn: FunctionSpec, namespace: str, pinned: bool = False) -> d
     data = _code_data(fn)
     annotations = {}
     if fn.code is not None:
-        annotations[LABEL_PREFIX + "code-sha256"] = hashlib.sha256(fn.code.text.encode()).hexdigest()
+        annotations[kube_labels.CODE_SHA256] = hashlib.sha256(fn.code.text.encode()).hexdigest()
     metadata: dict[str, Any] = {
         "name": code_config_map_name(fn, pinned),
         "namespace": namespace,
@@ -110,7 +110,7 @@ def code_config_map(fn: FunctionSpec, namespace: str, pinned: bool = False) -> d
     }
     if annotations:
         metadata["annotations"] = annotations
-    config_map: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+    config_map: dict[str, Any] = {**kinds.CONFIG_MAP.header(), "metadata": metadata, "data": data}
     if pinned:
         config_map["immutable"] = True
     return config_map
@@ -206,8 +206,7 @@ def _without_nulls(value: Any) -> Any:
 
 def _secret(fn: FunctionSpec, namespace: str, suffix: str, data: Mapping[str, str]) -> dict[str, Any]:
     return {
-        "apiVersion": "v1",
-        "kind": "Secret",
+        **kinds.SECRET.header(),
         "metadata": {"name": k8s_name(fn.full_name, suffix), "namespace": namespace, "labels": labels(fn)},
         "type": "Opaque",
         "stringData": dict(data),

@@ -31,13 +31,13 @@ from typing import Any
 
 from mlctl.config import Config
 from mlctl.errors import InvalidInput
+from mlctl.kube import kinds
 from mlctl.render import pod as pod_
 from mlctl.render import run_object
 from mlctl.render.context import RenderContext
 from mlctl.spec import quantity
 from mlctl.spec.model import FunctionSpec, thaw
 
-API_VERSION = "sparkoperator.k8s.io/v1beta2"
 DEFAULT_SPARK_VERSION = "3.5.3"
 # The working directory of the Spark images (apache/spark's WORKDIR)
 SPARK_WORKDIR = "/opt/spark/work-dir"
@@ -119,7 +119,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
         spec["monitoring"] = {"exposeDriverMetrics": True, "exposeExecutorMetrics": True}
         if monitoring.get("exporter_jar"):
             spec["monitoring"]["prometheus"] = {"jmxExporterJar": str(monitoring["exporter_jar"])}
-    return [*objects, run_object.build(fn, ctx, pod, API_VERSION, "SparkApplication", spec, NAME_LIMIT)]
+    return [*objects, run_object.build(fn, ctx, pod, *kinds.SPARK_APPLICATION.ref(), spec, NAME_LIMIT)]
 
 
 def main_application_file(fn: FunctionSpec) -> str:

@@ -11,7 +11,7 @@ the pod as it is, the blocker says so.
 The scheduler's own verdict is worked out again here from the nodes, so the
 message can name the node and the amounts; when the nodes could not be read
 the scheduler's event message is used instead. Nothing here reads the
-cluster, prints, or imports the cluster package (``mlctl.runs.gather``
+cluster, prints, or imports the cluster package (``mlctl.runs.cluster.gather``
 collects the facts).
 """
 

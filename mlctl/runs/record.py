@@ -1,7 +1,7 @@
 """A run's record: what `mlctl runs` lists, wherever the run happened.
 
 Cluster runs keep their record on the run's own object (a Job's labels and
-annotations); local runs in an SQLite file (``mlctl.runs.store``). Both
+annotations); local runs in an SQLite file (``mlctl.runs.local_store``). Both
 become this value for output.
 """
 

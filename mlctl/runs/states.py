@@ -16,20 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mlctl.kube import labels as kube_labels
 from mlctl.runs import record as record_
 from mlctl.runs import thresholds as thresholds_
 from mlctl.spec import state_thresholds as state_thresholds_
 
-ANNOTATION = "mlctl.io/"
-RUN_ID = ANNOTATION + "run-id"
-STATE = ANNOTATION + "state"
-STATUS_TEXT = ANNOTATION + "status-text"
-FINISHED = ANNOTATION + "finished"
-RESULT = ANNOTATION + "result"
-THRESHOLDS = ANNOTATION + "thresholds"
-PARAMS = ANNOTATION + "params"
-EXPLANATION = ANNOTATION + "explanation"
-TRACEBACK = ANNOTATION + "traceback"
 _PULL_ERRORS = ("ImagePullBackOff", "ErrImagePull")
 
 
@@ -92,7 +83,7 @@ def classify(pod: Mapping[str, Any]) -> PodState:
 
 def pod_thresholds(pod: Mapping[str, Any]) -> state_thresholds_.Thresholds:
     """The run's effective thresholds, as annotated on its pods at render time."""
-    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(THRESHOLDS)
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(kube_labels.THRESHOLDS)
     try:
         texts = json.loads(raw) if raw else {}
     except ValueError:
@@ -127,7 +118,7 @@ def object_state(obj: Mapping[str, Any]) -> str:
     Pods are not consulted: a launcher or driver pod may end before its
     operator has decided the run's outcome.
     """
-    recorded = ((obj.get("metadata") or {}).get("annotations") or {}).get(STATE)
+    recorded = ((obj.get("metadata") or {}).get("annotations") or {}).get(kube_labels.STATE)
     return str(recorded) if recorded else _derived_state(obj, [])[0]
 
 
@@ -255,16 +246,16 @@ def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], no_pod
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
-    state = annotations.get(STATE, "")
-    status_text = annotations.get(STATUS_TEXT, "")
+    state = annotations.get(kube_labels.STATE, "")
+    status_text = annotations.get(kube_labels.STATUS_TEXT, "")
     result: dict[str, Any] = {}
-    if annotations.get(RESULT):
+    if annotations.get(kube_labels.RESULT):
         try:
-            result = dict(json.loads(annotations[RESULT]))
+            result = dict(json.loads(annotations[kube_labels.RESULT]))
         except ValueError:
             result = {}
-    finished = annotations.get(FINISHED, "")
-    traceback = annotations.get(TRACEBACK, "")
+    finished = annotations.get(kube_labels.FINISHED, "")
+    traceback = annotations.get(kube_labels.TRACEBACK, "")
     if not state:
         state, status_text, finished = _derived_state(obj, pods)
         outcome = outcome_of(pods)
@@ -277,22 +268,22 @@ def run_record(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], no_pod
             status_text = f"no pod: {no_pod_reason}"
     params: dict[str, Any] = {}
     try:
-        params = dict(json.loads(annotations.get(PARAMS) or "{}"))
+        params = dict(json.loads(annotations.get(kube_labels.PARAMS) or "{}"))
     except ValueError:
         params = {}
     try:
-        thresholds = dict(json.loads(annotations.get(THRESHOLDS) or "{}"))
+        thresholds = dict(json.loads(annotations.get(kube_labels.THRESHOLDS) or "{}"))
     except ValueError:
         thresholds = {}
     try:
-        explanation = tuple(dict(b) for b in json.loads(annotations.get(EXPLANATION) or "[]"))
+        explanation = tuple(dict(b) for b in json.loads(annotations.get(kube_labels.EXPLANATION) or "[]"))
     except (TypeError, ValueError):
         explanation = ()
     return record_.RunRecord(
-        run_id=labels.get(RUN_ID, ""),
-        function=labels.get(ANNOTATION + "function", ""),
-        project=labels.get(ANNOTATION + "project", ""),
-        kind=labels.get(ANNOTATION + "kind", ""),
+        run_id=labels.get(kube_labels.RUN_ID, ""),
+        function=labels.get(kube_labels.FUNCTION, ""),
+        project=labels.get(kube_labels.PROJECT, ""),
+        kind=labels.get(kube_labels.KIND, ""),
         where="cluster",
         namespace=meta.get("namespace", ""),
         state=state,

@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -60,6 +61,19 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30.0, ev
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
+
+
+def unreachable_kubeconfig(kubeconfig: Path, folder: Path) -> Path:
+    """A copy of ``kubeconfig`` whose servers are a local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = yaml.safe_load(kubeconfig.read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    moved = folder / "unreachable.kubeconfig"
+    moved.write_text(yaml.safe_dump(config))
+    return moved
 
 
 def seconds(text: str) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -396,14 +395,7 @@ def test_runs_list_with_the_cluster_unreachable_shows_local_runs_and_says_the_li
     local = mlctl.offline("run", "--local", str(support.job_spec(tmp_path, code=support.HANDLER)))
     assert local.code == 0, local
     run_id = support.run_id_of(local)
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = yaml.safe_load(kubeconfig.read_text())
-    for entry in config["clusters"]:
-        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
-    unreachable = tmp_path / "unreachable.kubeconfig"
-    unreachable.write_text(yaml.safe_dump(config))
+    unreachable = support.unreachable_kubeconfig(kubeconfig, tmp_path)
 
     listed = mlctl("runs", "list", "-o", "json", kubeconfig=unreachable)
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mlctl.cluster import apply
+from mlctl.kube import labels
 
 
 def config_map(**data: str) -> dict[str, Any]:
@@ -36,10 +37,10 @@ def test_a_stamp_is_a_digest_of_the_content_and_leaves_the_input_alone() -> None
     other = apply.stamp([config_map(code="print(2)")])[0]
 
     assert obj == original
-    digest = stamped["metadata"]["annotations"][apply.DIGEST]
+    digest = stamped["metadata"]["annotations"][labels.APPLIED_DIGEST]
     assert len(digest) == 64
-    assert again["metadata"]["annotations"][apply.DIGEST] == digest
-    assert other["metadata"]["annotations"][apply.DIGEST] != digest
+    assert again["metadata"]["annotations"][labels.APPLIED_DIGEST] == digest
+    assert other["metadata"]["annotations"][labels.APPLIED_DIGEST] != digest
 
 
 def test_secrets_are_not_stamped() -> None:
@@ -57,8 +58,10 @@ def test_a_live_copy_with_the_digest_and_every_value_is_settled() -> None:
     [
         pytest.param(lambda live: live["data"].update(code="edited by hand"), id="a value edited by hand"),
         pytest.param(lambda live: live["metadata"]["labels"].clear(), id="a label removed"),
-        pytest.param(lambda live: live["metadata"]["annotations"].pop(apply.DIGEST), id="no digest"),
-        pytest.param(lambda live: live["metadata"]["annotations"].update({apply.DIGEST: "0"}), id="another digest"),
+        pytest.param(lambda live: live["metadata"]["annotations"].pop(labels.APPLIED_DIGEST), id="no digest"),
+        pytest.param(
+            lambda live: live["metadata"]["annotations"].update({labels.APPLIED_DIGEST: "0"}), id="another digest"
+        ),
         pytest.param(lambda live: live.update(data={"code": 1}), id="a number for a string"),
     ],
 )
@@ -135,7 +138,7 @@ def pod_with_password(password: str) -> dict[str, Any]:
 
 def test_the_digest_does_not_let_a_guess_of_a_secret_value_be_checked() -> None:
     digests = {
-        apply.stamp([pod_with_password(guess)])[0]["metadata"]["annotations"][apply.DIGEST]
+        apply.stamp([pod_with_password(guess)])[0]["metadata"]["annotations"][labels.APPLIED_DIGEST]
         for guess in ("hunter2", "correct horse")
     }
 

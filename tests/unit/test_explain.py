@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from mlctl.kube import labels
 from mlctl.runs import explain
 from mlctl.spec import state_thresholds
 
@@ -509,11 +510,11 @@ def test_a_runs_record_carries_the_explanation_kept_at_abort() -> None:
     job = {
         "metadata": {
             "namespace": "ml",
-            "labels": {states.RUN_ID: "abc12"},
-            "annotations": {states.STATE: "aborted", states.EXPLANATION: explain.record_text(result)},
+            "labels": {labels.RUN_ID: "abc12"},
+            "annotations": {labels.STATE: "aborted", labels.EXPLANATION: explain.record_text(result)},
         }
     }
     record = states.run_record(job, [])
     assert record.to_json()["explanation"] == [b.to_json() for b in result.blockers]
-    job["metadata"]["annotations"][states.EXPLANATION] = "not json"
+    job["metadata"]["annotations"][labels.EXPLANATION] = "not json"
     assert states.run_record(job, []).explanation == ()

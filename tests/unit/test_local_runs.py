@@ -21,8 +21,8 @@ from mlctl import config as config_
 from mlctl import pipeline
 from mlctl.errors import ExitCode, InvalidInput
 from mlctl.local import runner
+from mlctl.runs import local_store
 from mlctl.runs import record as record_
-from mlctl.runs import store
 from mlctl.spec import envfile
 from mlctl.spec import overrides as overrides_
 from mlctl.spec.model import FunctionSpec
@@ -34,7 +34,7 @@ CONFIG = config_.resolve({}, [])
 @pytest.fixture(autouse=True)
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "state"
-    monkeypatch.setenv(store.STATE_DIR_ENV, str(folder))
+    monkeypatch.setenv(local_store.STATE_DIR_ENV, str(folder))
     return folder
 
 
@@ -112,8 +112,8 @@ def test_handler_return_value_and_logged_results_come_back(tmp_path: Path) -> No
     assert record.where == "local"
     assert dict(record.params) == {"x": 21}
     assert ("stdout", "training with 21") in [(s, line) for s, line, _ in out.lines]
-    assert store.get("run1") == record
-    assert "training with 21" in list(store.logs("run1"))
+    assert local_store.get("run1") == record
+    assert "training with 21" in list(local_store.logs("run1"))
 
 
 def test_handler_that_raises_ends_in_state_error(tmp_path: Path) -> None:
@@ -225,7 +225,7 @@ def test_run_past_its_running_threshold_is_aborted_with_mlrun_status_text(tmp_pa
     assert record.state == record_.ABORTED
     assert record.status_text == ("Run aborted due to exceeded state threshold: running (waited 3s, limit 2s)")
     assert gone(int(pid_file.read_text()))
-    assert store.get("run1").state == record_.ABORTED
+    assert local_store.get("run1").state == record_.ABORTED
 
 
 def test_executing_is_the_same_threshold_as_running(tmp_path: Path) -> None:
@@ -270,7 +270,7 @@ def test_ctrl_c_stops_the_run_and_records_it_aborted(tmp_path: Path) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         runner.run(fn, CONFIG, run_id="run1", params={"pid_file": str(pid_file)}, on_output=interrupt)
-    got = store.get("run1")
+    got = local_store.get("run1")
     assert got.state == record_.ABORTED
     assert got.status_text == "aborted by user"
     assert gone(int(pid_file.read_text()))
@@ -362,7 +362,7 @@ def test_cluster_only_kinds_say_what_they_need(tmp_path: Path, kind: str, needed
     with pytest.raises(InvalidInput, match=needed) as caught:
         runner.run(fn, CONFIG, run_id="run1")
     assert caught.value.exit_code == ExitCode.INVALID_INPUT
-    assert store.find("run1") is None  # nothing started, nothing recorded
+    assert local_store.find("run1") is None  # nothing started, nothing recorded
 
 
 def test_mpijob_without_mpirun_names_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -489,19 +489,19 @@ def test_mlctl_killed_mid_run_leaves_an_interrupted_record_and_no_orphan(tmp_pat
         runner.run(fn, config.resolve({{}}, []), run_id="crash",
                    params={{"pid_file": {str(pid_file)!r}}})
     """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), store.STATE_DIR_ENV: str(state_dir)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), local_store.STATE_DIR_ENV: str(state_dir)}
     mlctl = subprocess.Popen([sys.executable, "-c", program], env=env)
     try:
         assert wait_for(lambda: pid_file.exists() and pid_file.read_text())
-        assert wait_for(lambda: "started" in list(store.logs("crash")))
-        assert store.get("crash").state == record_.RUNNING
+        assert wait_for(lambda: "started" in list(local_store.logs("crash")))
+        assert local_store.get("crash").state == record_.RUNNING
         mlctl.send_signal(signal.SIGKILL)
         mlctl.wait()
     finally:
         if mlctl.poll() is None:
             mlctl.kill()
-    got = store.get("crash")
+    got = local_store.get("crash")
     assert got.state == record_.INTERRUPTED
     assert "mlctl stopped before the run finished" in got.status_text
-    assert list(store.logs("crash")) == ["started"]
+    assert list(local_store.logs("crash")) == ["started"]
     assert wait_for(lambda: gone(int(pid_file.read_text())))

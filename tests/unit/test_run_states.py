@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from mlctl import payloads
-from mlctl.runs import monitor, states
+from mlctl.kube import labels
+from mlctl.runs import states
+from mlctl.runs.cluster import monitor
 
 CREATED = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 QUOTA = 'Error creating: pods "trainer-1a2b-x" is forbidden: exceeded quota: tiny, requested: pods=1'
@@ -30,8 +32,8 @@ def job(run_id: str = "1a2b", limit: str = "5s", conditions: list[dict[str, Any]
             "namespace": "ns",
             "uid": f"uid-{run_id}",
             "creationTimestamp": stamp(CREATED),
-            "labels": {states.RUN_ID: run_id, "mlctl.io/kind": "job"},
-            "annotations": {states.THRESHOLDS: json.dumps({"pending_not_scheduled": limit})},
+            "labels": {labels.RUN_ID: run_id, "mlctl.io/kind": "job"},
+            "annotations": {labels.THRESHOLDS: json.dumps({"pending_not_scheduled": limit})},
         },
         "status": {"conditions": conditions or []},
     }
@@ -44,7 +46,7 @@ def pod(run_id: str = "1a2b", phase: str = "Running", **status: Any) -> dict[str
             "namespace": "ns",
             "uid": f"pod-{run_id}",
             "creationTimestamp": stamp(CREATED),
-            "labels": {states.RUN_ID: run_id},
+            "labels": {labels.RUN_ID: run_id},
         },
         "spec": {"nodeName": "cpu-1"},
         "status": {"phase": phase, **status},

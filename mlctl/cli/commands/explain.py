@@ -30,7 +30,7 @@ def explain(
     from mlctl.cli import state
     from mlctl.errors import UsageError
     from mlctl.runs import explain as explain_
-    from mlctl.runs import gather
+    from mlctl.runs.cluster import gather
 
     if output not in ("text", "json"):
         raise UsageError("--output must be text or json")

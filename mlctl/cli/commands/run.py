@@ -91,7 +91,7 @@ def _run_on_cluster(
     from mlctl.cli import output as out
     from mlctl.cluster import apply
     from mlctl.render.context import RenderContext
-    from mlctl.runs import control, follow, gather
+    from mlctl.runs.cluster import control, follow, gather
 
     objects = pipeline.render(loaded, config, RenderContext(namespace=cluster.namespace, run_id=run_id, params=params))
     check = copt.preflight(cluster, objects, (), f"preflight: checking {len(objects)} objects")

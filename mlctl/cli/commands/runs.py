@@ -26,9 +26,9 @@ def _cluster(kubeconfig: str | None, context: str | None, namespace: str | None)
 
 
 def _local_store() -> Any:
-    from mlctl.runs import store
+    from mlctl.runs import local_store
 
-    return store
+    return local_store
 
 
 @runs_app.command("list")
@@ -46,7 +46,7 @@ def list_(
     """
     from mlctl import errors
     from mlctl.cli import output as out
-    from mlctl.runs import control
+    from mlctl.runs.cluster import control
 
     records = []
     missing: errors.ClusterError | None = None
@@ -91,7 +91,7 @@ def _table(records: list[Any]) -> None:
 def _find(run_id: str, kubeconfig: str | None, context: str | None, namespace: str | None) -> tuple[Any, Any]:
     """(record, cluster or None): local store first (no network), then the cluster."""
     from mlctl import errors
-    from mlctl.runs import control
+    from mlctl.runs.cluster import control
 
     local = _local_store().find(run_id)
     if local is not None:
@@ -132,7 +132,7 @@ def logs(
     """Print a run's logs."""
     import sys
 
-    from mlctl.runs import control
+    from mlctl.runs.cluster import control
 
     record, cluster = _find(run_id, kubeconfig, context, namespace)
     if cluster is None:
@@ -152,7 +152,7 @@ def abort(
     """Abort a run: its pods go, its record stays (state aborted, "aborted by user")."""
     from mlctl import errors
     from mlctl.cli import output as out
-    from mlctl.runs import control
+    from mlctl.runs.cluster import control
 
     record, cluster = _find(run_id, kubeconfig, context, namespace)
     if cluster is None:
@@ -170,7 +170,7 @@ def delete(
 ) -> int:
     """Delete a run and its record."""
     from mlctl.cli import output as out
-    from mlctl.runs import control
+    from mlctl.runs.cluster import control
 
     record, cluster = _find(run_id, kubeconfig, context, namespace)
     if cluster is None:
@@ -200,7 +200,7 @@ def monitor(
     two monitors never abort a run twice.
     """
     from mlctl.cli import output as out
-    from mlctl.runs import monitor as monitor_
+    from mlctl.runs.cluster import monitor as monitor_
 
     if install:
         from mlctl.cluster import apply

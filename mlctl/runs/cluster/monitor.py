@@ -4,7 +4,7 @@ One list and one long-lived watch per namespace (or cluster) for pods, and
 one for each kind of run object (Job, MPIJob, SparkApplication), feed a
 ``Tracker`` that knows every run pod and run object; the loop wakes at the
 next deadline (or every half second) and aborts breaching runs through
-``mlctl.runs.control.abort``. A run object with no pod at all (its
+``mlctl.runs.cluster.control.abort``. A run object with no pod at all (its
 controller cannot create one) is ``pending_not_scheduled`` from its
 creation. API calls do not grow with the number of runs: time passing
 costs nothing, only aborts and reconnects make requests.
@@ -25,9 +25,11 @@ from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
-from mlctl.runs import control, gather, states
+from mlctl.kube import kinds, labels
+from mlctl.runs import states
+from mlctl.runs.cluster import control, gather
 
-RUN_SELECTOR = states.RUN_ID
+RUN_SELECTOR = labels.RUN_ID
 OBJECT_PAGE = 100  # run objects per list page
 
 
@@ -77,13 +79,13 @@ class Tracker:
             self.objects[uid] = _slim(obj)
             self.object_deadlines[uid] = states.no_pod_deadline(obj)
 
-    def reset_objects(self, kind: str, objects: list[dict[str, Any]]) -> None:
-        """Replace the run objects of one kind (each kind is listed and watched on its own)."""
-        for uid in [u for u, o in self.objects.items() if o.get("kind") == kind]:
+    def reset_objects(self, kind: str, objects: list[dict[str, Any]], api_version: str = "") -> None:
+        """Replace the run objects of one kind (of one API version, if given): each is listed and watched on its own."""
+        for uid in [u for u, o in self.objects.items() if _is_of(o, kind, api_version)]:
             self.objects.pop(uid)
             self.object_deadlines.pop(uid, None)
         for obj in objects:
-            self.observe_object("ADDED", {**obj, "kind": kind})
+            self.observe_object("ADDED", {**obj, "kind": kind, **({"apiVersion": api_version} if api_version else {})})
 
     def object_of(self, run_id: str) -> dict[str, Any] | None:
         return next((o for o in self.objects.values() if _run_of(o) == run_id), None)
@@ -145,21 +147,25 @@ def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
         "kind": obj.get("kind", ""),
         "metadata": {
             **{k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp", "labels") if k in meta},
-            "annotations": {k: annotations[k] for k in (states.STATE, states.THRESHOLDS) if k in annotations},
+            "annotations": {k: annotations[k] for k in (labels.STATE, labels.THRESHOLDS) if k in annotations},
         },
         "status": {k: status[k] for k in ("conditions", "applicationState", "terminationTime") if k in status},
     }
 
 
+def _is_of(obj: Mapping[str, Any], kind: str, api_version: str) -> bool:
+    return obj.get("kind") == kind and (not api_version or obj.get("apiVersion") == api_version)
+
+
 def _run_of(obj: Mapping[str, Any]) -> str:
-    return str(((obj.get("metadata") or {}).get("labels") or {}).get(states.RUN_ID, ""))
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(labels.RUN_ID, ""))
 
 
 class PodFeed:
     """List, then watch, run pods (or run objects of one kind) in a background thread; events arrive on a queue.
 
-    A run object's events are tagged with its kind (``Job:MODIFIED``); a
-    pod's are not. A kind whose CRD is not installed lists as empty and is
+    A run object's events are tagged with its apiVersion and kind
+    (``batch/v1 Job:MODIFIED``); a pod's are not. A kind whose CRD is not installed lists as empty and is
     not watched.
     """
 
@@ -169,14 +175,14 @@ class PodFeed:
         namespace: str | None,
         selector: str,
         all_namespaces: bool = False,
-        kind: tuple[str, str] = ("v1", "Pod"),
+        kind: tuple[str, str] = kinds.POD.ref(),
         events: queue.Queue[tuple[str, Any]] | None = None,
     ) -> None:
         self.cluster = cluster
         self.namespace = None if all_namespaces else (namespace or cluster.namespace)
         self.selector = selector
         self.api_version, self.kind = kind
-        self.tag = "" if self.kind == "Pod" else self.kind + ":"
+        self.tag = "" if self.kind == "Pod" else f"{self.api_version} {self.kind}:"
         self.events: queue.Queue[tuple[str, Any]] = events if events is not None else queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"mlctl-{self.kind.lower()}-watch", daemon=True)
@@ -188,25 +194,17 @@ class PodFeed:
         self._stop.set()
 
     def relist(self) -> str:
-        path = self.cluster.path(self.api_version, self.kind, self.namespace)
-        if not self.tag:
-            listing = self.cluster.request(
-                "GET", path, query={"labelSelector": self.selector}, what=f"list {self.kind.lower()}s"
-            )
-            self.events.put(("RESET", listing.get("items", [])))
-            return str(listing.get("metadata", {}).get("resourceVersion", ""))
-        # run objects hold whole pod templates: read a page at a time and keep only what the tracker needs
-        items: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            query = {"labelSelector": self.selector, "limit": str(OBJECT_PAGE), "continue": token or None}
-            page = self.cluster.request("GET", path, query=query, what=f"list {self.kind.lower()}s")
-            items += [self.slim(o) for o in page.get("items", [])]
-            token = str((page.get("metadata") or {}).get("continue") or "")
-            if not token:
-                break
-        self.events.put((self.tag + "RESET", items))
-        return str((page.get("metadata") or {}).get("resourceVersion", ""))
+        """List the objects (a run object's a page at a time, kept slim as it arrives); the version to watch from."""
+        listing = self.cluster.snapshot(
+            self.api_version,
+            self.kind,
+            self.namespace,
+            selector=self.selector,
+            page_size=OBJECT_PAGE if self.tag else 0,
+            keep=self.slim if self.tag else None,
+        )
+        self.events.put((self.tag + "RESET", listing.items))
+        return listing.resource_version
 
     def slim(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         return _slim({**obj, "apiVersion": self.api_version, "kind": self.kind})
@@ -266,21 +264,15 @@ def watch(
     """Run the loop until ``done(tracker)``, ``stop`` is set, or once (``--once``)."""
     tracker = Tracker()
     if once:
-        tracker.reset(cluster.list("v1", "Pod", namespace, selector=selector, all_namespaces=all_namespaces))
-        for api_version, kind in control.RUN_KINDS.values():
-            try:
-                listed = cluster.list(api_version, kind, namespace, selector=selector, all_namespaces=all_namespaces)
-            except (errors.NotFound, errors.Forbidden):
-                continue  # that CRD is not installed, or not ours to read
-            tracker.reset_objects(kind, listed)
+        _read_once(cluster, tracker, namespace, selector, all_namespaces)
         _abort_due(cluster, tracker, clock(), on_abort)
         return tracker
     feed = PodFeed(cluster, namespace, selector, all_namespaces)
     feeds = [
         feed,
         *(
-            PodFeed(cluster, namespace, selector, all_namespaces, kind=kind, events=feed.events)
-            for kind in control.RUN_KINDS.values()
+            PodFeed(cluster, namespace, selector, all_namespaces, kind=run_kind.ref(), events=feed.events)
+            for run_kind in kinds.run_kinds()
         ),
     ]
     for each in feeds:
@@ -297,21 +289,7 @@ def watch(
             except queue.Empty:
                 kind, payload = "", None
             while kind:
-                if kind == "FAILED":
-                    raise payload
-                if ":" in kind:  # a run object's event
-                    object_kind, _, event = kind.partition(":")
-                    if event == "RESET":
-                        tracker.reset_objects(object_kind, payload)
-                    else:
-                        tracker.observe_object(event, {**payload, "kind": object_kind})
-                elif kind == "RESET":
-                    tracker.reset(payload)
-                    for pod in payload:
-                        on_pod and on_pod("ADDED", pod)
-                else:
-                    tracker.observe(kind, payload)
-                    on_pod and on_pod(kind, payload)
+                _apply_event(tracker, kind, payload, on_pod)
                 try:
                     kind, payload = feed.events.get_nowait()
                 except queue.Empty:
@@ -323,6 +301,39 @@ def watch(
         for each in feeds:
             each.stop()
     return tracker
+
+
+def _read_once(cluster: Cluster, tracker: Tracker, namespace: str | None, selector: str, all_namespaces: bool) -> None:
+    """Fill the tracker from one list of the pods and one of each kind of run object."""
+    tracker.reset(cluster.list(*kinds.POD.ref(), namespace, selector=selector, all_namespaces=all_namespaces))
+    for run_kind in kinds.run_kinds():
+        try:
+            listed = cluster.list(*run_kind.ref(), namespace, selector=selector, all_namespaces=all_namespaces)
+        except (errors.NotFound, errors.Forbidden):
+            continue  # that CRD (or that version of it) is not installed, or not ours to read
+        tracker.reset_objects(run_kind.kind, listed, run_kind.api_version)
+
+
+def _apply_event(
+    tracker: Tracker, kind: str, payload: Any, on_pod: Callable[[str, dict[str, Any]], None] | None
+) -> None:
+    """One event from the feeds into the tracker (a feed that gave up raises its error here)."""
+    if kind == "FAILED":
+        raise payload
+    if ":" in kind:  # a run object's event
+        tag, _, event = kind.partition(":")
+        api_version, _, object_kind = tag.partition(" ")
+        if event == "RESET":
+            tracker.reset_objects(object_kind, payload, api_version)
+        else:
+            tracker.observe_object(event, {**payload, "kind": object_kind, "apiVersion": api_version})
+    elif kind == "RESET":
+        tracker.reset(payload)
+        for pod in payload:
+            on_pod and on_pod("ADDED", pod)
+    else:
+        tracker.observe(kind, payload)
+        on_pod and on_pod(kind, payload)
 
 
 def _abort_due(

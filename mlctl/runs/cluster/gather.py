@@ -24,12 +24,13 @@ from typing import Any
 from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
 from mlctl.config import Config
-from mlctl.runs import control, explain, states
+from mlctl.kube import kinds, labels
+from mlctl.runs import explain
 from mlctl.runs import record as record_
+from mlctl.runs.cluster import control
 from mlctl.spec import durations
 from mlctl.spec import state_thresholds as state_thresholds_
 
-FUNCTION = states.ANNOTATION + "function"
 LOG_LINES = 20
 
 
@@ -65,58 +66,8 @@ def facts(
 ) -> explain.Facts:
     reads = _Reads()
     ns = namespace or cluster.namespace
-    found = reads.attempt("the run object (Job, MPIJob, SparkApplication)", lambda: control.find(cluster, run_id, ns))
-    owners: list[Mapping[str, Any]] = [found[0]] if found else []
-    pods = reads.attempt("pods", lambda: control.pods_of(cluster, run_id, ns)) or []
-    if not found and not pods:  # a deployed function (serving, Dask): its pods carry the function label
-        selector = f"{FUNCTION}={run_id}"
-        pods = reads.attempt("pods", lambda: cluster.list("v1", "Pod", ns, selector=selector)) or []
-        owners += (
-            reads.attempt("deployments", lambda: cluster.list("apps/v1", "Deployment", ns, selector=selector)) or []
-        )
-    waiting = any(not (p.get("spec") or {}).get("nodeName") for p in pods)
-    troubled = [p for p in pods if _crashed(p)]
-    involved = [(_name(p), "Pod") for p in pods] + [(_name(o), str(o.get("kind", ""))) for o in owners]
-
-    def events_of(target: tuple[str, str]) -> list[dict[str, Any]]:
-        name, kind = target
-        return cluster.list("v1", "Event", ns, field_selector=f"involvedObject.name={name},involvedObject.kind={kind}")
-
-    def tail(pod: Mapping[str, Any]) -> tuple[str, list[str]]:
-        lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
-        with contextlib.suppress(errors.MlctlError):  # a pod that never started has no logs
-            lines.extend(cluster.logs(_name(pod), ns))
-        return _name(pod), list(lines)
-
-    jobs: dict[str, Callable[[], Any]] = {
-        "events": lambda: reads.attempt(
-            "events", lambda: [e for group in concurrently(events_of, involved) for e in group]
-        ),
-        "logs": lambda: dict(concurrently(tail, troubled)),
-        "claims": lambda: reads.attempt(
-            "persistent volume claims", lambda: _names(cluster, "PersistentVolumeClaim", ns)
-        ),
-        "quotas": lambda: reads.attempt("resource quotas", lambda: cluster.list("v1", "ResourceQuota", ns)),
-    }
-    if not pods:
-        jobs["service_accounts"] = lambda: reads.attempt(
-            "service accounts", lambda: _names(cluster, "ServiceAccount", ns)
-        )
-        jobs["priority_classes"] = lambda: reads.attempt(
-            "priority classes",
-            lambda: [_name(p) for p in cluster.list("scheduling.k8s.io/v1", "PriorityClass")],
-        )
-    if waiting:
-        jobs["nodes"] = lambda: reads.attempt("nodes", lambda: cluster.list("v1", "Node"))
-        jobs["bound"] = lambda: reads.attempt(
-            "pods of other namespaces (what is requested on each node)",
-            lambda: cluster.list(
-                "v1",
-                "Pod",
-                all_namespaces=True,
-                field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
-            ),
-        )
+    owners, pods = _subjects(cluster, reads, run_id, ns)
+    jobs = _reads_around(cluster, reads, ns, owners, pods)
     keys = list(jobs)
     results = dict(zip(keys, concurrently(lambda key: jobs[key](), keys), strict=True))
     config = config or Config({})
@@ -140,6 +91,73 @@ def facts(
         profile_tolerations=tuple(config.preemptible_tolerations),
         unreadable=tuple(reads.unreadable),
     )
+
+
+def _subjects(
+    cluster: Cluster, reads: _Reads, run_id: str, ns: str
+) -> tuple[list[Mapping[str, Any]], list[dict[str, Any]]]:
+    """The objects that own the run's pods (its run object, or a function's Deployments), and the pods."""
+    found = reads.attempt("the run object (Job, MPIJob, SparkApplication)", lambda: control.find(cluster, run_id, ns))
+    owners: list[Mapping[str, Any]] = [found[0]] if found else []
+    pods = reads.attempt("pods", lambda: control.pods_of(cluster, run_id, ns)) or []
+    if not found and not pods:  # a deployed function (serving, Dask): its pods carry the function label
+        selector = f"{labels.FUNCTION}={run_id}"
+        pods = reads.attempt("pods", lambda: cluster.list(*kinds.POD.ref(), ns, selector=selector)) or []
+        owners += (
+            reads.attempt("deployments", lambda: cluster.list(*kinds.DEPLOYMENT.ref(), ns, selector=selector)) or []
+        )
+    return owners, pods
+
+
+def _reads_around(
+    cluster: Cluster, reads: _Reads, ns: str, owners: list[Mapping[str, Any]], pods: list[dict[str, Any]]
+) -> dict[str, Callable[[], Any]]:
+    """What else to read, by the name of the fact it gives: more when there is no pod, or a pod waits for a node."""
+    waiting = any(not (p.get("spec") or {}).get("nodeName") for p in pods)
+    troubled = [p for p in pods if _crashed(p)]
+    involved = [(_name(p), "Pod") for p in pods] + [(_name(o), str(o.get("kind", ""))) for o in owners]
+
+    def events_of(target: tuple[str, str]) -> list[dict[str, Any]]:
+        name, kind = target
+        return cluster.list(
+            *kinds.EVENT.ref(), ns, field_selector=f"involvedObject.name={name},involvedObject.kind={kind}"
+        )
+
+    def tail(pod: Mapping[str, Any]) -> tuple[str, list[str]]:
+        lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
+        with contextlib.suppress(errors.MlctlError):  # a pod that never started has no logs
+            lines.extend(cluster.logs(_name(pod), ns))
+        return _name(pod), list(lines)
+
+    jobs: dict[str, Callable[[], Any]] = {
+        "events": lambda: reads.attempt(
+            "events", lambda: [e for group in concurrently(events_of, involved) for e in group]
+        ),
+        "logs": lambda: dict(concurrently(tail, troubled)),
+        "claims": lambda: reads.attempt(
+            "persistent volume claims", lambda: _names(cluster, "PersistentVolumeClaim", ns)
+        ),
+        "quotas": lambda: reads.attempt("resource quotas", lambda: cluster.list(*kinds.RESOURCE_QUOTA.ref(), ns)),
+    }
+    if not pods:
+        jobs["service_accounts"] = lambda: reads.attempt(
+            "service accounts", lambda: _names(cluster, "ServiceAccount", ns)
+        )
+        jobs["priority_classes"] = lambda: reads.attempt(
+            "priority classes",
+            lambda: [_name(p) for p in cluster.list(*kinds.PRIORITY_CLASS.ref())],
+        )
+    if waiting:
+        jobs["nodes"] = lambda: reads.attempt("nodes", lambda: cluster.list(*kinds.NODE.ref()))
+        jobs["bound"] = lambda: reads.attempt(
+            "pods of other namespaces (what is requested on each node)",
+            lambda: cluster.list(
+                *kinds.POD.ref(),
+                all_namespaces=True,
+                field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
+            ),
+        )
+    return jobs
 
 
 def run(

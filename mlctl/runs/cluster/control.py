@@ -16,23 +16,9 @@ from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
+from mlctl.kube import kinds, labels
 from mlctl.runs import record as record_
 from mlctl.runs import states
-
-RUN_KINDS: dict[str, tuple[str, str]] = {
-    # runtime -> (apiVersion, kind) of the object that is the run
-    "job": ("batch/v1", "Job"),
-    "mpijob": ("kubeflow.org/v2beta1", "MPIJob"),
-    "spark": ("sparkoperator.k8s.io/v1beta2", "SparkApplication"),
-}
-MANAGED = "app.kubernetes.io/managed-by=mlctl"
-
-
-def run_kind(runtime: str, mpijob_version: str = "v2beta1") -> tuple[str, str]:
-    api_version, kind = RUN_KINDS[runtime]
-    if runtime == "mpijob":
-        api_version = f"kubeflow.org/{mpijob_version}"
-    return api_version, kind
 
 
 def adopt(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> None:
@@ -43,7 +29,7 @@ def adopt(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> None:
     Owners are added with a strategic merge, which merges the list by uid, so
     runs started together do not drop each other's.
     """
-    run_kinds = {kind for _, kind in RUN_KINDS.values()}
+    run_kinds = kinds.run_kind_names()
     run = next((o for o in objects if o["kind"] in run_kinds), None)
     pinned = [o for o in objects if o["kind"] == "ConfigMap" and o.get("immutable")]
     if run is None or not pinned:
@@ -54,22 +40,27 @@ def adopt(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> None:
     for config_map in pinned:
         cm = config_map["metadata"]
         patch = {"metadata": {"ownerReferences": [owner]}}
-        cluster.patch("v1", "ConfigMap", cm["name"], patch, cm.get("namespace"), strategic=True)
+        cluster.patch(*kinds.CONFIG_MAP.ref(), cm["name"], patch, cm.get("namespace"), strategic=True)
 
 
 def pods_of(cluster: Cluster, run_id: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    return cluster.list("v1", "Pod", namespace, selector=f"{states.RUN_ID}={run_id}")
+    return cluster.list(*kinds.POD.ref(), namespace, selector=labels.of_run(run_id))
 
 
 def find(cluster: Cluster, run_id: str, namespace: str | None = None) -> tuple[dict[str, Any], str] | None:
-    """The run object of ``run_id`` and its runtime, or None."""
-    for runtime, (api_version, kind) in RUN_KINDS.items():
-        try:
-            items = cluster.list(api_version, kind, namespace, selector=f"{states.RUN_ID}={run_id}")
-        except errors.NotFound:
-            continue  # that CRD is not installed
-        if items:
-            return items[0], runtime
+    """The run object of ``run_id`` and its runtime, or None.
+
+    Every API version mlctl renders a runtime's runs in is looked at: a run
+    made with another configured version than today's is still found.
+    """
+    for runtime, family in kinds.RUNS.items():
+        for kind in family:
+            try:
+                items = cluster.list(*kind.ref(), namespace, selector=labels.of_run(run_id))
+            except errors.NotFound:
+                continue  # that CRD, or that version of it, is not installed
+            if items:
+                return items[0], runtime
     return None
 
 
@@ -77,7 +68,7 @@ def no_pod_reason(cluster: Cluster, obj: Mapping[str, Any]) -> str:
     """Why the run object's controller could not create a pod, verbatim from its event ("" when it said nothing)."""
     meta = obj["metadata"]
     try:
-        events = cluster.list("v1", "Event", meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}")
+        events = cluster.list(*kinds.EVENT.ref(), meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}")
     except (errors.Forbidden, errors.NotFound):
         return ""  # events are an explanation, not the record: a user who may not read them still gets the state
     return states.failed_create(events)
@@ -95,19 +86,23 @@ def get(cluster: Cluster, run_id: str, namespace: str | None = None) -> record_.
 
 def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bool = False) -> list[record_.RunRecord]:
     """Every run, newest first; its pods read in one call per namespace."""
-    objects: list[dict[str, Any]] = []
-    for api_version, kind in RUN_KINDS.values():
+    objects: dict[str, dict[str, Any]] = {}  # by uid: a CRD serving two versions lists its objects under each
+    for kind in kinds.run_kinds():
         try:
-            objects += cluster.list(
-                api_version, kind, namespace, selector=f"{MANAGED},{states.RUN_ID}", all_namespaces=all_namespaces
+            listed = cluster.list(
+                *kind.ref(), namespace, selector=f"{labels.MANAGED},{labels.RUN_ID}", all_namespaces=all_namespaces
             )
         except errors.NotFound:
-            continue
-    pods = cluster.list("v1", "Pod", namespace, selector=states.RUN_ID, all_namespaces=all_namespaces)
+            continue  # that CRD, or that version of it, is not installed
+        for obj in listed:
+            objects.setdefault(obj["metadata"]["uid"], obj)
+    pods = cluster.list(*kinds.POD.ref(), namespace, selector=labels.RUN_ID, all_namespaces=all_namespaces)
     by_run: dict[str, list[dict[str, Any]]] = {}
     for pod in pods:
-        by_run.setdefault(pod["metadata"]["labels"].get(states.RUN_ID, ""), []).append(pod)
-    records = [states.run_record(o, by_run.get(o["metadata"]["labels"].get(states.RUN_ID, ""), [])) for o in objects]
+        by_run.setdefault(pod["metadata"]["labels"].get(labels.RUN_ID, ""), []).append(pod)
+    records = [
+        states.run_record(o, by_run.get(o["metadata"]["labels"].get(labels.RUN_ID, ""), [])) for o in objects.values()
+    ]
     return sorted(records, key=lambda r: r.started, reverse=True)
 
 
@@ -115,14 +110,14 @@ def _record_patch(
     state: str, status_text: str, result: Mapping[str, Any] | None = None, traceback: str = ""
 ) -> dict[str, Any]:
     annotations = {
-        states.STATE: state,
-        states.STATUS_TEXT: status_text,
-        states.FINISHED: states.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        labels.STATE: state,
+        labels.STATUS_TEXT: status_text,
+        labels.FINISHED: states.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if result:
-        annotations[states.RESULT] = json.dumps(dict(result), default=str)[:8000]
+        annotations[labels.RESULT] = json.dumps(dict(result), default=str)[:8000]
     if traceback:
-        annotations[states.TRACEBACK] = traceback[:4000]
+        annotations[labels.TRACEBACK] = traceback[:4000]
     return {"metadata": {"annotations": annotations}}
 
 
@@ -137,7 +132,7 @@ def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None
             raise errors.NotFound(f"run {run_id} not found in namespace {namespace or cluster.namespace}")
         obj, runtime = found
         meta = obj["metadata"]
-        if (meta.get("annotations") or {}).get(states.STATE) in record_.TERMINAL:
+        if (meta.get("annotations") or {}).get(labels.STATE) in record_.TERMINAL:
             return False
         current = states.run_record(obj, pods_of(cluster, run_id, meta["namespace"]))
         if current.state in record_.TERMINAL:
@@ -145,17 +140,17 @@ def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None
         patch = _record_patch(record_.ABORTED, status_text)
         patch["metadata"]["resourceVersion"] = meta["resourceVersion"]  # lose the race rather than abort twice
         if explanation:
-            patch["metadata"]["annotations"][states.EXPLANATION] = explanation
+            patch["metadata"]["annotations"][labels.EXPLANATION] = explanation
         if runtime == "job":
             patch["spec"] = {"suspend": True}
-        elif runtime == "mpijob" and obj["apiVersion"].endswith("v2beta1"):
+        elif obj["apiVersion"] == kinds.MPIJOB.api_version:  # a v1 MPIJob is left as it is; its pods go
             patch["spec"] = {"runPolicy": {"suspend": True}}
         try:
             cluster.patch(obj["apiVersion"], obj["kind"], meta["name"], patch, meta["namespace"])
         except errors.Conflict:
             continue  # changed under us: look again
         for pod in pods_of(cluster, run_id, meta["namespace"]):
-            cluster.delete("v1", "Pod", pod["metadata"]["name"], meta["namespace"], grace_seconds=0)
+            cluster.delete(*kinds.POD.ref(), pod["metadata"]["name"], meta["namespace"], grace_seconds=0)
         return True
     return False
 
@@ -166,7 +161,7 @@ def finish(cluster: Cluster, run_id: str, record: record_.RunRecord, namespace: 
     if found is None:
         return
     obj, _ = found
-    if (obj["metadata"].get("annotations") or {}).get(states.STATE) in record_.TERMINAL:
+    if (obj["metadata"].get("annotations") or {}).get(labels.STATE) in record_.TERMINAL:
         return
     cluster.patch(
         obj["apiVersion"],

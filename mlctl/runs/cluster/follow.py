@@ -11,13 +11,15 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
-from mlctl.runs import control, monitor, states
+from mlctl.kube import labels
 from mlctl.runs import record as record_
+from mlctl.runs import states
+from mlctl.runs.cluster import control, monitor
 
 _PRIMARY = {
     # which pod's end is the run's end
@@ -58,92 +60,109 @@ def follow(
     mlctl's record on it (aborted): a launcher or driver pod that has ended
     does not mean its operator has decided the run's outcome yet.
     """
-    described: dict[str, str] = {}
-    logging: set[str] = set()
-    started = time.monotonic()
-    disrupted = [""]  # what took a pod away (preempted, evicted), from its DisruptionTarget condition
+    run = _Follower(cluster, run_id, runtime, namespace, callbacks, timeout, stream_logs)
+    monitor.watch(
+        cluster,
+        namespace=namespace,
+        selector=labels.of_run(run_id),
+        on_pod=run.on_pod,
+        on_abort=run.on_abort,
+        done=run.done,
+    )
+    time.sleep(0.3)  # let a log stream flush its last lines
+    record = control.get(cluster, run_id, namespace)
+    if record.state == record_.FAILED and run.disrupted and not record.status_text.startswith(run.disrupted):
+        # "backoff limit reached" says little: what happened to the pod says what happened to the run
+        text = f"{run.disrupted} ({record.status_text})" if record.status_text else run.disrupted
+        record = dataclasses.replace(record, status_text=text)
+    if record.done and record.state != record_.ABORTED:
+        control.finish(cluster, run_id, record, namespace)
+    return record
 
-    def on_pod(kind: str, pod: dict[str, Any]) -> None:
+
+@dataclass
+class _Follower:
+    """What following one run keeps between the monitor loop's calls."""
+
+    cluster: Cluster
+    run_id: str
+    runtime: str
+    namespace: str
+    callbacks: Callbacks
+    timeout: float
+    stream_logs: bool
+    started: float = field(default_factory=time.monotonic)
+    described: dict[str, str] = field(default_factory=dict)  # pod name -> what was last said of it
+    logging: set[str] = field(default_factory=set)  # pods whose logs are streamed
+    disrupted: str = ""  # what took a pod away (preempted, evicted), from its DisruptionTarget condition
+    looked: float = 0.0  # when the events were last read
+    said: str = ""  # the reason for no pod last said
+    seen_object: bool = False
+
+    def on_pod(self, kind: str, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         if states.disruption(pod):  # kept: the pod itself may be gone by the time the run ends
-            disrupted[0] = states.disruption(pod)
+            self.disrupted = states.disruption(pod)
         current = states.classify(pod)
         text = current.state or current.phase.lower()
         if kind == "DELETED":
             text = "deleted"
         elif current.reason and current.state != "running":
             text += f": {current.reason}"
-        if described.get(name) != text:
-            described[name] = text
-            callbacks.state(name, text)
+        if self.described.get(name) != text:
+            self.described[name] = text
+            self.callbacks.state(name, text)
         if (
-            stream_logs
-            and name not in logging
-            and _primary(runtime, pod)
+            self.stream_logs
+            and name not in self.logging
+            and _primary(self.runtime, pod)
             and current.phase in ("Running", "Succeeded", "Failed")
         ):
-            logging.add(name)
-            threading.Thread(target=_stream, args=(cluster, name, namespace, callbacks.log), daemon=True).start()
+            self.logging.add(name)
+            args = (self.cluster, name, self.namespace, self.callbacks.log)
+            threading.Thread(target=_stream, args=args, daemon=True).start()
 
-    def on_abort(run: str, _namespace: str, text: str) -> None:
-        callbacks.abort(text)
+    def on_abort(self, run: str, _namespace: str, text: str) -> None:
+        self.callbacks.abort(text)
 
-    looked = [0.0]  # when the events were last read
-    said = [""]  # the reason last said
-
-    def explain(tracker: monitor.Tracker) -> None:
+    def explain(self, tracker: monitor.Tracker) -> None:
         """No pod yet, a while after the run object was made: say why, in the controller's words."""
-        obj = tracker.object_of(run_id)
-        if obj is None or tracker.pod_count.get(run_id, 0) > 0 or not tracker.pods_listed:
+        obj = tracker.object_of(self.run_id)
+        if obj is None or tracker.pod_count.get(self.run_id, 0) > 0 or not tracker.pods_listed:
             return
         since = states.no_pod_since(obj)
         if since is None or (states.now() - since).total_seconds() < NO_POD_GRACE:
             return
-        if time.monotonic() - looked[0] < NO_POD_POLL:
+        if time.monotonic() - self.looked < NO_POD_POLL:
             return
-        looked[0] = time.monotonic()
-        reason = control.no_pod_reason(cluster, obj)
-        if reason and reason != said[0]:
-            said[0] = reason
-            callbacks.state(obj["metadata"]["name"], f"no pod: {reason}")
+        self.looked = time.monotonic()
+        reason = control.no_pod_reason(self.cluster, obj)
+        if reason and reason != self.said:
+            self.said = reason
+            self.callbacks.state(obj["metadata"]["name"], f"no pod: {reason}")
 
-    seen_object = threading.Event()
-
-    def done(tracker: monitor.Tracker) -> bool:
-        if run_id in tracker.handled:
+    def done(self, tracker: monitor.Tracker) -> bool:
+        if self.run_id in tracker.handled:
             return True
-        obj = tracker.object_of(run_id)
+        obj = tracker.object_of(self.run_id)
         if obj is not None:
-            seen_object.set()
+            self.seen_object = True
             if states.object_state(obj) in record_.TERMINAL:
                 return True  # the run object's own verdict: its controller (or operator) has decided
-        elif seen_object.is_set():
+        elif self.seen_object:
             return True  # the run object was deleted by someone else
         elif any(
             (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")
             for p in tracker.pods.values()
-            if _primary(runtime, p)
+            if _primary(self.runtime, p)
         ):
             return True  # a run object this connection cannot watch (a version not served): its pod's end
-        if time.monotonic() - started > timeout:
+        if time.monotonic() - self.started > self.timeout:
             raise errors.WaitTimeout(
-                f"run {run_id} still going after the --timeout; it goes on (mlctl runs get {run_id})"
+                f"run {self.run_id} still going after the --timeout; it goes on (mlctl runs get {self.run_id})"
             )
-        explain(tracker)
+        self.explain(tracker)
         return False
-
-    monitor.watch(
-        cluster, namespace=namespace, selector=f"{states.RUN_ID}={run_id}", on_pod=on_pod, on_abort=on_abort, done=done
-    )
-    time.sleep(0.3)  # let a log stream flush its last lines
-    record = control.get(cluster, run_id, namespace)
-    if record.state == record_.FAILED and disrupted[0] and not record.status_text.startswith(disrupted[0]):
-        # "backoff limit reached" says little: what happened to the pod says what happened to the run
-        text = f"{disrupted[0]} ({record.status_text})" if record.status_text else disrupted[0]
-        record = dataclasses.replace(record, status_text=text)
-    if record.done and record.state != record_.ABORTED:
-        control.finish(cluster, run_id, record, namespace)
-    return record
 
 
 def _stream(cluster: Cluster, pod: str, namespace: str, emit: Callable[[str], None]) -> None:
