@@ -29,9 +29,18 @@ def test_exit_codes_are_the_documented_numbers() -> None:
         "RUN_FAILED": 5,
         "RUN_ABORTED": 6,
         "WAIT_TIMEOUT": 7,
+        "HUB": 8,
         "INTERNAL": 70,
         "INTERRUPTED": 130,
     }
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    import re
+
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
+    assert {int(c) for c in ExitCode} <= documented
 
 
 def test_a_valid_spec_exits_0(spec_file: SpecFile, cli: Cli) -> None:
@@ -55,7 +64,7 @@ def test_help_and_version_exit_0(cli: Cli) -> None:
         (("render", "--bogus", "x.yaml"), "--bogus"),
         (("frobnicate",), "No such command 'frobnicate'"),
         (("set-replicas", "f.yaml", "not-a-number"), "'not-a-number' is not a valid integer"),
-        (("validate", "-o", "yaml", "f.yaml"), "--output 'yaml': choose one of text, json"),
+        (("validate", "-o", "yaml", "f.yaml"), "'yaml' is not one of 'text', 'json'"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message_on_stderr(cli: Cli, args: tuple[str, ...], message: str) -> None:

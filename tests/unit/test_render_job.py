@@ -531,7 +531,7 @@ def test_render_with_an_unknown_output_format_is_a_usage_error(spec_file: SpecFi
     result = cli("render", spec_file(job_spec()), "-o", "xml")
 
     assert result.code == 2
-    assert "--output 'xml': choose one of yaml, json, name" in result.err
+    assert "'xml' is not one of 'yaml', 'json', 'name'" in result.err
 
 
 # --- every built-in manifest is valid Kubernetes ------------------------------------------------------

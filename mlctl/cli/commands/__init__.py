@@ -2,7 +2,8 @@
 
 Only the module of the command being run is imported (the rest of the CLI
 costs nothing); ``mlctl --help`` lists the table without importing any.
-A unit test keeps each one-line help equal to its command's own.
+Each command has a module of its own, named after it; a group of
+subcommands (``runs``, ``hub``, ``config``) is one module.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ TABLE: dict[str, tuple[str, str]] = {
     "validate": ("validate", "Check specs against the schema and mlctl's rules."),
     "render": ("render", "Print the Kubernetes manifests of a spec."),
     "deploy": ("deploy", "Apply functions' objects to the cluster, all or nothing."),
-    "diff": ("deploy", "Show how the live objects differ from the spec."),
-    "delete": ("deploy", "Delete what deploy created."),
+    "diff": ("diff", "Show how the live objects differ from the spec."),
+    "delete": ("delete", "Delete what deploy created."),
     "run": ("run", "Start a run of a function and watch it to its end."),
     "runs": ("runs", "Runs on the cluster and on this machine: list, get, logs, explain, abort, delete."),
-    "monitor": ("runs", "Abort every run stuck past its state thresholds."),
-    "priority-classes": ("inspect", "The valid priority class names and the default."),
-    "nodes": ("inspect", "Nodes, and which ones the preemptible-node profile marks as spot."),
+    "monitor": ("monitor", "Abort every run stuck past its state thresholds."),
+    "priority-classes": ("priority_classes", "The valid priority class names and the default."),
+    "nodes": ("nodes", "Nodes, and which ones the preemptible-node profile marks as spot."),
     "config": ("config_cmd", "Show mlctl's effective configuration and where it came from."),
     "hub": ("hub", "Functions of the MLRun function hub: list, show, pull."),
     "new": ("edit", "Write a fresh spec (the counterpart of code_to_function)."),

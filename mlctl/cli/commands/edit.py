@@ -18,22 +18,22 @@ File = Annotated[str, typer.Argument(help="Spec file to edit in place.", show_de
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the diff; write nothing.")]
 
 
-def _apply(file: str, change: Callable[[Any], None], dry_run: bool) -> int:
+def _apply(ctx: typer.Context, file: str, change: Callable[[Any], None], dry_run: bool) -> int:
+    """Edit ``file`` with ``change``, or print the diff with ``--dry-run``."""
+    from mlctl.cli import invocation
     from mlctl.cli import output as out
-    from mlctl.cli import state
     from mlctl.spec import edit
 
-    result = edit.edit(file, change, state.config(), dry_run=dry_run)
-    out.problems(result.warnings)
+    current = invocation.of(ctx)
+    result = edit.edit(file, change, current.config(), dry_run=dry_run)
+    current.out.problems(result.warnings)
     if dry_run:
         if result.diff:
-            import sys
-
-            sys.stdout.write(result.diff)
+            out.lines([result.diff])
         else:
-            out.say(f"{file}: no change")
+            current.out.say(f"{file}: no change")
     else:
-        out.say(f"{file}: {'updated' if result.written else 'no change'}")
+        current.out.say(f"{file}: {'updated' if result.written else 'no change'}")
     return 0
 
 
@@ -45,6 +45,7 @@ def _kind(file: str) -> str:
 
 @app.command("set-env")
 def set_env(
+    ctx: typer.Context,
     file: File,
     values: Annotated[
         list[str] | None,
@@ -76,11 +77,12 @@ def set_env(
         pairs += list(envfile.read(path).items())
     pairs += list(overrides_.parse_env(values or [], os.environ, "set-env"))
     secrets = mutations.parse_secret_refs(from_secret or [])
-    return _apply(file, lambda tree: mutations.set_env(tree, pairs, secrets), dry_run)
+    return _apply(ctx, file, lambda tree: mutations.set_env(tree, pairs, secrets), dry_run)
 
 
 @app.command("set-thresholds")
 def set_thresholds(
+    ctx: typer.Context,
     file: File,
     values: Annotated[
         list[str], typer.Argument(help="STATE=TIME, e.g. pending_not_scheduled='1 min' running=2h.", show_default=False)
@@ -97,11 +99,12 @@ def set_thresholds(
     from mlctl.spec import overrides as overrides_
 
     pairs = {k: v or "" for k, v in overrides_.parse_pairs(values, "STATE=TIME")}
-    return _apply(file, lambda tree: mutations.set_thresholds(tree, pairs, replace), dry_run)
+    return _apply(ctx, file, lambda tree: mutations.set_thresholds(tree, pairs, replace), dry_run)
 
 
 @app.command("set-resources")
 def set_resources(
+    ctx: typer.Context,
     file: File,
     requests: Annotated[
         list[str] | None, typer.Option("--requests", help="cpu=1,memory=1Gi.", show_default=False)
@@ -118,7 +121,7 @@ def set_resources(
     dry_run: DryRun = False,
 ) -> int:
     """Set CPU/memory/GPU requests and limits (fn.with_requests / with_limits)."""
-    from mlctl.cli import state
+    from mlctl.cli import invocation
     from mlctl.errors import UsageError
     from mlctl.spec import mutations
     from mlctl.spec import overrides as overrides_
@@ -127,12 +130,15 @@ def set_resources(
     lim = overrides_.parse_resource_list(limits or [], "--limits")
     if not req and not lim:
         raise UsageError("give --requests and/or --limits")
-    default_gpu = str(state.config().get("default_gpu_type"))
-    return _apply(file, lambda tree: mutations.set_resources(tree, req, lim, gpu_type, default_gpu, patch), dry_run)
+    default_gpu = str(invocation.of(ctx).config().get("default_gpu_type"))
+    return _apply(
+        ctx, file, lambda tree: mutations.set_resources(tree, req, lim, gpu_type, default_gpu, patch), dry_run
+    )
 
 
 @app.command("set-replicas")
 def set_replicas(
+    ctx: typer.Context,
     file: File,
     replicas: Annotated[int | None, typer.Argument(help="A fixed number of replicas.", show_default=False)] = None,
     low: Annotated[int | None, typer.Option("--min", help="Autoscaling minimum.", show_default=False)] = None,
@@ -148,11 +154,12 @@ def set_replicas(
     if replicas is not None and (low is not None or high is not None):
         raise UsageError("give either N or --min/--max, not both")
     kind = _kind(file)
-    return _apply(file, lambda tree: mutations.set_replicas(tree, kind, replicas, low, high), dry_run)
+    return _apply(ctx, file, lambda tree: mutations.set_replicas(tree, kind, replicas, low, high), dry_run)
 
 
 @app.command("set-preemption")
 def set_preemption(
+    ctx: typer.Context,
     file: File,
     mode: Annotated[str, typer.Argument(help="allow | constrain | prevent | none.", show_default=False)],
     dry_run: DryRun = False,
@@ -160,11 +167,12 @@ def set_preemption(
     """Choose spot vs on-demand nodes (fn.with_preemption_mode)."""
     from mlctl.spec import mutations
 
-    return _apply(file, lambda tree: mutations.set_preemption(tree, mode), dry_run)
+    return _apply(ctx, file, lambda tree: mutations.set_preemption(tree, mode), dry_run)
 
 
 @app.command("set-priority")
 def set_priority(
+    ctx: typer.Context,
     file: File,
     name: Annotated[str, typer.Argument(help="Priority class name.", show_default=False)],
     dry_run: DryRun = False,
@@ -172,11 +180,12 @@ def set_priority(
     """Set the pod priority class (fn.with_priority_class)."""
     from mlctl.spec import mutations
 
-    return _apply(file, lambda tree: mutations.set_priority(tree, name), dry_run)
+    return _apply(ctx, file, lambda tree: mutations.set_priority(tree, name), dry_run)
 
 
 @app.command("set-node-selection")
 def set_node_selection(
+    ctx: typer.Context,
     file: File,
     node_selector: Annotated[
         list[str] | None,
@@ -218,6 +227,7 @@ def set_node_selection(
         except ValueError as exc:
             raise InvalidInput(f"--affinity: not valid JSON ({exc})") from None
     return _apply(
+        ctx,
         file,
         lambda tree: mutations.set_node_selection(tree, selector, node_name, tolerations, parsed_affinity),
         dry_run,
@@ -226,6 +236,7 @@ def set_node_selection(
 
 @app.command("mount")
 def mount(
+    ctx: typer.Context,
     file: File,
     kind: Annotated[str, typer.Argument(help="pvc | configmap | secret | v3io.", show_default=False)],
     name: Annotated[
@@ -264,6 +275,7 @@ def mount(
         if not name:
             raise UsageError("mount v3io SECRET [PATH]: name the Secret holding the access key (key 'accessKey')")
         return _apply(
+            ctx,
             file,
             lambda tree: mutations.mount_v3io(tree, name, remote or "", path or "", user or "", volume_name or "v3io"),
             dry_run,
@@ -273,16 +285,22 @@ def mount(
     if not name or not path:
         raise UsageError(f"mount {kind} NAME PATH: both are needed")
     if kind == "pvc":
-        return _apply(file, lambda tree: mutations.mount_pvc(tree, name, path, volume_name or "pipeline"), dry_run)
+        return _apply(ctx, file, lambda tree: mutations.mount_pvc(tree, name, path, volume_name or "pipeline"), dry_run)
     if kind == "configmap":
         return _apply(
-            file, lambda tree: mutations.mount_configmap(tree, name, path, volume_name or "configmap", items), dry_run
+            ctx,
+            file,
+            lambda tree: mutations.mount_configmap(tree, name, path, volume_name or "configmap", items),
+            dry_run,
         )
-    return _apply(file, lambda tree: mutations.mount_secret(tree, name, path, volume_name or "secret", items), dry_run)
+    return _apply(
+        ctx, file, lambda tree: mutations.mount_secret(tree, name, path, volume_name or "secret", items), dry_run
+    )
 
 
 @app.command("new")
 def new(
+    ctx: typer.Context,
     kind: Annotated[
         str, typer.Argument(help="job | mpijob | dask | nuclio | serving | application | spark.", show_default=False)
     ],
@@ -304,8 +322,7 @@ def new(
     """Write a fresh spec (the counterpart of mlrun.code_to_function)."""
     from pathlib import Path
 
-    from mlctl.cli import output as out
-    from mlctl.cli import state
+    from mlctl.cli import invocation
     from mlctl.errors import InvalidInput
     from mlctl.pipeline import check
     from mlctl.spec import edit, loader, mutations, validate
@@ -322,13 +339,13 @@ def new(
         filename = Path(from_file).name
     data = mutations.new_function(kind, name, image, code, filename, handler or ("handler" if code else ""))
     text = edit.dump(data)
-    check(loader.load_text(text, output_file or "<new>"), state.config())
+    check(loader.load_text(text, output_file or "<new>"), invocation.of(ctx).config())
     if output_file:
         target = Path(output_file)
         if target.exists():
             raise InvalidInput(f"{output_file}: exists; not overwriting it")
         edit.write_atomic(target, text)
-        out.say(f"{output_file}: written")
+        invocation.of(ctx).out.say(f"{output_file}: written")
     else:
         import sys
 

@@ -22,6 +22,7 @@ def _option(*names: str, help: str) -> Any:
 
 @app.command("set-http")
 def set_http(
+    ctx: typer.Context,
     file: File,
     workers: Annotated[
         int, _option("--workers", help="HTTP workers per replica (with GPUs: as many as GPUs per pod).")
@@ -49,6 +50,7 @@ def set_http(
 
     annotations = {k: v or "" for k, v in overrides_.parse_pairs(annotation or [], "--annotation")}
     return _apply(
+        ctx,
         file,
         lambda tree: triggers.set_http(
             tree,
@@ -68,6 +70,7 @@ def set_http(
 
 @app.command("add-stream-trigger")
 def add_stream_trigger(
+    ctx: typer.Context,
     file: File,
     stream_path: Annotated[
         str, typer.Argument(help="v3io stream, e.g. v3io:///projects/myproj/stream1.", show_default=False)
@@ -86,10 +89,11 @@ def add_stream_trigger(
     dry_run: DryRun = False,
 ) -> int:
     """Add a v3io stream trigger (fn.add_v3io_stream_trigger). The access key stays in a Secret."""
-    from mlctl.cli import output as out
+    from mlctl.cli import invocation
     from mlctl.spec import loader, triggers
 
     result = _apply(
+        ctx,
         file,
         lambda tree: triggers.add_stream_trigger(
             tree,
@@ -106,7 +110,7 @@ def add_stream_trigger(
     if not access_key_secret:
         env = (loader.load_file(file).data.get("spec") or {}).get("env") or []
         if not any(isinstance(e, dict) and e.get("name") == triggers.ACCESS_KEY_ENV for e in env):
-            out.say(
+            invocation.of(ctx).out.say(
                 f"note: the trigger reads its access key from {triggers.ACCESS_KEY_ENV}, which this function "
                 "does not set; add --access-key-secret SECRET (or set-env --from-secret)",
                 "yellow",
