@@ -28,13 +28,6 @@ RUN_KINDS: dict[str, tuple[str, str]] = {
 MANAGED = "app.kubernetes.io/managed-by=mlctl"
 
 
-def run_kind(runtime: str, mpijob_version: str = "v2beta1") -> tuple[str, str]:
-    api_version, kind = RUN_KINDS[runtime]
-    if runtime == "mpijob":
-        api_version = f"kubeflow.org/{mpijob_version}"
-    return api_version, kind
-
-
 def adopt(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> None:
     """Make the run object one of the owners of the run's pinned code ConfigMap.
 

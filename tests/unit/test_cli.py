@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -201,19 +203,34 @@ def test_validate_text_output_goes_to_stderr(spec_file: SpecFile, cli: Cli) -> N
     assert "spec.preemption_mode" in failed.err
 
 
+def _kinds(data: dict[str, Any]) -> list[str]:
+    return [item["kind"] for item in data["items"]]
+
+
 @pytest.mark.parametrize(
-    "args",
+    ("args", "says"),
     [
-        ("validate", "{good}", "-o", "json"),
-        ("validate", "{bad}", "-o", "json"),
-        ("validate", "{warns}", "-o", "json"),
-        ("render", "{good}", "-o", "json", "--run-id", "r1"),
-        ("render", "{warns}", "-o", "json", "--run-id", "r1"),
-        ("render", "{good}", "-o", "json", "--function"),
-        ("config", "show", "-o", "json"),
+        (("validate", "{good}", "-o", "json"), lambda d: d["valid"] and d["files"] == 1 and d["problems"] == []),
+        (
+            ("validate", "{bad}", "-o", "json"),
+            lambda d: not d["valid"] and [p["path"] for p in d["problems"]] == ["spec.preemption_mode"],
+        ),
+        (("validate", "{warns}", "-o", "json"), lambda d: d["valid"] and d["problems"][0]["severity"] == "warning"),
+        (("render", "{good}", "-o", "json", "--run-id", "r1"), lambda d: d["kind"] == "List" and _kinds(d) == ["Job"]),
+        (("render", "{warns}", "-o", "json", "--run-id", "r1"), lambda d: _kinds(d) == ["Job"]),
+        (("render", "{good}", "-o", "json", "--function"), lambda d: d["kind"] == "List" and _kinds(d) == []),
+        (
+            ("config", "show", "-o", "json"),
+            lambda d: (
+                d["origins"]["function_defaults.preemption_mode"] == "default"
+                and d["values"]["function_defaults"]["preemption_mode"] == "prevent"
+            ),
+        ),
     ],
 )
-def test_json_output_parses(spec_file: SpecFile, cli: Cli, args: tuple[str, ...]) -> None:
+def test_json_output_says_what_happened(
+    spec_file: SpecFile, cli: Cli, args: tuple[str, ...], says: Callable[[dict[str, Any]], bool]
+) -> None:
     paths = {
         "good": spec_file(GOOD, "good.yaml"),
         "bad": spec_file(BAD, "bad.yaml"),
@@ -222,7 +239,7 @@ def test_json_output_parses(spec_file: SpecFile, cli: Cli, args: tuple[str, ...]
 
     result = cli(*(a.format(**paths) for a in args))
 
-    assert isinstance(json.loads(result.out), dict)
+    assert says(json.loads(result.out)), result.out
 
 
 def test_validate_json_reports_warnings_with_their_severity(spec_file: SpecFile, cli: Cli) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -514,6 +516,24 @@ def test_cli_warns_on_stderr_when_offline(
     offline = cli("validate", "hub://aggregate")
     assert offline.code == 0, offline.err
     assert "warning:" in offline.err and "using the cached copy fetched" in offline.err
+
+
+def test_validate_warns_of_a_stale_cached_copy_in_a_fresh_process(
+    server: hub_fixtures.HubServer, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    """Not only ``mlctl hub``: any command that reads a hub:// source says that it used the cache."""
+    monkeypatch.setenv("MLCTL_HUB_URL", server.url)
+    assert cli("validate", "hub://aggregate").code == 0  # cached now
+    server.stop()
+    offline = subprocess.run(
+        [sys.executable, "-m", "mlctl", "validate", "hub://aggregate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert offline.returncode == 0, offline.stderr
+    assert "warning:" in offline.stderr and "using the cached copy fetched" in offline.stderr
 
 
 @pytest.mark.parametrize(
