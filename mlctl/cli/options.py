@@ -199,6 +199,11 @@ def formats(*names: str, help: str = "") -> Any:
     )
 
 
+Files = Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)]
+Engine = Annotated[
+    str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
+]
+
 CLUSTER_PANEL = "Cluster"
 Kubeconfig = Annotated[
     str | None,

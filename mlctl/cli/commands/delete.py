@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from mlctl.cli import options as opt
-from mlctl.cli.commands.deploy import Engine
 from mlctl.cli.main import app
 
 
@@ -15,7 +14,7 @@ from mlctl.cli.main import app
 def delete(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="Spec file, hub:// reference, or a function name.", show_default=False)],
-    engine: Engine = None,
+    engine: opt.Engine = None,
     kubeconfig: opt.Kubeconfig = None,
     context: opt.Context = None,
     namespace: opt.Namespace = None,

@@ -16,10 +16,6 @@ if TYPE_CHECKING:
     from mlctl.pipeline.deploy import Outcome, Plan
     from mlctl.spec.overrides import Overrides
 
-Engine = Annotated[
-    str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
-]
-Files = Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)]
 Output = Annotated[
     str,
     opt.formats(
@@ -41,7 +37,7 @@ Output = Annotated[
 @opt.with_overrides
 def deploy(
     ctx: typer.Context,
-    files: Files,
+    files: opt.Files,
     dry_run: Annotated[
         str | None,
         typer.Option(
@@ -52,7 +48,7 @@ def deploy(
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the workloads are ready.")] = False,
     output: Output = "text",
-    engine: Engine = None,
+    engine: opt.Engine = None,
     show_secrets: opt.ShowSecrets = False,
     kubeconfig: opt.Kubeconfig = None,
     context: opt.Context = None,

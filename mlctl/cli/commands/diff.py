@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from mlctl.cli import options as opt
-from mlctl.cli.commands.deploy import Engine, Files
 from mlctl.cli.main import app
 
 if TYPE_CHECKING:
@@ -18,8 +17,8 @@ if TYPE_CHECKING:
 @opt.with_overrides
 def diff(
     ctx: typer.Context,
-    files: Files,
-    engine: Engine = None,
+    files: opt.Files,
+    engine: opt.Engine = None,
     kubeconfig: opt.Kubeconfig = None,
     context: opt.Context = None,
     namespace: opt.Namespace = None,

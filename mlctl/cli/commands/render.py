@@ -36,9 +36,7 @@ def render(
         list[str] | None,
         typer.Option("--param", "-p", help="K=V run parameter (value read as YAML); repeatable.", show_default=False),
     ] = None,
-    engine: Annotated[
-        str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
-    ] = None,
+    engine: opt.Engine = None,
     *,
     overrides: Overrides,  # the override flags, parsed (opt.with_overrides)
 ) -> int:
