@@ -42,7 +42,7 @@ def testbed() -> Iterator[Testbed]:
 
 def kubectl() -> Path:
     """The kubectl built with the testbed (same version as its API server)."""
-    return build() / "kubectl"
+    return build().k8s / "kubectl"
 
 
 def new_namespace(bed: Testbed, prefix: str) -> str:

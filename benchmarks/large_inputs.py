@@ -5,8 +5,9 @@
 Prints, for each input, the exit code, the wall time and the peak memory
 (maximum resident set) of one ``mlctl`` process:
 
-- ``render`` with an env file of 40,000 variables, and the same number of
-  variables merged by ``overrides.set_envs`` in-process;
+- ``render`` with an env file of 40,000 variables (YAML and JSON output),
+  ``set-env --file`` of the same file into a small spec, and the same number
+  of variables merged by ``overrides.set_envs`` in-process;
 - ``render`` of a spec just under the input limit (``loader.MAX_BYTES``:
   embedded code of that size);
 - ``render`` of a 50 MB spec, refused at the size limit;
@@ -73,6 +74,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mlctl-large-") as folder:
         tmp = Path(folder)
         (tmp / "small.yaml").write_text(spec())
+        (tmp / "edited.yaml").write_text(spec())
         (tmp / "vars.env").write_text("".join(f"VAR_{i}=value-{i}\n" for i in range(VARIABLES)))
         # base64 grows code by 4/3: embed as much as fits under the limit
         code = b"# filler\n" * ((loader.MAX_BYTES - 4096) * 3 // 4 // 9)
@@ -81,6 +83,11 @@ def main() -> int:
         (tmp / "bomb.yaml").write_text(alias_bomb())
         runs = [
             (f"render, env file of {VARIABLES:,} variables", ["render", "small.yaml", "--env-file", "vars.env"]),
+            (
+                f"render -o json, env file of {VARIABLES:,} variables",
+                ["render", "small.yaml", "--env-file", "vars.env", "-o", "json"],
+            ),
+            (f"set-env --file, {VARIABLES:,} variables", ["set-env", "edited.yaml", "--file", "vars.env"]),
             (
                 f"render, spec at the limit ({(tmp / 'at-limit.yaml').stat().st_size / 2**20:.1f} MiB)",
                 ["render", "at-limit.yaml", "-o", "name"],

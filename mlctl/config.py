@@ -266,10 +266,7 @@ def _read_file(path: Path, *, strict: bool = True) -> dict[str, Any]:
     """
     from mlctl.spec import loader
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read config file ({exc.strerror})") from None
+    text = loader.read_text(path, "config file")  # unreadable, a folder, not UTF-8: an error naming the file
     if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
         return {}  # empty, or comments only
     document = loader.load_text(text, str(path), "a config file")
@@ -287,9 +284,18 @@ def _read_file(path: Path, *, strict: bool = True) -> dict[str, Any]:
 def _project_file(start: Path) -> Path | None:
     for folder in (start, *start.parents):
         candidate = folder / ".mlctl.yaml"
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     return None
+
+
+def _is_file(path: Path, *, any_kind: bool = False) -> bool:
+    """Whether a config file (``any_kind``: anything) is there; a path that cannot be looked at
+    (in a folder without search permission) is an error naming it, not a crash nor a skipped file."""
+    try:
+        return path.exists() if any_kind else path.is_file()
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read config file ({exc.strerror or exc})") from None
 
 
 def user_config_path() -> Path:
@@ -365,7 +371,7 @@ def load(
     environ = os.environ if environ is None else environ
     files: list[tuple[str, Mapping[str, Any]]] = []
     user = user_config_path()
-    if user.is_file():
+    if _is_file(user):
         files.append((str(user), _read_file(user)))
     project = _project_file(cwd or Path.cwd())
     if project:
@@ -374,7 +380,7 @@ def load(
     mlrun_file = not explicit and environ.get("MLRUN_CONFIG_FILE")
     if explicit or mlrun_file:
         path = Path(str(explicit or mlrun_file))
-        if not path.is_file():
+        if not _is_file(path, any_kind=True):
             raise InvalidInput(f"{path}: config file does not exist")
         files.append((str(path), _read_file(path, strict=not mlrun_file)))
     return resolve(environ, files, cluster)

@@ -15,8 +15,8 @@ The launcher runs ``mpirun <mpi_args> -x ... python /opt/mlctl/bootstrap.py``
 the launcher only the configured default pod resources, as in MLRun. Both
 pod templates carry the pod settings (env, volumes, placement after the
 preemption mode, priority class), the ``IPC_LOCK`` capability, the run's
-labels and annotations. One run, no retries: the launcher never restarts and
-is created only once every worker is ready. Pure: no kubernetes import.
+labels, the function's annotations and the run's. One run, no retries: the
+launcher never restarts and is created only once every worker is ready. Pure: no kubernetes import.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ for _names, _seconds in (
     for _name in _names:
         _UNITS[_name] = _seconds
 
-_TOKEN = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]+)")
+# ASCII digits only: \d would also take Arabic-Indic or fullwidth digits as numbers
+_TOKEN = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]+)")
 _SEPARATORS = re.compile(r"[\s,]+")
 
 

@@ -34,6 +34,9 @@ def read(path: str | Path) -> dict[str, str]:
 
 
 def parse(text: str, source: str = "<env>") -> dict[str, str]:
+    simple = _simple_bindings(text)
+    if simple is not None:
+        return _interpolate(simple)
     problems = []
     bindings: list[tuple[str, str]] = []
     for binding in parse_stream(io.StringIO(text)):
@@ -69,6 +72,28 @@ def parse(text: str, source: str = "<env>") -> dict[str, str]:
     if problems:
         raise invalid(problems)
     return _interpolate(bindings)
+
+
+_SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)=([^\s'\"#\\]*)|[^\S\r\n]*(#[^\r\n]*)?")
+_NEWLINE = re.compile(r"\r\n|\n|\r")  # dotenv's line ends (str.splitlines knows more)
+
+
+def _simple_bindings(text: str) -> list[tuple[str, str]] | None:
+    """The bindings of a file of plain ``KEY=value`` lines, blank lines and comments; else None.
+
+    Such lines mean the same to dotenv's parser (no quotes, so no value spans
+    lines; no spaces or ``#`` to strip), which takes about 25 microseconds a
+    line: a file of 40,000 variables is read here in a fraction of that. Any
+    other file goes through dotenv.
+    """
+    bindings: list[tuple[str, str]] = []
+    for line in _NEWLINE.split(text):
+        match = _SIMPLE_LINE.fullmatch(line)
+        if match is None:
+            return None
+        if match.group(1) is not None:
+            bindings.append((match.group(1), match.group(2)))
+    return bindings
 
 
 def _interpolate(bindings: list[tuple[str, str]]) -> dict[str, str]:

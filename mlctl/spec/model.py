@@ -8,8 +8,6 @@ every Kubernetes kind shares. No Kubernetes client objects live here.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,10 +114,12 @@ def _code(spec: Mapping[str, Any], source: str) -> Code | None:
     encoded = build_.get("functionSourceCode")
     if not encoded:
         return None
+    from mlctl.spec import validate
+
     try:
-        text = base64.b64decode(str(encoded), validate=False).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput(f"{source}: spec.build.functionSourceCode is not base64-encoded UTF-8 text") from None
+        text = validate.function_code(str(encoded))
+    except ValueError as exc:
+        raise InvalidInput(f"{source}: {exc}") from None
     origin = str(build_.get("origin_filename") or "")
     filename = origin.rsplit("/", 1)[-1] if origin.endswith(".py") else "function.py"
     return Code(text=text, filename=filename)

@@ -98,11 +98,31 @@ def set_resources(
     gpu_type: str | None,
     default_gpu_type: str,
     patch: bool = False,
+    sides: Sequence[str] = (),
 ) -> None:
-    """MLRun's with_requests/with_limits: a given section is replaced unless ``patch``."""
+    """MLRun's with_requests/with_limits: a given section is replaced unless ``patch``.
+
+    A Spark function has no pod resources of its own: its driver and its
+    executors each have theirs (``with_driver_requests`` /
+    ``with_executor_limits``...), named by ``sides``, in the JVM memory
+    notation Spark reads (``2g``). ``spec.resources`` would be ignored there.
+    """
+    kind = tree.get("kind")
+    if kind == "spark" and not sides:
+        raise InvalidInput(
+            "a spark function's resources are set for its driver and executors: give --driver and/or "
+            "--executor (spec.driver_resources / spec.executor_resources); Spark ignores spec.resources"
+        )
+    if sides and kind != "spark":
+        raise InvalidInput(f"--driver and --executor apply to spark functions; this one is '{kind}'")
     spec = spec_of(tree)
-    resources = _map(spec, "resources")
-    gpu = gpu_type or default_gpu_type
+    for key in [f"{side}_resources" for side in sides] or ["resources"]:
+        _set_section(_map(spec, key), requests, limits, gpu_type or default_gpu_type, patch, spark=bool(sides))
+
+
+def _set_section(
+    resources: Any, requests: Mapping[str, str], limits: Mapping[str, str], gpu: str, patch: bool, *, spark: bool
+) -> None:
     for section, values in (("requests", requests), ("limits", limits)):
         if not values:
             continue
@@ -111,7 +131,12 @@ def set_resources(
             name = {"mem": "memory", "gpus": gpu, "gpu": gpu}.get(key, key)
             if section == "requests" and name == gpu:
                 raise InvalidInput("GPUs are set with --limits gpus=N; the request follows the limit")
-            if not quantity.is_valid(value):
+            if spark and name == "memory":  # Spark reads a JVM size
+                try:
+                    quantity.parse_spark_memory(value)
+                except quantity.QuantityError as exc:
+                    raise InvalidInput(f"--{section} {key}={value}: {exc}") from None
+            elif not quantity.is_valid(value):
                 raise InvalidInput(
                     f"--{section} {key}={value}: '{value}' is not a Kubernetes quantity (examples: 500m, 2, 512Mi, 4Gi)"
                 )

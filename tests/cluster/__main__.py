@@ -21,13 +21,13 @@ from tests.cluster.testbed import NODES, Testbed, TestbedError, build
 
 def _up(workdir: Path | None, keep: bool) -> int:
     try:
-        bin_dir = build()
+        builds = build()
     except TestbedError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-    testbed = Testbed(bin_dir, workdir=workdir, keep=keep)
+    testbed = Testbed(builds, workdir=workdir, keep=keep)
 
     # Ctrl-C, SIGTERM and a closed terminal all end the run the same way, so
     # the components always stop (SIGINT is set explicitly because a shell
@@ -47,7 +47,7 @@ def _up(workdir: Path | None, keep: bool) -> int:
         print(f"export KUBECONFIG={testbed.kubeconfig}")
         print(f"export MLCTL_TESTBED_KUBECONFIG={testbed.kubeconfig}")
         print(f"# restricted user: {testbed.restricted_kubeconfig}")
-        print(f"export PATH={bin_dir}:$PATH", flush=True)
+        print(f"export PATH={builds.k8s}:$PATH", flush=True)
         while True:
             testbed.check_alive()
             time.sleep(1)

@@ -1,30 +1,118 @@
 #!/usr/bin/env bash
-# Builds the control plane used by the integration tests from Go modules:
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd
-# (one wrapper module), and kwok. Binaries land in a cache directory outside
-# the repository, keyed by version; a warm cache makes this a no-op.
+# Builds the integration testbed from Go modules, each component into its own
+# cache directory outside the repository, keyed by its version, with its own
+# .complete stamp (a warm cache makes this a no-op):
+#   k8s-<k8s>-kwok-<kwok>/bin   kube-apiserver, kube-controller-manager,
+#                               kube-scheduler, kubectl, etcd (one wrapper
+#                               module) and kwok
+#   mpi-operator-<v>/bin        the MPI Operator (MPIJob v2beta1)
+#   metrics-server-<v>/bin      metrics-server (the metrics.k8s.io API)
+#   kwok-<kwok>-crds            kwok's CRDs (Logs, ClusterLogs, ResourceUsage,
+#                               ...), copied from the kwok module
+#   dask-kubernetes-<v>/venv    a Python venv with the dask-kubernetes package,
+#                               whose Dask operator (a kopf controller) the
+#                               testbed runs ($PYTHON makes it, default python3)
 #
-#   tests/cluster/build.sh            build (or reuse) and print the bin dir
+#   tests/cluster/build.sh            build (or reuse); print "<component> <bin dir>" lines
 #   MLCTL_TESTBED_CACHE=DIR ...       choose the cache root
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
+MPI_OPERATOR_VERSION="${MPI_OPERATOR_VERSION:-v0.7.0}"
+METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
+# The Dask CRDs in crds/ come from this release.
+DASK_KUBERNETES_VERSION="${DASK_KUBERNETES_VERSION:-2025.4.3}"
 CACHE_ROOT="${MLCTL_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlctl-testbed}"
 BIN="$CACHE_ROOT/k8s-$K8S_VERSION-kwok-$KWOK_VERSION/bin"
-STAMP="$BIN/.complete"
-
-if [ -f "$STAMP" ]; then
-  echo "$BIN"
-  exit 0
-fi
-
-if ! command -v go >/dev/null 2>&1; then
-  echo "error: the integration testbed is built from Go modules and needs Go (1.24 or newer) on PATH" >&2
-  exit 3
-fi
+MPI_BIN="$CACHE_ROOT/mpi-operator-$MPI_OPERATOR_VERSION/bin"
+METRICS_BIN="$CACHE_ROOT/metrics-server-$METRICS_SERVER_VERSION/bin"
+KWOK_CRDS="$CACHE_ROOT/kwok-$KWOK_VERSION-crds"
+DASK_VENV="$CACHE_ROOT/dask-kubernetes-$DASK_KUBERNETES_VERSION/venv"
 
 log() { echo "[testbed build] $*" >&2; }
+
+need_go() {
+  if ! command -v go >/dev/null 2>&1; then
+    echo "error: the integration testbed is built from Go modules and needs Go (1.24 or newer) on PATH" >&2
+    exit 3
+  fi
+}
+
+# go_build DIR NAME MODULE VERSION PACKAGE: one binary, built in a wrapper
+# module that requires MODULE@VERSION (`go install pkg@version` would also ask
+# the module proxy for the module's version list, which it may refuse).
+go_build() {
+  local dir="$1" name="$2" mod="$3" version="$4" pkg="$5" t0 tmp
+  [ -f "$dir/.complete" ] && return 0
+  need_go
+  t0=$(date +%s)
+  mkdir -p "$dir"
+  tmp="$(mktemp -d)"
+  log "building $pkg ($mod@$version)"
+  (
+    cd "$tmp"
+    go mod init mlctl.local/testbed-extra >/dev/null 2>&1
+    go mod edit -require "$mod@$version"
+    CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "$dir/$name" "$pkg"
+  ) || { rm -rf "$tmp"; echo "error: cannot build $pkg from $mod@$version" >&2; exit 4; }
+  rm -rf "$tmp"
+  [ -x "$dir/$name" ] || { echo "error: $name was not built" >&2; exit 4; }
+  log "built $name in $(( $(date +%s) - t0 ))s; $(du -sh "$dir" | cut -f1) in $dir"
+  touch "$dir/.complete"
+}
+
+kwok_crds() {
+  local dir
+  [ -f "$KWOK_CRDS/.complete" ] && return 0
+  need_go
+  dir="$(cd / && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  [ -d "$dir/kustomize/crd/bases" ] || { echo "error: cannot download sigs.k8s.io/kwok@$KWOK_VERSION" >&2; exit 4; }
+  mkdir -p "$KWOK_CRDS"
+  cp "$dir"/kustomize/crd/bases/*.yaml "$KWOK_CRDS/"
+  chmod u+w "$KWOK_CRDS"/*.yaml
+  touch "$KWOK_CRDS/.complete"
+}
+
+dask_venv() {
+  local python="${PYTHON:-python3}" t0
+  [ -f "$DASK_VENV/.complete" ] && return 0
+  t0=$(date +%s)
+  log "creating $DASK_VENV (dask-kubernetes $DASK_KUBERNETES_VERSION)"
+  rm -rf "$DASK_VENV"
+  "$python" -m venv "$DASK_VENV" >&2 || { echo "error: $python cannot create a venv" >&2; exit 5; }
+  "$DASK_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "dask-kubernetes==$DASK_KUBERNETES_VERSION" >&2 \
+    || { echo "error: cannot install dask-kubernetes==$DASK_KUBERNETES_VERSION into $DASK_VENV" >&2; exit 5; }
+  log "created the Dask operator venv in $(( $(date +%s) - t0 ))s"
+  touch "$DASK_VENV/.complete"
+}
+
+build_extras() {
+  kwok_crds
+  dask_venv
+  go_build "$MPI_BIN" mpi-operator github.com/kubeflow/mpi-operator "$MPI_OPERATOR_VERSION" \
+    github.com/kubeflow/mpi-operator/cmd/mpi-operator
+  go_build "$METRICS_BIN" metrics-server sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION" \
+    sigs.k8s.io/metrics-server/cmd/metrics-server
+}
+
+report() {
+  echo "kwok-crds $KWOK_CRDS"
+  echo "dask-venv $DASK_VENV"
+  echo "mpi-operator $MPI_BIN"
+  echo "metrics-server $METRICS_BIN"
+  echo "k8s $BIN"
+}
+
+# The control plane (k8s) has its own stamp: the extras never rebuild it.
+if [ -f "$BIN/.complete" ]; then
+  build_extras
+  report
+  exit 0
+fi
+STAMP="$BIN/.complete"
+need_go
 start=$(date +%s)
 mkdir -p "$BIN"
 work="$(mktemp -d)"
@@ -75,4 +163,6 @@ done
 end=$(date +%s)
 log "built in $((end-start))s; $(du -sh "$BIN" | cut -f1) in $BIN"
 touch "$STAMP"
-echo "$BIN"
+cd /
+build_extras
+report

@@ -31,7 +31,14 @@ default 1s); restartPolicy Always pods keep running. The pod label
 ``mlctl.test/behavior`` selects a failure instead: ``image-pull-backoff``,
 ``fail`` or ``crash-loop-backoff``.
 
-Binaries come from ``build.sh`` (built once into a cache outside the repository).
+Beside the control plane run its add-ons, each with its own identity and RBAC:
+metrics-server (behind the ``metrics.k8s.io`` APIService), the MPI Operator
+and the Dask Kubernetes operator. kwok serves every node's kubelet API on
+127.0.0.1 (the nodes' InternalIP): pod logs from files a test writes
+(``serve_logs``), resource metrics from usage a test sets (``set_cpu_usage``).
+``reclaim_node`` takes a spot node back as a cloud would.
+
+Components come from ``build.sh`` (built once into a cache outside the repository).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -80,6 +88,55 @@ KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 PRIORITY_CLASSES = {"low": 1000, "medium": 10000, "high": 100000}
 SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = 120.0
+METRICS_SERVER_USER = "system:metrics-server"
+METRICS_SERVER_SERVICE = "metrics-server"
+MPI_OPERATOR_USER = "mpi-operator"
+MPI_OPERATOR_LOCK_NAMESPACE = "mpi-operator"
+# The MPI Operator serves its health check on this port of every interface;
+# upstream has no flag for it, so one testbed at a time per machine.
+MPI_OPERATOR_HEALTH_PORT = 8080
+DASK_OPERATOR_USER = "dask-kubernetes-operator"
+# kwok CRDs whose objects tests create while the testbed runs.
+KWOK_RUNTIME_CRDS = ("Logs", "ClusterLogs", "ResourceUsage", "ClusterResourceUsage")
+RECLAIM_TAINT = {"key": "mlctl.test/reclaimed", "value": "spot", "effect": "NoExecute"}
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, list[str]]:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+_READ = ["get", "list", "watch"]
+_ALL = ["*"]
+# What each add-on may do, as its own manifests grant it.
+ADDON_RULES: dict[str, list[dict[str, list[str]]]] = {
+    METRICS_SERVER_USER: [
+        _rule([""], ["nodes/metrics"], ["get"]),
+        _rule([""], ["pods", "nodes"], _READ),
+    ],
+    MPI_OPERATOR_USER: [
+        _rule([""], ["configmaps", "secrets", "services"], ["create", "get", "list", "watch", "update", "delete"]),
+        _rule([""], ["pods"], ["create", "get", "list", "watch", "delete", "update", "patch"]),
+        _rule([""], ["pods/exec"], ["create"]),
+        _rule([""], ["endpoints"], ["create", "get", "update"]),
+        _rule([""], ["events"], ["create", "patch"]),
+        _rule(["batch"], ["jobs"], ["create", "get", "list", "update", "watch", "delete"]),
+        _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["create", "get"]),
+        _rule(["kubeflow.org"], ["mpijobs", "mpijobs/finalizers", "mpijobs/status"], _ALL),
+        _rule(["coordination.k8s.io"], ["leases"], _ALL),
+        _rule(["scheduling.k8s.io"], ["priorityclasses"], _READ),
+        _rule(["scheduling.volcano.sh", "scheduling.x-k8s.io"], ["queues", "podgroups"], _ALL),
+    ],
+    DASK_OPERATOR_USER: [
+        _rule(["kubernetes.dask.org"], _ALL, _ALL),
+        _rule([""], ["pods", "pods/status", "services", "events", "secrets", "configmaps"], _ALL),
+        _rule(["apps"], ["deployments"], _ALL),
+        _rule(["batch"], ["jobs"], _ALL),
+        _rule(["policy"], ["poddisruptionbudgets"], _ALL),
+        _rule(["events.k8s.io"], ["events"], _ALL),
+        _rule([""], ["namespaces"], _READ),
+        _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], _READ),
+    ],
+}
 
 
 class TestbedError(RuntimeError):
@@ -116,16 +173,48 @@ NODES: tuple[NodeSpec, ...] = (
 # --------------------------------------------------------------------------- build
 
 
-def build() -> Path:
-    """Run build.sh (instant when cached) and return the directory of the binaries."""
-    # Progress goes to stderr so a long cold build is visible; stdout is the path.
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+@dataclass(frozen=True)
+class Builds:
+    """Where ``build.sh`` put each component (each in its own versioned cache directory)."""
+
+    k8s: Path  # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok
+    mpi_operator: Path
+    metrics_server: Path
+    kwok_crds: Path
+    dask_venv: Path
+
+
+_BUILD_ERRORS = {
+    3: "Go (1.24 or newer) is not on PATH, and the binaries are built from Go modules",
+    4: "a Go module could not be downloaded or built (see the messages above)",
+    5: "the Dask operator's venv could not be made (see pip's messages above)",
+}
+
+
+def build() -> Builds:
+    """Run build.sh (instant when cached) and return where the components are."""
+    # Progress goes to stderr so a long cold build is visible; stdout lists the directories.
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     if proc.returncode != 0:
-        reason = {3: "Go (1.24 or newer) is not on PATH, and the binaries are built from Go modules"}.get(
-            proc.returncode, f"{BUILD_SCRIPT} exited with {proc.returncode}"
+        reason = _BUILD_ERRORS.get(proc.returncode, f"{BUILD_SCRIPT} exited with {proc.returncode}")
+        raise TestbedError(f"cannot build the testbed components: {reason}")
+    where = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines() if " " in line)
+    try:
+        return Builds(
+            k8s=Path(where["k8s"]),
+            mpi_operator=Path(where["mpi-operator"]),
+            metrics_server=Path(where["metrics-server"]),
+            kwok_crds=Path(where["kwok-crds"]),
+            dask_venv=Path(where["dask-venv"]),
         )
-        raise TestbedError(f"cannot build the testbed binaries: {reason}")
-    return Path(proc.stdout.strip().splitlines()[-1])
+    except KeyError as e:
+        raise TestbedError(f"{BUILD_SCRIPT} did not report the directory of {e}") from None
 
 
 # --------------------------------------------------------------------------- PKI
@@ -266,8 +355,8 @@ class Testbed:
 
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None, keep: bool = False) -> None:
-        self.bin_dir = bin_dir
+    def __init__(self, builds: Builds | None = None, workdir: Path | None = None, keep: bool = False) -> None:
+        self.builds = builds
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="mlctl-testbed-"))
         self.keep = keep
@@ -320,15 +409,18 @@ class Testbed:
             return self
         begin = time.monotonic()
         deadline = begin + START_TIMEOUT
-        if self.bin_dir is None:
-            self.bin_dir = build()
+        if self.builds is None:
+            self.builds = build()
         steps: list[tuple[str, Callable[[], None]]] = [
             ("certificates", self._write_pki),
             ("etcd", lambda: self._start_etcd(deadline)),
             ("kube-apiserver", lambda: self._start_apiserver(deadline)),
+            ("crds", lambda: self._install_crds(deadline)),
             ("controllers", self._start_controllers),
             ("objects", self._install_objects),
             ("ready", lambda: self._wait_ready(deadline)),
+            ("add-ons", self._start_addons),
+            ("add-ons ready", lambda: self._wait_addons(deadline)),
         ]
         try:
             for name, step in steps:
@@ -459,6 +551,22 @@ class Testbed:
             "kwok": _issue(ca, "kwok-controller", groups=("system:masters",)),
             # The apiserver's identity towards aggregated APIs (front proxy).
             "front-proxy": _issue(ca, "front-proxy-client"),
+            # ... and towards the kubelets (kwok's kubelet server), for logs.
+            "kubelet-client": _issue(ca, "kube-apiserver-kubelet-client", groups=("system:masters",)),
+            # The add-ons, each with its own identity and RBAC.
+            "metrics-server": _issue(ca, METRICS_SERVER_USER),
+            "mpi-operator": _issue(ca, MPI_OPERATOR_USER),
+            "dask-operator": _issue(ca, DASK_OPERATOR_USER),
+            # Serving certificates: kwok's kubelet server (every node's address
+            # is 127.0.0.1) and metrics-server, which the aggregator reaches
+            # through a Service and checks against the APIService's caBundle.
+            "kubelet": _issue(ca, "kwok-kubelet", server_names=("localhost",), server_ips=("127.0.0.1",)),
+            "metrics-server-serving": _issue(
+                ca,
+                "metrics-server",
+                server_names=(f"{METRICS_SERVER_SERVICE}.kube-system.svc",),
+                server_ips=("127.0.0.1",),
+            ),
         }
         for user, pair in clients.items():
             (pki / f"{user}.crt").write_bytes(_pem_cert(pair.cert))
@@ -496,12 +604,15 @@ class Testbed:
         path.chmod(0o600)
         return path
 
-    def _spawn(self, name: str, args: list[str]) -> _Component:
-        assert self.bin_dir is not None
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> _Component:
+        """Start a component; a bare program name is one of the control-plane binaries."""
+        assert self.builds is not None
+        program = args[0] if Path(args[0]).is_absolute() else str(self.builds.k8s / args[0])
         log = self._path(f"{name}.log")
         with log.open("wb") as out:
             popen = subprocess.Popen(
-                [str(self.bin_dir / args[0]), *args[1:]],
+                [program, *args[1:]],
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -572,9 +683,25 @@ class Testbed:
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={pki / 'front-proxy.crt'}",
                 f"--proxy-client-key-file={pki / 'front-proxy.key'}",
+                # Logs, exec and metrics go to kwok's kubelet server at the
+                # node's InternalIP (127.0.0.1), never to a name the machine's
+                # resolver would have to look up, and its certificate is checked.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                f"--kubelet-client-certificate={pki / 'kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'kubelet-client.key'}",
             ],
         )
-        for user in ("admin", "restricted", "controller-manager", "scheduler", "kwok"):
+        for user in (
+            "admin",
+            "restricted",
+            "controller-manager",
+            "scheduler",
+            "kwok",
+            "metrics-server",
+            "mpi-operator",
+            "dask-operator",
+        ):
             name = {"admin": ADMIN_KUBECONFIG, "restricted": RESTRICTED_KUBECONFIG}.get(user, f"{user}.kubeconfig")
             self._write_kubeconfig(self._path(name), user)
         self._wait(self._apiserver_ready, deadline, "kube-apiserver /readyz")
@@ -600,6 +727,14 @@ class Testbed:
                 f"--cluster-signing-cert-file={pki / 'ca.crt'}",
                 f"--cluster-signing-key-file={pki / 'ca.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # The HPA acts within seconds here, not minutes: a test sees it
+                # scale up and back down.
+                "--horizontal-pod-autoscaler-sync-period=2s",
+                "--horizontal-pod-autoscaler-downscale-stabilization=5s",
+                "--horizontal-pod-autoscaler-cpu-initialization-period=10s",
+                "--horizontal-pod-autoscaler-initial-readiness-delay=5s",
+                # A reclaimed node's pods go at once (NoExecute taint).
+                "--node-monitor-grace-period=20s",
             ],
         )
         sched = str(self._path("scheduler.kubeconfig"))
@@ -617,6 +752,7 @@ class Testbed:
             ],
         )
         key, value = KWOK_NODE_ANNOTATION
+        self.kubelet_port = _free_port()
         self._spawn(
             "kwok",
             [
@@ -627,14 +763,21 @@ class Testbed:
                 # kwok renews node Leases, which is what keeps the nodes Ready.
                 "--node-lease-duration-seconds=40",
                 "--cidr=10.244.0.1/16",
+                # kwok answers for every node's kubelet (logs, /metrics/resource)
+                # on one port of 127.0.0.1, the nodes' InternalIP.
+                "--node-ip=127.0.0.1",
+                f"--node-port={self.kubelet_port}",
+                f"--server-address=127.0.0.1:{self.kubelet_port}",
+                f"--tls-cert-file={pki / 'kubelet.crt'}",
+                f"--tls-private-key-file={pki / 'kubelet.key'}",
+                # Tests create these at run time: container logs from files,
+                # simulated CPU and memory usage.
+                f"--enable-crds={','.join(KWOK_RUNTIME_CRDS)}",
             ],
         )
 
     def _install_objects(self) -> None:
-        """Create CRDs, PriorityClasses, RBAC and the fake nodes (as admin)."""
-        ext = client.ApiextensionsV1Api(self.api)
-        for path in sorted(CRDS_DIR.glob("*.yaml")):
-            ext.create_custom_resource_definition(_load_yaml(path))
+        """Create PriorityClasses, RBAC and the fake nodes (as admin)."""
         scheduling = client.SchedulingV1Api(self.api)
         for name, value in PRIORITY_CLASSES.items():
             scheduling.create_priority_class(
@@ -655,10 +798,13 @@ class Testbed:
         for node in NODES:
             core.create_node(_node_manifest(node))
 
-    def _wait_ready(self, deadline: float) -> None:
-        self._wait(lambda: self._https_ok(self._cm_port), deadline, "kube-controller-manager /healthz")
-        self._wait(lambda: self._https_ok(self._sched_port), deadline, "kube-scheduler /healthz")
+    def _install_crds(self, deadline: float) -> None:
+        """The workloads' CRDs and kwok's own; kwok watches the latter from its start."""
+        assert self.builds is not None
         ext = client.ApiextensionsV1Api(self.api)
+        kwok_crds = [self.builds.kwok_crds / f"kwok.x-k8s.io_{_plural(kind)}.yaml" for kind in KWOK_RUNTIME_CRDS]
+        for path in [*sorted(CRDS_DIR.glob("*.yaml")), *kwok_crds]:
+            ext.create_custom_resource_definition(_load_yaml(path))
         self._wait(
             lambda: all(
                 any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
@@ -667,6 +813,10 @@ class Testbed:
             deadline,
             "CRDs Established",
         )
+
+    def _wait_ready(self, deadline: float) -> None:
+        self._wait(lambda: self._https_ok(self._cm_port), deadline, "kube-controller-manager /healthz")
+        self._wait(lambda: self._https_ok(self._sched_port), deadline, "kube-scheduler /healthz")
         self._wait(self._nodes_ready, deadline, "nodes Ready and untainted by the node controller")
         # The ServiceAccount and token controllers work: a new namespace gets
         # its "default" ServiceAccount (pods are refused until it exists).
@@ -675,6 +825,229 @@ class Testbed:
         core.create_namespace({"metadata": {"name": probe}})
         self._wait(lambda: self._has_default_sa(probe), deadline, f"default ServiceAccount in new namespace {probe}")
         core.delete_namespace(probe)
+
+    # -- add-ons: metrics-server, the MPI Operator, the Dask operator --------------
+
+    def _start_addons(self) -> None:
+        assert self.builds is not None
+        self._install_addon_rbac()
+        pki = self._path("pki")
+        self._metrics_port = _free_port()
+        ms = str(self._path("metrics-server.kubeconfig"))
+        self._spawn(
+            "metrics-server",
+            [
+                str(self.builds.metrics_server / "metrics-server"),
+                f"--kubeconfig={ms}",
+                f"--authentication-kubeconfig={ms}",
+                f"--authorization-kubeconfig={ms}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self._metrics_port}",
+                f"--tls-cert-file={pki / 'metrics-server-serving.crt'}",
+                f"--tls-private-key-file={pki / 'metrics-server-serving.key'}",
+                # The kubelets are kwok's server at each node's InternalIP
+                # (127.0.0.1) and port; its certificate is checked.
+                "--kubelet-preferred-address-types=InternalIP",
+                "--kubelet-use-node-status-port",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                "--metric-resolution=10s",  # the shortest it accepts
+                "--kubelet-request-timeout=5s",
+            ],
+        )
+        # The aggregator reaches metrics-server through a Service; an
+        # ExternalName of 127.0.0.1 keeps that off the machine's resolver.
+        core = client.CoreV1Api(self.api)
+        core.create_namespaced_service(
+            "kube-system",
+            {
+                "metadata": {"name": METRICS_SERVER_SERVICE},
+                "spec": {
+                    "type": "ExternalName",
+                    "externalName": "127.0.0.1",
+                    "ports": [{"name": "https", "port": self._metrics_port, "protocol": "TCP"}],
+                },
+            },
+        )
+        client.ApiregistrationV1Api(self.api).create_api_service(
+            {
+                "metadata": {"name": "v1beta1.metrics.k8s.io"},
+                "spec": {
+                    "group": "metrics.k8s.io",
+                    "version": "v1beta1",
+                    "groupPriorityMinimum": 100,
+                    "versionPriority": 100,
+                    "caBundle": base64.b64encode(_pem_cert(self._ca.cert)).decode(),
+                    "service": {
+                        "name": METRICS_SERVER_SERVICE,
+                        "namespace": "kube-system",
+                        "port": self._metrics_port,
+                    },
+                },
+            }
+        )
+        if not _port_free(MPI_OPERATOR_HEALTH_PORT):
+            raise TestbedError(
+                f"the MPI Operator serves its health check on port {MPI_OPERATOR_HEALTH_PORT} (fixed upstream), "
+                "which another process holds: is another testbed running?"
+            )
+        self._spawn(
+            "mpi-operator",
+            [
+                str(self.builds.mpi_operator / "mpi-operator"),
+                f"--kubeConfig={self._path('mpi-operator.kubeconfig')}",
+                f"--lock-namespace={MPI_OPERATOR_LOCK_NAMESPACE}",
+                "--kube-api-qps=50",
+                "--kube-api-burst=100",
+            ],
+        )
+        self._dask_health_port = _free_port()
+        venv = self.builds.dask_venv
+        self._spawn(
+            "dask-operator",
+            [
+                str(venv / "bin" / "python"),
+                str(HERE / "dask_operator.py"),  # kopf, with host names kept off the resolver
+                "run",
+                "--standalone",  # no peering objects: the only operator here
+                "--all-namespaces",
+                f"--liveness=http://127.0.0.1:{self._dask_health_port}/healthz",
+                "-m",
+                "dask_kubernetes.operator.controller",
+            ],
+            env={
+                "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+                "HOME": str(self.workdir),
+                "KUBECONFIG": str(self._path("dask-operator.kubeconfig")),
+            },
+        )
+
+    def _wait_addons(self, deadline: float) -> None:
+        registration = client.ApiregistrationV1Api(self.api)
+        self._wait(
+            lambda: any(
+                c.type == "Available" and c.status == "True"
+                for c in (registration.read_api_service("v1beta1.metrics.k8s.io").status.conditions or [])
+            ),
+            deadline,
+            "the metrics.k8s.io APIService to be Available (metrics-server)",
+        )
+        coordination = client.CoordinationV1Api(self.api)
+        self._wait(
+            lambda: bool(
+                coordination.read_namespaced_lease("mpi-operator", MPI_OPERATOR_LOCK_NAMESPACE).spec.holder_identity
+            ),
+            deadline,
+            "the MPI Operator to take its leader lease",
+        )
+        self._wait(
+            lambda: self._http_ok(f"http://127.0.0.1:{self._dask_health_port}/healthz"),
+            deadline,
+            "the Dask operator's liveness endpoint",
+        )
+
+    def _install_addon_rbac(self) -> None:
+        rbac = client.RbacAuthorizationV1Api(self.api)
+        core = client.CoreV1Api(self.api)
+        core.create_namespace({"metadata": {"name": MPI_OPERATOR_LOCK_NAMESPACE}})
+        for user, rules in ADDON_RULES.items():
+            name = f"mlctl-testbed:{user.split(':')[-1]}"
+            rbac.create_cluster_role({"metadata": {"name": name}, "rules": rules})
+            rbac.create_cluster_role_binding(_binding(name, "ClusterRole", name, user))
+        # An aggregated API server checks callers with the apiserver (delegated
+        # authentication and authorization) and reads the front-proxy CA.
+        rbac.create_cluster_role_binding(
+            _binding(
+                "mlctl-testbed:metrics-server:auth-delegator",
+                "ClusterRole",
+                "system:auth-delegator",
+                METRICS_SERVER_USER,
+            )
+        )
+        rbac.create_namespaced_role_binding(
+            "kube-system",
+            _binding(
+                "mlctl-testbed:metrics-server:auth-reader",
+                "Role",
+                "extension-apiserver-authentication-reader",
+                METRICS_SERVER_USER,
+            ),
+        )
+
+    # -- what tests do to the simulated nodes ---------------------------------------
+
+    def serve_logs(self, namespace: str) -> Path:
+        """Make kwok's kubelet serve the file returned as the log of every container in ``namespace``.
+
+        Append lines with ``append_log``; a follower (``kubectl logs -f``) sees them as they come.
+        """
+        path = self._path("container-logs") / f"{namespace}.log"
+        path.parent.mkdir(exist_ok=True)
+        path.touch()
+        client.CustomObjectsApi(self.api).create_cluster_custom_object(
+            "kwok.x-k8s.io",
+            "v1alpha1",
+            "clusterlogs",
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "ClusterLogs",
+                "metadata": {"name": f"logs-{namespace}"},
+                "spec": {
+                    "selector": {"matchNamespaces": [namespace]},
+                    "logs": [{"logsFile": str(path), "follow": True}],
+                },
+            },
+        )
+        return path
+
+    @staticmethod
+    def append_log(path: Path, *lines: str, stream: str = "stdout") -> None:
+        """Append lines to a container log file, in the CRI format a kubelet reads."""
+        with path.open("a") as f:
+            for line in lines:
+                stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                f.write(f"{stamp} {stream} F {line}\n")
+
+    def set_cpu_usage(self, namespace: str, cpu: str, memory: str = "64Mi") -> None:
+        """Every container in ``namespace`` uses ``cpu`` (a quantity, e.g. ``"500m"``) from now on."""
+        custom = client.CustomObjectsApi(self.api)
+        name = f"usage-{namespace}"
+        body = {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "ClusterResourceUsage",
+            "metadata": {"name": name},
+            "spec": {
+                "selector": {"matchNamespaces": [namespace]},
+                "usages": [{"usage": {"cpu": {"value": cpu}, "memory": {"value": memory}}}],
+            },
+        }
+        try:
+            current = custom.get_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "clusterresourceusages", name)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            custom.create_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "clusterresourceusages", body)
+            return
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        custom.replace_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "clusterresourceusages", name, body)
+
+    def reclaim_node(self, name: str) -> None:
+        """Take a node back as a cloud reclaims a spot instance: a NoExecute taint.
+
+        The taint-eviction controller deletes its pods (which get the
+        ``DisruptionTarget`` condition, reason ``DeletionByTaintManager``);
+        ``restore_node`` lifts the taint.
+        """
+        core = client.CoreV1Api(self.api)
+        node = core.read_node(name)
+        taints = [t.to_dict() for t in (node.spec.taints or []) if t.key != RECLAIM_TAINT["key"]]
+        core.patch_node(name, {"spec": {"taints": [*taints, RECLAIM_TAINT]}})
+
+    def restore_node(self, name: str) -> None:
+        """Lift ``reclaim_node``'s taint."""
+        core = client.CoreV1Api(self.api)
+        node = core.read_node(name)
+        taints = [t.to_dict() for t in (node.spec.taints or []) if t.key != RECLAIM_TAINT["key"]]
+        core.patch_node(name, {"spec": {"taints": taints}})
 
     # -- readiness checks ---------------------------------------------------------
 
@@ -739,6 +1112,29 @@ class Testbed:
         return "\n".join(parts)
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+        return True
+
+
+def _plural(kind: str) -> str:
+    """kwok's CRD file names use the lower-case plural: ``ClusterLogs`` -> ``clusterlogs``."""
+    lower = kind.lower()
+    return lower if lower.endswith("s") else f"{lower}s"
+
+
+def _binding(name: str, role_kind: str, role: str, user: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+
+
 def _load_yaml(path: Path) -> Any:
     # The CRDs are large; the C loader parses them in a fraction of the time.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -753,7 +1149,11 @@ def _node_manifest(node: NodeSpec) -> dict[str, Any]:
         "kind": "Node",
         "metadata": {
             "name": node.name,
-            "annotations": {key: value},
+            # metrics-server reads the node's resource metrics where kwok serves them.
+            "annotations": {
+                key: value,
+                "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{node.name}/metrics/resource",
+            },
             "labels": {
                 "kubernetes.io/hostname": node.name,
                 "kubernetes.io/os": "linux",

@@ -35,7 +35,7 @@ pytest_plugins = ["tests.integration.fixtures"]
 
 EXAMPLES_DIR = REPO / "specs-examples"
 EXAMPLES = sorted(p for p in EXAMPLES_DIR.rglob("*") if p.suffix in (".yaml", ".yml"))
-RUN_KINDS = ("job",)  # kinds whose runs get pods here; mpijob and spark runs need their operators
+RUN_KINDS = ("job",)  # mpijob runs have their own tests (test_mpi_operator.py); spark has no operator here
 POOL_LABEL = "mlctl.test/pool"
 # options of `mlctl run` that `mlctl deploy` takes too
 DEPLOY_OPTIONS = ("--env-file", "--env", "-e", "--set", "--image", "--requests", "--limits", "--gpu-type",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
 from pathlib import Path
 
@@ -291,6 +292,51 @@ def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
 
 
 # --- the CLI ------------------------------------------------------------------------
+
+
+def _refuse(monkeypatch: pytest.MonkeyPatch, method: str, locked: Path) -> None:
+    """``Path.<method>`` fails under ``locked`` as it does for a user without permission there."""
+    real = getattr(Path, method)
+
+    def guarded(self: Path, *args: object, **kwargs: object) -> object:
+        if self == locked or locked in self.parents:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, method, guarded)
+
+
+@pytest.mark.parametrize("case", ["folder", "not-utf8", "unreadable", "in-a-locked-folder", "locked-project-file"])
+def test_a_config_file_that_cannot_be_read_is_an_invalid_input_naming_it(
+    case: str, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = write(tmp_path / "f.yaml", "kind: job\nmetadata:\n  name: f\nspec:\n  image: python:3.11\n")
+    config = write(tmp_path / "c.yaml", "default_image: python:3.12\n")
+    args: list[str | Path] = ["--config", config, "validate", spec]
+    if case == "folder":
+        args[1] = tmp_path
+        expected = f"{tmp_path}: is a directory, not a config file"
+    elif case == "not-utf8":
+        config.write_bytes(b"default_image: caf\xe9\n")
+        expected = f"{config}:1:19: not UTF-8 text"
+    elif case == "unreadable":  # mode 000 for anyone but root
+        _refuse(monkeypatch, "open", config)
+        expected = f"{config}: cannot read (Permission denied)"
+    elif case == "in-a-locked-folder":  # a folder without search permission: even stat fails
+        _refuse(monkeypatch, "stat", tmp_path / "locked")
+        args[1] = tmp_path / "locked" / "c.yaml"
+        expected = f"{tmp_path / 'locked' / 'c.yaml'}: cannot read config file (Permission denied)"
+    else:
+        project = write(Path.cwd() / ".mlctl.yaml", "default_image: python:3.12\n")
+        _refuse(monkeypatch, "stat", project)
+        args = ["validate", spec]
+        expected = f"{project}: cannot read config file (Permission denied)"
+
+    result = cli(*args)
+
+    assert result.code == ExitCode.INVALID_INPUT, result.err
+    assert expected in result.err
+    assert "internal error" not in result.err
 
 
 def test_config_show_names_the_origin_of_every_value(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -215,6 +215,52 @@ def test_an_invalid_result_is_refused_and_the_file_is_byte_identical(spec: Path,
     assert spec.read_bytes() == before
 
 
+SPARK = "kind: spark\nmetadata:\n  name: s\nspec:\n  image: spark:3\n  command: main.py\n"
+
+
+def test_set_resources_on_spark_without_a_side_is_refused_naming_the_options(spec_file: SpecFile, cli: Cli) -> None:
+    path = spec_file(SPARK, "s.yaml")
+
+    result = cli("set-resources", path, "--requests", "cpu=1,memory=2g")
+
+    assert result.code == 3
+    assert "give --driver and/or --executor" in result.err
+    assert "spec.driver_resources / spec.executor_resources" in result.err
+    assert path.read_text() == SPARK
+
+
+def test_set_resources_on_spark_sets_the_driver_and_executor_sides_in_jvm_sizes(spec_file: SpecFile, cli: Cli) -> None:
+    path = spec_file(SPARK, "s.yaml")
+
+    assert cli("set-resources", path, "--driver", "--requests", "cpu=1,mem=2g", "--limits", "cpu=2").code == 0
+    assert cli("set-resources", path, "--driver", "--executor", "--requests", "memory=4G", "--patch").code == 0
+
+    spec = yaml.safe_load(path.read_text())["spec"]
+    assert "resources" not in spec
+    assert spec["driver_resources"] == {"requests": {"cpu": 1, "memory": "4G"}, "limits": {"cpu": 2}}
+    assert spec["executor_resources"] == {"requests": {"memory": "4G"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        (SPEC, ["--driver", "--requests", "cpu=1"], "--driver and --executor apply to spark functions"),
+        (SPARK, ["--executor", "--requests", "mem=2x"], "neither a JVM memory size"),
+    ],
+)
+def test_set_resources_sides_are_for_spark_and_take_spark_memory(
+    spec_file: SpecFile, cli: Cli, text: str, args: list[str], message: str
+) -> None:
+    path = spec_file(text, "f.yaml")
+    before = path.read_bytes()
+
+    result = cli("set-resources", path, *args)
+
+    assert result.code == 3
+    assert message in result.err
+    assert path.read_bytes() == before
+
+
 # --- set-replicas, set-preemption, set-priority, set-node-selection --------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,23 @@ def test_expanding_variables_does_not_copy_the_environment_per_line(monkeypatch:
     assert len(values) == 501
     assert values["LAST"] == "value5-/home/a"
     assert copies <= 1  # a copy per line makes a 40,000-line file take minutes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A=1\nB=2\n",
+        "A=1\r\nB=\r\n\r\n# a comment with 'quotes'\nC=$A\n",
+        "A=1\rB=x${A}y\n",
+        "  # indented comment\nA.b_c-d=/x/y:z@w",
+        "A=1\nA=2\n",
+        "A= 1\nB=2",
+        "export A=1",
+        "A='x\nB=2'\nC=3",
+        "A=b#c\nB=c # note",
+    ],
+)
+def test_plain_lines_read_as_dotenv_reads_them(text: str) -> None:
+    from dotenv import dotenv_values
+
+    assert envfile.parse(text) == dict(dotenv_values(stream=io.StringIO(text)))

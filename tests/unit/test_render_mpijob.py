@@ -228,3 +228,15 @@ def test_the_mpi_training_example_renders_to_valid_objects() -> None:
     manifest_schemas.check(objects)
     assert mpi(objects)["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"] == 2
     assert container(objects, "Worker")["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
+def test_the_functions_annotations_ride_on_the_launcher_and_worker_pods() -> None:
+    data = spec_of("mpijob", replicas=2)
+    data["metadata"]["annotations"] = {"team.example/owner": "vision"}
+
+    objects = render(data)
+
+    for role in ("Launcher", "Worker"):
+        annotations = template(objects, role)["metadata"]["annotations"]
+        assert annotations["team.example/owner"] == "vision", role
+        assert "mlctl.io/thresholds" in annotations, role  # the run's own annotations stay

@@ -55,6 +55,9 @@ def test_time_string_is_read_as_seconds(text: str, seconds: float) -> None:
         ("-2h", "not a valid time string"),
         ("1m30", "not a valid time string"),
         ("h1", "not a valid time string"),
+        ("\u0663s", "not a valid time string"),  # ARABIC-INDIC DIGIT THREE
+        ("\uff11h", "not a valid time string"),  # FULLWIDTH DIGIT ONE
+        ("1\u0663m", "not a valid time string"),
         ("0.5s", "shorter than the minimum of 1 second"),
         ("0s", "shorter than the minimum of 1 second"),
     ],

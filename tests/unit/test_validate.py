@@ -622,3 +622,48 @@ def test_base_spec_parts_that_are_not_mappings_are_located_errors_not_a_render_c
 
     assert result.code == 3
     assert f"{path}{where}" in result.err
+
+
+# --- embedded code -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoded", ["'!!!'", "ZGVmIGhh!!!bmRsZXI=", "ZGVm IGhhbmRsZXI", "'//79'"])
+def test_function_code_that_is_not_base64_utf8_is_a_located_error(encoded: str) -> None:
+    found = errors(job(f"build:\n  functionSourceCode: {encoded}"))
+
+    assert found == [
+        "8:5 spec.build.functionSourceCode: not base64-encoded UTF-8 text "
+        "(write the code file's base64 (base64 -w0 FILE), or start from `mlctl new --from-file FILE`)"
+    ]
+
+
+def test_function_code_in_base64_passes_also_across_lines() -> None:
+    assert errors(job("build:\n  functionSourceCode: |\n    ZGVmIGhh\n    bmRsZXI=")) == []
+
+
+def test_function_code_set_on_the_command_line_is_checked_too(cli: Cli, spec_file: SpecFile) -> None:
+    path = spec_file(job(), "f.yaml")
+
+    result = cli("render", path, "--set", "spec.build.functionSourceCode=!!!")
+
+    assert result.code == 3
+    assert "f.yaml:5:1: spec.build.functionSourceCode: not base64-encoded UTF-8 text" in result.err
+    assert result.out == ""
+
+
+# --- large env lists -----------------------------------------------------------
+
+
+def test_problems_in_a_long_env_list_are_located_at_their_own_entries() -> None:
+    entries = [f"- name: V{i}\n  value: x{i}" for i in range(200)]
+    entries[70] = "- name: BAD\n  value: [1]"
+    entries[150] = "- name: T\n  valu: typo"
+    entries[199] = "- name: S\n  valueFrom: {secretKeyRef: {name: s}}"
+
+    found = errors(job("env:\n" + "\n".join(entries)))
+
+    assert found == [
+        "149:5 spec.env[70].value: expected string or number or boolean or null, got a list",
+        "309:5 spec.env[150].valu: unknown key 'valu' (did you mean 'value'?)",
+        "407:17 spec.env[199].valueFrom.secretKeyRef: missing required key 'key'",
+    ]

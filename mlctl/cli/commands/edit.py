@@ -118,9 +118,15 @@ def set_resources(
     patch: Annotated[
         bool, typer.Option("--patch", help="Merge into the existing section instead of replacing it.")
     ] = False,
+    driver: Annotated[
+        bool, typer.Option("--driver", help="Spark: the driver's resources (spec.driver_resources).")
+    ] = False,
+    executor: Annotated[
+        bool, typer.Option("--executor", help="Spark: each executor's resources (spec.executor_resources).")
+    ] = False,
     dry_run: DryRun = False,
 ) -> int:
-    """Set CPU/memory/GPU requests and limits (fn.with_requests / with_limits)."""
+    """Set CPU/memory/GPU requests and limits (fn.with_requests / with_limits; spark: --driver / --executor)."""
     from mlctl.cli import invocation
     from mlctl.errors import UsageError
     from mlctl.spec import mutations
@@ -131,8 +137,9 @@ def set_resources(
     if not req and not lim:
         raise UsageError("give --requests and/or --limits")
     default_gpu = str(invocation.of(ctx).config().get("default_gpu_type"))
+    sides = [side for side, given in (("driver", driver), ("executor", executor)) if given]
     return _apply(
-        ctx, file, lambda tree: mutations.set_resources(tree, req, lim, gpu_type, default_gpu, patch), dry_run
+        ctx, file, lambda tree: mutations.set_resources(tree, req, lim, gpu_type, default_gpu, patch, sides), dry_run
     )
 
 
