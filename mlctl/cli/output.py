@@ -5,7 +5,8 @@ f.yaml | kubectl apply -f -`` works. Progress, warnings and errors go to
 stderr, with rich colour on a terminal and plain text when stderr is not a
 TTY, ``NO_COLOR`` is set or ``CI`` is.
 
-One ``Output`` belongs to one invocation (``mlctl.cli.invocation``); the
+Imports here are made where used: this module is on every command's
+start-up path. One ``Output`` belongs to one invocation (``mlctl.cli.invocation``); the
 module-level functions that need no console (``emit``, ``emit_documents``,
 ``table``) are the data half, shared by every command.
 """
@@ -13,11 +14,8 @@ module-level functions that need no console (``emit``, ``emit_documents``,
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import os
 import sys
-import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +83,8 @@ class Output:
         from mlctl.errors import InvalidInput
 
         if debug:
+            import traceback
+
             traceback.print_exception(exc, file=sys.stderr)
         if isinstance(exc, InvalidInput) and exc.problems:
             self.problems(exc.problems)
@@ -97,6 +97,8 @@ class Output:
 
     def internal_error(self, exc: BaseException, *, debug: bool = False) -> None:
         if debug:
+            import traceback
+
             traceback.print_exception(exc, file=sys.stderr)
         self.say(f"internal error: {type(exc).__name__}: {exc}", "bold red")
         if not debug:
@@ -106,6 +108,8 @@ class Output:
 def emit(data: Any, fmt: str = "yaml") -> None:
     """Write data to stdout as yaml, json or name."""
     if fmt == "json":
+        import json
+
         sys.stdout.write(json.dumps(_json_safe(data), indent=2, default=str, allow_nan=False) + "\n")
     elif fmt == "name":
         items = data.get("items", [data]) if isinstance(data, dict) else data
@@ -121,6 +125,8 @@ def emit(data: Any, fmt: str = "yaml") -> None:
 
 def _json_safe(data: Any) -> Any:
     """JSON has no NaN or Infinity (a handler may return them): they become the strings Python writes."""
+    import math
+
     if isinstance(data, float) and not math.isfinite(data):
         return "NaN" if math.isnan(data) else ("Infinity" if data > 0 else "-Infinity")
     if isinstance(data, dict):
