@@ -36,8 +36,9 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         from mlctl import __version__
+        from mlctl.cli import output
 
-        print(f"mlctl {__version__}")
+        output.lines([f"mlctl {__version__}"])
         raise typer.Exit(0)
 
 
@@ -144,7 +145,7 @@ def invoke(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort) as exc:
-        return _interrupted(getattr(exc, "signum", signal.SIGINT))
+        return _interrupted(current, getattr(exc, "signum", signal.SIGINT))
     except MlctlError as exc:
         current.out.error(exc, debug=current.debug)
         return exc.exit_code
@@ -159,7 +160,7 @@ def invoke(argv: list[str] | None = None) -> int:
         current.out.internal_error(exc, debug=current.debug)
         return ExitCode.INTERNAL
     if _received:  # click turned the interrupt into a bare exit code
-        return _interrupted(_received[-1])
+        return _interrupted(current, _received[-1])
     return int(result) if isinstance(result, int) else ExitCode.OK
 
 
@@ -201,12 +202,12 @@ def _interrupts() -> Iterator[None]:
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def _interrupted(signum: int) -> int:
+def _interrupted(current: invocation.Invocation, signum: int) -> int:
     from mlctl.errors import ExitCode
 
     name = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
     with contextlib.suppress(OSError):
-        print(name, file=sys.stderr, flush=True)
+        current.out.say(name)
     return ExitCode.INTERRUPTED if signum == signal.SIGINT else 128 + signum
 
 

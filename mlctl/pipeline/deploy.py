@@ -70,21 +70,21 @@ def run_checks(loaded: pipeline.Loaded, config: Config, namespace: str) -> list[
 def plan(functions: Sequence[pipeline.Loaded], config: Config, namespace: str, engine: str = "") -> Plan:
     """Render every function, stamp the objects and order them for applying (pure)."""
     from mlctl import render
-    from mlctl.cluster import apply
+    from mlctl.cluster import apply as apply_
 
     objects = [o for loaded in functions for o in function_objects(loaded, config, namespace, engine)]
     checks = [o for loaded in functions for o in run_checks(loaded, config, namespace)]
-    return Plan(namespace, apply.stamp(render.render_order(objects)), checks)
+    return Plan(namespace, apply_.stamp(render.render_order(objects)), checks)
 
 
 def preflight(
     cluster: Cluster, objects: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]] = ()
 ) -> Preflight:
     """Every check the server can make; raise ``PreflightFailed`` listing each problem (nothing is written)."""
-    from mlctl.cluster import apply
+    from mlctl.cluster import apply as apply_
     from mlctl.errors import PreflightFailed
 
-    check = apply.preflight(cluster, objects, checks)
+    check = apply_.preflight(cluster, objects, checks)
     if check.problems:
         raise PreflightFailed(
             f"preflight failed: {len(check.problems)} problem(s); nothing was written", details=check.problems
