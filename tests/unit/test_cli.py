@@ -297,3 +297,11 @@ def test_run_falls_back_to_a_local_run_only_without_a_kubeconfig_context(
     else:  # the cluster path is taken (and, in the unit tier, refused before any connection)
         assert "no cluster configured" not in result.err
         assert "unit tests run without a cluster" in result.err, result
+
+
+def test_one_invocation_leaves_nothing_to_the_next(spec_file: SpecFile, cli: Cli) -> None:
+    """Global options live on the invocation: a later command in the same process starts clean."""
+    typo = spec_file(GOOD + "  resourcez: {}\n")
+    assert cli("--validate", "strict", "validate", typo).code == ExitCode.INVALID_INPUT
+    assert cli("--validate", "ignore", "validate", typo).code == ExitCode.OK
+    assert cli("validate", typo).code == ExitCode.INVALID_INPUT  # the default, warn: a likely typo is an error
