@@ -81,7 +81,7 @@ def deploy(
         return 0
     with current.out.spinner(f"applying {len(plan.objects)} objects"):
         outcome = deploy_.apply(cluster, plan, check)
-    report(current, outcome, output)
+    _report(current, outcome, output)
     if wait:
         from mlctl.cluster import ready
 
@@ -107,7 +107,7 @@ def _preflight(current: Invocation, cluster: Cluster, plan: Plan, label: str) ->
     return check
 
 
-def report(current: Invocation, outcome: Outcome, output: str) -> None:
+def _report(current: Invocation, outcome: Outcome, output: str) -> None:
     """What applying (or deleting) did: kind/name action lines on stderr, or data on stdout."""
     from mlctl.cli import output as out
 
