@@ -70,13 +70,12 @@ def start_runs(bed: Any, namespace: str, count: int, first: int) -> None:
     import tempfile
     from pathlib import Path
 
+    from mlctl import config as config_
     from mlctl import pipeline
-    from mlctl.cli import state
     from mlctl.cluster import client
     from mlctl.render.context import RenderContext
 
-    state.reset()
-    config = state.config()
+    config = config_.load(None)
     spec = Path(tempfile.mkdtemp(prefix="mlctl-bench-monitor-")) / "live.yaml"
     spec.write_text(
         "kind: job\nmetadata:\n  name: live\n  project: bench\n"

@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     RUN_FAILED = 5
     RUN_ABORTED = 6
     WAIT_TIMEOUT = 7
+    HUB = 8  # the function hub failed or could not be reached (a hub:// reference, `mlctl hub`)
     INTERNAL = 70
     INTERRUPTED = 130
 
@@ -55,9 +56,10 @@ class MlctlError(Exception):
 
     exit_code: ExitCode = ExitCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.details = tuple(details)  # lines printed above the message (each failed check, say)
 
 
 class UsageError(MlctlError):
@@ -159,23 +161,33 @@ class Invalid(ClusterError):
 
 
 class PreflightFailed(ClusterError):
-    """A deploy's checks failed before anything was written."""
+    """A deploy's checks failed before anything was written; ``details`` lists each."""
+
+
+class HubError(MlctlError):
+    """The function hub answered with an error, with something that is not what was asked, or not at all.
+
+    Not a cluster error: the hub is a separate server, and a script may retry
+    or fall back differently.
+    """
+
+    exit_code = ExitCode.HUB
 
 
 class RunFailed(MlctlError):
+    """The run ended in failure (the handler raised, the pod failed, was preempted or evicted)."""
+
     exit_code = ExitCode.RUN_FAILED
 
 
 class RunAborted(MlctlError):
+    """The run was aborted: a state threshold passed, or a user aborted it."""
+
     exit_code = ExitCode.RUN_ABORTED
 
 
 class WaitTimeout(MlctlError):
     exit_code = ExitCode.WAIT_TIMEOUT
-
-
-class Interrupted(MlctlError):
-    exit_code = ExitCode.INTERRUPTED
 
 
 class Signalled(KeyboardInterrupt):

@@ -1,7 +1,8 @@
 """The ``mlctl`` command: the Typer app and the one error boundary.
 
 Command modules register themselves on ``app``; each parses options, calls
-one core function and hands the result to ``mlctl.cli.output``. ``run()``
+the core (``mlctl.pipeline``) and hands the result to ``mlctl.cli.output``.
+``invoke()`` makes the invocation's context (``mlctl.cli.invocation``) and
 is the only place that turns errors into messages and exit codes.
 """
 
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlctl.cli import state
+from mlctl.cli import invocation
 
 app = typer.Typer(
     name="mlctl",
@@ -35,13 +36,15 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         from mlctl import __version__
+        from mlctl.cli import output
 
-        print(f"mlctl {__version__}")
+        output.lines([f"mlctl {__version__}"])
         raise typer.Exit(0)
 
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     config: Annotated[
         str | None, typer.Option("--config", help="Config file (also MLCTL_CONFIG).", show_default=False)
     ] = None,
@@ -59,9 +62,10 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    state.options.config_file = config
-    state.options.debug = debug or bool(os.environ.get("MLCTL_DEBUG"))
-    state.options.validation = validate
+    current = invocation.of(ctx)
+    current.config_file = config
+    current.debug = debug or bool(os.environ.get("MLCTL_DEBUG"))
+    current.validation = validate
 
 
 def _command_name(argv: list[str]) -> str:
@@ -131,21 +135,19 @@ def invoke(argv: list[str] | None = None) -> int:
 
     arguments = _hoist_validate(sys.argv[1:] if argv is None else list(argv))
     _register(arguments)
-    state.reset()
+    current = invocation.Invocation(debug=bool(os.environ.get("MLCTL_DEBUG")))
     try:
         with _interrupts():
-            result = app(args=arguments, standalone_mode=False, prog_name="mlctl")
+            result = app(args=arguments, standalone_mode=False, prog_name="mlctl", obj=current)
     except click.exceptions.UsageError as exc:
         exc.show()
         return ExitCode.USAGE
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort) as exc:
-        return _interrupted(getattr(exc, "signum", signal.SIGINT))
+        return _interrupted(current, getattr(exc, "signum", signal.SIGINT))
     except MlctlError as exc:
-        from mlctl.cli import output
-
-        output.error(exc, debug=state.options.debug)
+        current.out.error(exc, debug=current.debug)
         return exc.exit_code
     except BrokenPipeError:
         return _reader_gone()
@@ -155,12 +157,10 @@ def invoke(argv: list[str] | None = None) -> int:
             return _reader_gone()
         raise
     except Exception as exc:  # the boundary: anything else is a bug in mlctl
-        from mlctl.cli import output
-
-        output.internal_error(exc, debug=state.options.debug)
+        current.out.internal_error(exc, debug=current.debug)
         return ExitCode.INTERNAL
     if _received:  # click turned the interrupt into a bare exit code
-        return _interrupted(_received[-1])
+        return _interrupted(current, _received[-1])
     return int(result) if isinstance(result, int) else ExitCode.OK
 
 
@@ -202,12 +202,12 @@ def _interrupts() -> Iterator[None]:
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def _interrupted(signum: int) -> int:
+def _interrupted(current: invocation.Invocation, signum: int) -> int:
     from mlctl.errors import ExitCode
 
     name = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
     with contextlib.suppress(OSError):
-        print(name, file=sys.stderr, flush=True)
+        current.out.say(name)
     return ExitCode.INTERRUPTED if signum == signal.SIGINT else 128 + signum
 
 

@@ -2,6 +2,8 @@
 
 The override flags (render, deploy, run, diff) follow one precedence
 ladder, stated in every command's help: see ``mlctl.spec.overrides``.
+``formats`` is the one declaration of what a command's ``-o`` accepts:
+click refuses any other value with exit 2 before the command runs.
 """
 
 from __future__ import annotations
@@ -106,19 +108,9 @@ Thresholds = Annotated[
         show_default=False,
     ),
 ]
-Output = Annotated[str, typer.Option("--output", "-o", help="yaml | json | name.")]
 ShowSecrets = Annotated[
     bool,
     typer.Option("--show-secrets", help="Print Secret data and secret-looking env values instead of redacting them."),
-]
-Namespace = Annotated[
-    str | None,
-    typer.Option(
-        "--namespace",
-        "-n",
-        help="Kubernetes namespace (default: the kubeconfig context's, else 'default').",
-        show_default=False,
-    ),
 ]
 
 
@@ -194,9 +186,63 @@ def with_overrides(command: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-def check_output(fmt: str, allowed: tuple[str, ...] = ("yaml", "json", "name")) -> str:
-    if fmt not in allowed:
-        from mlctl.errors import UsageError
+def formats(*names: str, help: str = "") -> Any:
+    """The ``--output/-o`` option of a command that prints in these formats: ``Annotated[str, formats(...)]``.
 
-        raise UsageError(f"--output '{fmt}': choose one of {', '.join(allowed)}")
-    return fmt
+    Any other value is a usage error (exit 2), checked by click for every
+    command alike.
+    """
+    import click
+
+    return typer.Option(
+        "--output", "-o", click_type=click.Choice(names), help=help or " | ".join(names) + ".", show_default=False
+    )
+
+
+Files = Annotated[list[str], typer.Argument(help="Spec files or hub:// references.", show_default=False)]
+Engine = Annotated[
+    str | None, typer.Option("--engine", help="Serving engine: nuclio | kubernetes.", show_default=False)
+]
+
+CLUSTER_PANEL = "Cluster"
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster).",
+        rich_help_panel=CLUSTER_PANEL,
+        show_default=False,
+    ),
+]
+Context = Annotated[
+    str | None,
+    typer.Option("--context", help="Kubeconfig context.", rich_help_panel=CLUSTER_PANEL, show_default=False),
+]
+Namespace = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="Namespace (default: the kubeconfig context's, else 'default').",
+        rich_help_panel=CLUSTER_PANEL,
+        show_default=False,
+    ),
+]
+Timeout = Annotated[
+    str,
+    typer.Option(
+        "--timeout", help="How long to wait, e.g. 30s, 5m (also bounds API retries).", rich_help_panel=CLUSTER_PANEL
+    ),
+]
+
+
+def seconds(text: str, flag: str = "--timeout") -> float:
+    """A time string as seconds; a negative one waits for ever."""
+    from mlctl.errors import InvalidInput
+    from mlctl.spec import durations
+
+    try:
+        value = durations.parse_seconds(text)
+    except durations.TimeStringError as exc:
+        raise InvalidInput(f"{flag}: {exc}") from None
+    return float("inf") if value < 0 else value

@@ -1,20 +1,22 @@
 """Everything mlctl prints: data on stdout, people's messages on stderr.
 
-stdout carries data only (YAML, JSON, names), so ``mlctl render f.yaml |
-kubectl apply -f -`` works. Progress, warnings and errors go to stderr,
-with rich colour on a terminal and plain text when stderr is not a TTY,
-``NO_COLOR`` is set or ``CI`` is.
+stdout carries data only (YAML, JSON, names, tables), so ``mlctl render
+f.yaml | kubectl apply -f -`` works. Progress, warnings and errors go to
+stderr, with rich colour on a terminal and plain text when stderr is not a
+TTY, ``NO_COLOR`` is set or ``CI`` is.
+
+Imports here are made where used: this module is on every command's
+start-up path. One ``Output`` belongs to one invocation (``mlctl.cli.invocation``); the
+module-level functions that need no console (``emit``, ``emit_documents``,
+``table``) are the data half, shared by every command.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import os
 import sys
-import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,69 +24,92 @@ if TYPE_CHECKING:
 
     from mlctl.errors import MlctlError, Problem
 
-_console: Console | None = None
-
 
 def fancy() -> bool:
     return sys.stderr.isatty() and not os.environ.get("NO_COLOR") and not os.environ.get("CI")
 
 
-def console() -> Console:
-    """The stderr console (rich), created on first use."""
-    global _console
-    if _console is None:
-        from rich.console import Console
+class Output:
+    """The stderr half of one invocation: messages, progress, spinners, errors."""
 
-        _console = Console(
-            stderr=True, no_color=not fancy(), highlight=False, force_terminal=fancy() or None, soft_wrap=True
-        )
-    return _console
+    def __init__(self) -> None:
+        self._console: Console | None = None
 
+    def console(self) -> Console:
+        """The stderr console (rich), created on first use."""
+        if self._console is None:
+            from rich.console import Console
 
-def say(message: str, style: str = "") -> None:
-    """One line for people, on stderr."""
-    if fancy():
-        console().print(message, style=style or None, markup=False)
-    else:
-        print(message, file=sys.stderr, flush=True)
+            self._console = Console(
+                stderr=True, no_color=not fancy(), highlight=False, force_terminal=fancy() or None, soft_wrap=True
+            )
+        return self._console
 
+    def say(self, message: str, style: str = "") -> None:
+        """One line for people, on stderr."""
+        if fancy():
+            self.console().print(message, style=style or None, markup=False)
+        else:
+            print(message, file=sys.stderr, flush=True)
 
-def say_lines(lines: Iterable[str]) -> None:
-    """Several lines for people, on stderr, together."""
-    say("\n".join(lines), "yellow")
+    def warn(self, message: str) -> None:
+        self.say(f"warning: {message}", "yellow")
 
+    def say_lines(self, lines: Iterable[str]) -> None:
+        """Several lines for people, on stderr, together."""
+        self.say("\n".join(lines), "yellow")
 
-def problems(items: Iterable[Problem]) -> None:
-    for problem in items:
-        style = "yellow" if problem.severity == "warning" else "red"
-        prefix = "warning: " if problem.severity == "warning" else ""
-        say(f"{prefix}{problem}", style)
+    def progress(self, message: str) -> None:
+        """A progress line while waiting (state changes, readiness)."""
+        self.say(message, "cyan")
 
+    def problems(self, items: Iterable[Problem]) -> None:
+        for problem in items:
+            style = "yellow" if problem.severity == "warning" else "red"
+            prefix = "warning: " if problem.severity == "warning" else ""
+            self.say(f"{prefix}{problem}", style)
 
-def error(exc: MlctlError, *, debug: bool = False) -> None:
-    from mlctl.errors import InvalidInput
+    @contextlib.contextmanager
+    def spinner(self, message: str) -> Iterator[None]:
+        """A spinner on a terminal while something waits; one plain line otherwise."""
+        if fancy():
+            with self.console().status(message):
+                yield
+        else:
+            self.say(message + " ...")
+            yield
 
-    if debug:
-        traceback.print_exception(exc, file=sys.stderr)
-    if isinstance(exc, InvalidInput) and exc.problems:
-        problems(exc.problems)
-        errors = sum(1 for p in exc.problems if p.severity == "error")
-        say(f"error: {errors} problem{'s' if errors != 1 else ''} found", "bold red")
-        return
-    say(f"error: {exc.message}", "bold red")
+    def error(self, exc: MlctlError, *, debug: bool = False) -> None:
+        from mlctl.errors import InvalidInput
 
+        if debug:
+            import traceback
 
-def internal_error(exc: BaseException, *, debug: bool = False) -> None:
-    if debug:
-        traceback.print_exception(exc, file=sys.stderr)
-    say(f"internal error: {type(exc).__name__}: {exc}", "bold red")
-    if not debug:
-        say("this is a bug in mlctl; run again with --debug for the traceback")
+            traceback.print_exception(exc, file=sys.stderr)
+        if isinstance(exc, InvalidInput) and exc.problems:
+            self.problems(exc.problems)
+            errors = sum(1 for p in exc.problems if p.severity == "error")
+            self.say(f"error: {errors} problem{'s' if errors != 1 else ''} found", "bold red")
+            return
+        for detail in exc.details:
+            self.say(f"  {detail}", "red")
+        self.say(f"error: {exc.message}", "bold red")
+
+    def internal_error(self, exc: BaseException, *, debug: bool = False) -> None:
+        if debug:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        self.say(f"internal error: {type(exc).__name__}: {exc}", "bold red")
+        if not debug:
+            self.say("this is a bug in mlctl; run again with --debug for the traceback")
 
 
 def emit(data: Any, fmt: str = "yaml") -> None:
     """Write data to stdout as yaml, json or name."""
     if fmt == "json":
+        import json
+
         sys.stdout.write(json.dumps(_json_safe(data), indent=2, default=str, allow_nan=False) + "\n")
     elif fmt == "name":
         items = data.get("items", [data]) if isinstance(data, dict) else data
@@ -100,6 +125,8 @@ def emit(data: Any, fmt: str = "yaml") -> None:
 
 def _json_safe(data: Any) -> Any:
     """JSON has no NaN or Infinity (a handler may return them): they become the strings Python writes."""
+    import math
+
     if isinstance(data, float) and not math.isfinite(data):
         return "NaN" if math.isnan(data) else ("Infinity" if data > 0 else "-Infinity")
     if isinstance(data, dict):
@@ -122,26 +149,15 @@ def emit_documents(objects: list[dict[str, Any]], fmt: str = "yaml") -> None:
         sys.stdout.flush()
 
 
-@contextlib.contextmanager
-def spinner(message: str) -> Iterator[None]:
-    """A spinner on a terminal while something waits; one plain line otherwise."""
-    if fancy():
-        with console().status(message):
-            yield
-    else:
-        say(message + " ...")
-        yield
+def lines(text: Iterable[str]) -> None:
+    """Lines of data on stdout (names, log lines, a diff), each ended by one newline."""
+    sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in text)
+    sys.stdout.flush()
 
 
-def progress(message: str) -> None:
-    """A progress line while waiting (state changes, readiness)."""
-    say(message, "cyan")
-
-
-def table(headers: list[str], rows: list[list[str]]) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A plain, aligned table on stdout (greppable; no colour codes)."""
-    import sys
-
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
     for row in [headers, *rows]:
         sys.stdout.write("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip() + "\n")
+    sys.stdout.flush()

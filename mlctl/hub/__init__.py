@@ -85,10 +85,15 @@ class Pulled:
 
 
 def fetch_text(
-    ref: str, *, source: str | None = None, timeout: float | None = None, channel: str | None = None
+    ref: str,
+    *,
+    source: str | None = None,
+    timeout: float | None = None,
+    channel: str | None = None,
+    reporter: report.Reporter | None = None,
 ) -> tuple[str, str]:
     """The spec text behind ``hub://NAME[:TAG]`` and the label errors should name (its URL)."""
-    fetched = fetch(ref, source=source, timeout=timeout, channel=channel)
+    fetched = fetch(ref, source=source, timeout=timeout, channel=channel, reporter=reporter)
     return fetched.text, fetched.label
 
 

@@ -2,8 +2,9 @@
 
 Downloads take time and a stale cached copy deserves a warning, but the
 hub modules sit below the CLI and must not write to stdout or stderr. They
-call a ``Reporter``; the default one stays silent, and the CLI installs one
-that draws progress and warnings on stderr (``mlctl.cli.commands.hub``).
+call a ``Reporter``: the one passed in (the CLI passes one that draws
+progress and warnings on stderr, ``mlctl.cli.hub_progress``), else the one
+installed here, silent unless a caller installs another.
 """
 
 from __future__ import annotations

@@ -42,10 +42,10 @@ DEFAULT_TIMEOUT = 30.0
 _CHUNK = 64 * 1024
 
 
-class HubError(errors.ClusterError):
+class HubError(errors.HubError):
     """The hub answered with an error or with something that is not what was asked for.
 
-    Exit code 4, like a cluster error: the reference the user wrote may be
+    Exit code 8 (``ExitCode.HUB``): the reference the user wrote may be
     fine; the remote end failed.
     """
 

@@ -1,7 +1,6 @@
 """Where a run stands, read from its Kubernetes objects: pure functions over dicts.
 
-A pod is in one of the threshold states (Part B 10.4, with mlctl's
-decisions): ``image_pull_backoff`` (a container waiting in ImagePullBackOff
+A pod is in one of MLRun's threshold states: ``image_pull_backoff`` (a container waiting in ImagePullBackOff
 or ErrImagePull), ``pending_scheduled`` (Pending, PodScheduled=True),
 ``pending_not_scheduled`` (other Pending) or ``running``; a finished pod is
 in none. The time in state comes from Kubernetes' own timestamps, so any

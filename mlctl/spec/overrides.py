@@ -20,10 +20,6 @@ from typing import Any
 from mlctl import config as config_
 from mlctl.errors import InvalidInput
 
-PRECEDENCE = (
-    "spec file < --env-file (in order) < --env < --image/--requests/--limits/--gpu-type/"
-    "--preemption-mode/--priority-class/--node-selector/--threshold < --set"
-)
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 

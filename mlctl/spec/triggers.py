@@ -56,7 +56,7 @@ def http_trigger(
     secret: str | None = None,
     annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The trigger ``with_http`` builds (Part B of mlctl's MLRun notes, section 5)."""
+    """The HTTP trigger MLRun's ``with_http`` builds: workers, timeouts, ingress, canary."""
     if workers < 0:
         raise InvalidInput("--workers must be 0 or more")
     notes = {str(k): str(v) for k, v in (annotations or {}).items()}

@@ -33,7 +33,6 @@ from mlctl.spec.loader import Document, Path_
 # The newest MLRun whose exported spec keys the schema knows
 MLRUN_VERSION = "1.12"
 SUPPORTED_KINDS = ("job", "mpijob", "dask", "nuclio", "remote", "serving", "application", "spark")
-THRESHOLD_KINDS = ("job", "mpijob", "spark")
 NUCLIO_KINDS = ("nuclio", "remote", "serving", "application")
 # MLRun's own words (DaskCluster / RemoteRuntime.set_state_thresholds), so a
 # user who met them in MLRun recognises them here

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -29,9 +31,18 @@ def test_exit_codes_are_the_documented_numbers() -> None:
         "RUN_FAILED": 5,
         "RUN_ABORTED": 6,
         "WAIT_TIMEOUT": 7,
+        "HUB": 8,
         "INTERNAL": 70,
         "INTERRUPTED": 130,
     }
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    import re
+
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
+    assert {int(c) for c in ExitCode} <= documented
 
 
 def test_a_valid_spec_exits_0(spec_file: SpecFile, cli: Cli) -> None:
@@ -55,7 +66,7 @@ def test_help_and_version_exit_0(cli: Cli) -> None:
         (("render", "--bogus", "x.yaml"), "--bogus"),
         (("frobnicate",), "No such command 'frobnicate'"),
         (("set-replicas", "f.yaml", "not-a-number"), "'not-a-number' is not a valid integer"),
-        (("validate", "-o", "yaml", "f.yaml"), "--output 'yaml': choose one of text, json"),
+        (("validate", "-o", "yaml", "f.yaml"), "'yaml' is not one of 'text', 'json'"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message_on_stderr(cli: Cli, args: tuple[str, ...], message: str) -> None:
@@ -192,19 +203,34 @@ def test_validate_text_output_goes_to_stderr(spec_file: SpecFile, cli: Cli) -> N
     assert "spec.preemption_mode" in failed.err
 
 
+def _kinds(data: dict[str, Any]) -> list[str]:
+    return [item["kind"] for item in data["items"]]
+
+
 @pytest.mark.parametrize(
-    "args",
+    ("args", "says"),
     [
-        ("validate", "{good}", "-o", "json"),
-        ("validate", "{bad}", "-o", "json"),
-        ("validate", "{warns}", "-o", "json"),
-        ("render", "{good}", "-o", "json", "--run-id", "r1"),
-        ("render", "{warns}", "-o", "json", "--run-id", "r1"),
-        ("render", "{good}", "-o", "json", "--function"),
-        ("config", "show", "-o", "json"),
+        (("validate", "{good}", "-o", "json"), lambda d: d["valid"] and d["files"] == 1 and d["problems"] == []),
+        (
+            ("validate", "{bad}", "-o", "json"),
+            lambda d: not d["valid"] and [p["path"] for p in d["problems"]] == ["spec.preemption_mode"],
+        ),
+        (("validate", "{warns}", "-o", "json"), lambda d: d["valid"] and d["problems"][0]["severity"] == "warning"),
+        (("render", "{good}", "-o", "json", "--run-id", "r1"), lambda d: d["kind"] == "List" and _kinds(d) == ["Job"]),
+        (("render", "{warns}", "-o", "json", "--run-id", "r1"), lambda d: _kinds(d) == ["Job"]),
+        (("render", "{good}", "-o", "json", "--function"), lambda d: d["kind"] == "List" and _kinds(d) == []),
+        (
+            ("config", "show", "-o", "json"),
+            lambda d: (
+                d["origins"]["function_defaults.preemption_mode"] == "default"
+                and d["values"]["function_defaults"]["preemption_mode"] == "prevent"
+            ),
+        ),
     ],
 )
-def test_json_output_parses(spec_file: SpecFile, cli: Cli, args: tuple[str, ...]) -> None:
+def test_json_output_says_what_happened(
+    spec_file: SpecFile, cli: Cli, args: tuple[str, ...], says: Callable[[dict[str, Any]], bool]
+) -> None:
     paths = {
         "good": spec_file(GOOD, "good.yaml"),
         "bad": spec_file(BAD, "bad.yaml"),
@@ -213,7 +239,7 @@ def test_json_output_parses(spec_file: SpecFile, cli: Cli, args: tuple[str, ...]
 
     result = cli(*(a.format(**paths) for a in args))
 
-    assert isinstance(json.loads(result.out), dict)
+    assert says(json.loads(result.out)), result.out
 
 
 def test_validate_json_reports_warnings_with_their_severity(spec_file: SpecFile, cli: Cli) -> None:
@@ -271,3 +297,11 @@ def test_run_falls_back_to_a_local_run_only_without_a_kubeconfig_context(
     else:  # the cluster path is taken (and, in the unit tier, refused before any connection)
         assert "no cluster configured" not in result.err
         assert "unit tests run without a cluster" in result.err, result
+
+
+def test_one_invocation_leaves_nothing_to_the_next(spec_file: SpecFile, cli: Cli) -> None:
+    """Global options live on the invocation: a later command in the same process starts clean."""
+    typo = spec_file(GOOD + "  resourcez: {}\n")
+    assert cli("--validate", "strict", "validate", typo).code == ExitCode.INVALID_INPUT
+    assert cli("--validate", "ignore", "validate", typo).code == ExitCode.OK
+    assert cli("validate", typo).code == ExitCode.INVALID_INPUT  # the default, warn: a likely typo is an error

@@ -401,4 +401,4 @@ def test_config_show_with_an_unknown_format_is_a_usage_error(cli: Cli) -> None:
     result = cli("config", "show", "-o", "xml")
 
     assert result.code == 2
-    assert "choose one of table, yaml, json" in result.err
+    assert "'xml' is not one of 'table', 'yaml', 'json'" in result.err

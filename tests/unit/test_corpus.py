@@ -32,7 +32,9 @@ def test_hub_function_loads_and_validates(path: Path) -> None:
     loaded = pipeline.load(str(path), DEFAULT)
 
     assert loaded.function.name
-    assert all(w.severity == "warning" for w in loaded.warnings)
+    assert loaded.function.kind == loaded.document.data["kind"]
+    # every warning says where: the file, and a line in it
+    assert all(w.file == str(path) and w.line > 0 for w in loaded.warnings)
 
 
 def test_the_file_with_merge_conflict_markers_is_refused_at_each_marker() -> None:

@@ -170,7 +170,7 @@ def test_set_thresholds_on_a_nuclio_function_is_refused(spec_file: SpecFile, cli
     assert path.read_bytes() == before
 
 
-# --- set-resources (Part C 1-2) -------------------------------------------------------------------
+# --- set-resources -----------------------------------------------------------------------------
 
 
 def test_set_resources_replaces_a_section_unless_patched(spec: Path, cli: Cli) -> None:

@@ -1,4 +1,4 @@
-"""Env files in python-dotenv's format (Part B §3, Part C 5-6): every row of the table."""
+"""Env files in python-dotenv's format: quoting, escapes, comments, export, interpolation."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def test_an_error_does_not_print_the_value_of_a_secret() -> None:
     assert "hunter2" not in problem
 
 
-def test_part_c_5_the_example_file() -> None:
+def test_the_example_file_reads_as_documented() -> None:
     text = "# c\nexport A=1\nB='x y'\nC=\"q\\nz\"\nD=plain # trailing\nA=override\n"
 
     values = parse(text)

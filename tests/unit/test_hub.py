@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -347,7 +349,7 @@ def test_offline_without_a_cached_copy_names_the_url(server: hub_fixtures.HubSer
     server.stop()
     with pytest.raises(MlctlError) as caught:
         hub.fetch_text("hub://aggregate", source=server.url)
-    assert caught.value.exit_code == ExitCode.CLUSTER
+    assert caught.value.exit_code == ExitCode.HUB
     assert f"{server.url}/functions/master/aggregate/latest/src/function.yaml" in caught.value.message
     assert "no cached copy" in caught.value.message
     assert cached_files(isolated) == []
@@ -357,12 +359,12 @@ def test_offline_without_a_cached_copy_names_the_url(server: hub_fixtures.HubSer
     ("mode", "exit_code", "says"),
     [
         ("404", ExitCode.INVALID_INPUT, "not found (HTTP 404)"),
-        ("500", ExitCode.CLUSTER, "HTTP 500"),
-        ("garbage-html", ExitCode.CLUSTER, "not a function spec"),
-        ("garbage-yaml", ExitCode.CLUSTER, "not valid YAML at line 3"),
-        ("garbage-binary", ExitCode.CLUSTER, "not UTF-8"),
-        ("hang", ExitCode.CLUSTER, "no answer within 0.5 s"),
-        ("truncated", ExitCode.CLUSTER, "cut short"),
+        ("500", ExitCode.HUB, "HTTP 500"),
+        ("garbage-html", ExitCode.HUB, "not a function spec"),
+        ("garbage-yaml", ExitCode.HUB, "not valid YAML at line 3"),
+        ("garbage-binary", ExitCode.HUB, "not UTF-8"),
+        ("hang", ExitCode.HUB, "no answer within 0.5 s"),
+        ("truncated", ExitCode.HUB, "cut short"),
     ],
 )
 def test_a_broken_hub_is_a_clear_error_and_nothing_is_cached(
@@ -438,21 +440,11 @@ def test_the_conflicted_corpus_file_is_refused_before_caching(tmp_path: Path, is
             hub.fetch("hub://rnn-serving", source=served.url, reporter=Recorder())
     finally:
         served.stop()
-    assert caught.value.exit_code == ExitCode.CLUSTER
+    assert caught.value.exit_code == ExitCode.HUB
     assert cached_files(isolated) == []
 
 
 # -- the CLI -----------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def cli_reporter() -> Iterator[None]:
-    """The reporter the CLI installs, whatever earlier tests swapped in."""
-    from mlctl.cli.commands import hub as hub_cmd
-
-    previous = hub_cmd.install_reporter()
-    yield
-    report.install(previous)
 
 
 def test_cli_hub_list_json(hub_url: str, built: hub_fixtures.BuiltHub, cli: Any) -> None:
@@ -526,6 +518,24 @@ def test_cli_warns_on_stderr_when_offline(
     assert "warning:" in offline.err and "using the cached copy fetched" in offline.err
 
 
+def test_validate_warns_of_a_stale_cached_copy_in_a_fresh_process(
+    server: hub_fixtures.HubServer, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    """Not only ``mlctl hub``: any command that reads a hub:// source says that it used the cache."""
+    monkeypatch.setenv("MLCTL_HUB_URL", server.url)
+    assert cli("validate", "hub://aggregate").code == 0  # cached now
+    server.stop()
+    offline = subprocess.run(
+        [sys.executable, "-m", "mlctl", "validate", "hub://aggregate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert offline.returncode == 0, offline.stderr
+    assert "warning:" in offline.stderr and "using the cached copy fetched" in offline.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
@@ -547,8 +557,8 @@ def test_cli_exit_code_3_for_references_that_name_nothing(
     assert says in result.err
 
 
-def test_cli_exit_code_4_when_the_hub_cannot_be_reached(server: hub_fixtures.HubServer, cli: Any) -> None:
+def test_cli_exit_code_8_when_the_hub_cannot_be_reached(server: hub_fixtures.HubServer, cli: Any) -> None:
     server.stop()
     result = cli("hub", "list", "--hub", server.url)
-    assert result.code == 4
+    assert result.code == ExitCode.HUB == 8
     assert f"error: {server.url}/functions/master/catalog.json: cannot connect" in result.err

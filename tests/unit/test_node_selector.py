@@ -1,4 +1,4 @@
-"""Node selector layers (Part C 10): config default < project < function; an empty value removes."""
+"""Node selector layers: config default < project < function; an empty value removes."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def rendered_selector(spec_file: SpecFile, text: str, config: config_.Config) ->
     return selector_
 
 
-def test_part_c_10_later_layers_win_key_by_key(spec_file: SpecFile) -> None:
+def test_later_layers_win_key_by_key(spec_file: SpecFile) -> None:
     found = selector(spec_file, spec('{zone: us-east1, gpu: "true"}'), layered_config())
 
     assert found == {"region": "us-central1", "zone": "us-east1", "gpu": "true", "arch": "amd64"}

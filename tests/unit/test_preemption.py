@@ -1,4 +1,4 @@
-"""Preemption modes (Part A.6): a pure function of the mode, the user's placement and the profile."""
+"""Preemption modes: a pure function of the mode, the user's placement and the profile."""
 
 from __future__ import annotations
 

@@ -81,14 +81,14 @@ def assert_valid_manifests(objects: list[dict[str, Any]]) -> None:
         assert_valid_manifest(obj)
 
 
-# --- Part C 1-4: the setters, then the rendered pod ---------------------------------------
+# --- the setters, then the rendered pod ---------------------------------------------------
 
 
 def tree() -> dict[str, Any]:
     return yaml.safe_load(job_spec())  # type: ignore[no-any-return]
 
 
-def test_part_c_1_requests_replace_unless_patched() -> None:
+def test_requests_replace_unless_patched() -> None:
     data = tree()
     mutations.set_resources(data, {"mem": "1G", "cpu": "500m"}, {}, None, "nvidia.com/gpu")
     assert data["spec"]["resources"]["requests"] == {"memory": "1G", "cpu": "500m"}
@@ -103,7 +103,7 @@ def test_part_c_1_requests_replace_unless_patched() -> None:
     assert container(objects)["resources"] == {"requests": {"cpu": 2, "memory": "3G"}}
 
 
-def test_part_c_2_gpu_limits_of_two_types() -> None:
+def test_gpu_limits_of_two_types() -> None:
     data = tree()
     mutations.set_resources(data, {}, {"mem": "2G", "cpu": "2", "gpus": "1"}, None, "nvidia.com/gpu")
     assert data["spec"]["resources"]["limits"] == {"memory": "2G", "cpu": 2, "nvidia.com/gpu": 1}
@@ -118,7 +118,7 @@ def test_part_c_2_gpu_limits_of_two_types() -> None:
 
 
 @pytest.mark.parametrize("memory", ["1 GB", "1GB", "1Gb"])
-def test_part_c_3_malformed_memory_is_refused_by_the_setter_and_by_validation(memory: str) -> None:
+def test_malformed_memory_is_refused_by_the_setter_and_by_validation(memory: str) -> None:
     with pytest.raises(InvalidInput, match="is not a Kubernetes quantity"):
         mutations.set_resources(tree(), {"mem": memory}, {}, None, "nvidia.com/gpu")
     data = tree()
@@ -128,7 +128,7 @@ def test_part_c_3_malformed_memory_is_refused_by_the_setter_and_by_validation(me
 
 
 @pytest.mark.parametrize("memory", ["1Gi", "1e3"])
-def test_part_c_3_well_formed_memory_renders(memory: str) -> None:
+def test_well_formed_memory_renders(memory: str) -> None:
     data = tree()
     mutations.set_resources(data, {"mem": memory}, {}, None, "nvidia.com/gpu")
 
@@ -136,7 +136,7 @@ def test_part_c_3_well_formed_memory_renders(memory: str) -> None:
     assert quantity.parse(rendered) == quantity.parse(memory)
 
 
-def test_part_c_4_setting_an_env_var_again_keeps_its_position() -> None:
+def test_setting_an_env_var_again_keeps_its_position() -> None:
     data = tree()
     mutations.set_env(data, [("A", "1"), ("B", "2")])
     mutations.set_env(data, [("A", "3")])
@@ -531,7 +531,7 @@ def test_render_with_an_unknown_output_format_is_a_usage_error(spec_file: SpecFi
     result = cli("render", spec_file(job_spec()), "-o", "xml")
 
     assert result.code == 2
-    assert "--output 'xml': choose one of yaml, json, name" in result.err
+    assert "'xml' is not one of 'yaml', 'json', 'name'" in result.err
 
 
 # --- every built-in manifest is valid Kubernetes ------------------------------------------------------

@@ -215,8 +215,11 @@ def test_long_names_leave_room_for_the_operators_pod_names() -> None:
     assert name.endswith("-abc12345")
 
 
-def test_the_default_config_renders_v2beta1() -> None:
-    assert DEFAULT.get("mpijob_crd_version") == "v2beta1"
+def test_the_default_config_renders_v2beta1_with_the_run_policy_nested() -> None:
+    job = mpi(render(spec_of("mpijob", replicas=2), DEFAULT))
+    assert job["apiVersion"] == "kubeflow.org/v2beta1"
+    assert job["spec"]["runPolicy"]["cleanPodPolicy"] == "All"
+    assert "cleanPodPolicy" not in job["spec"]
 
 
 def test_the_mpi_training_example_renders_to_valid_objects() -> None:

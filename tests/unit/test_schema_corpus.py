@@ -82,10 +82,6 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
-def test_schema_is_a_valid_draft_2020_12_schema() -> None:
-    Draft202012Validator.check_schema(_schema())
-
-
 def test_corpus_holds_every_exported_spec() -> None:
     assert len(CORPUS_FILES) == CORPUS_SIZE
 

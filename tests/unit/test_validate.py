@@ -172,7 +172,7 @@ def test_gpu_limit_alone_is_fine() -> None:
     )
 
 
-# --- labels (Part C 11) ------------------------------------------------------
+# --- labels ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -235,7 +235,7 @@ def test_valid_thresholds_in_both_spellings_pass() -> None:
     assert check(job("state_thresholds: {running: 24h}")) == []
 
 
-def test_part_c_7_unknown_state_is_an_error() -> None:
+def test_unknown_state_is_an_error() -> None:
     (found,) = errors(job("state_thresholds: {unknown_state: 1h}"))
 
     assert found.startswith("7:22 spec.state_thresholds.unknown_state: unknown state 'unknown_state'")
@@ -273,7 +273,7 @@ def test_both_spellings_of_one_state_are_an_error() -> None:
     ]
 
 
-# MLRun's own words (Part B §10), so a user who met them there recognises them
+# MLRun's own words, so a user who met them there recognises them
 NUCLIO_REFUSAL = "State thresholds do not apply for nuclio as it has its own function pods healthiness monitoring"
 
 

@@ -1,9 +1,9 @@
 """``mlctl hub list|show|pull``: browse an MLRun function hub and copy specs from it.
 
 Every spec-taking command already accepts ``hub://NAME[:TAG]`` (through
-``mlctl.pipeline.read``); these commands find what the hub holds. Importing
-this module also installs the reporter that draws hub downloads and
-warnings on stderr for every command, since ``mlctl.hub`` must not print.
+``mlctl.pipeline.read``); these commands find what the hub holds. Downloads
+and warnings are drawn on stderr by the invocation's hub reporter, as for
+every other command.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ import typer
 from mlctl.cli import options as opt
 from mlctl.cli import output as out
 from mlctl.cli.main import app
-from mlctl.hub import report
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
-
+    from mlctl.cli.invocation import Invocation
     from mlctl.hub import catalog as catalog_
 
 hub_app = typer.Typer(
@@ -64,7 +62,7 @@ Category = Annotated[
         show_default=False,
     ),
 ]
-ListFormat = Annotated[str, typer.Option("--output", "-o", help="table | json | yaml | name.")]
+ListFormat = Annotated[str, opt.formats("table", "json", "yaml", "name")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing file.")]
 PullTo = Annotated[
     str | None,
@@ -79,65 +77,14 @@ PullTo = Annotated[
 _DESCRIPTION_WIDTH = 60
 
 
-class _StderrReporter(report.Reporter):
-    """Hub downloads as a rich progress bar (plain lines off a terminal), warnings in yellow."""
-
-    def __init__(self) -> None:
-        self._bar: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
-
-    def warn(self, message: str) -> None:
-        out.say(f"warning: {message}", "yellow")
-
-    def download_started(self, url: str, total: int | None) -> None:
-        if not out.fancy():
-            out.say(f"fetching {url}")
-            return
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-        if self._bar is None:
-            self._bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=out.console(), transient=True
-            )
-            self._bar.start()
-        self._tasks[url] = self._bar.add_task(_short(url), total=total)
-
-    def download_progress(self, url: str, done: int, total: int | None) -> None:
-        if self._bar is not None and url in self._tasks:
-            self._bar.update(self._tasks[url], completed=done, total=total)
-
-    def download_finished(self, url: str) -> None:
-        if self._bar is None or url not in self._tasks:
-            return
-        self._bar.remove_task(self._tasks.pop(url))
-        if not self._tasks:
-            self._bar.stop()
-            self._bar = None
-
-
-def _short(url: str) -> str:
-    """The part of a hub URL that tells downloads apart: NAME/TAG/src/function.yaml."""
-    parts = url.split("/")
-    return "/".join(parts[-4:]) if len(parts) > 4 else url
-
-
-def install_reporter() -> report.Reporter:
-    """Draw hub progress and warnings on stderr from now on; return the reporter replaced."""
-    return report.install(_StderrReporter())
-
-
-install_reporter()
-
-
-def _hub_source(hub_url: str | None) -> str:
-    from mlctl.cli import state
-
+def _hub_source(current: Invocation, hub_url: str | None) -> str:
     # resolved here rather than in mlctl.hub so that --config FILE counts
-    return hub_url if hub_url is not None else str(state.config().get("hub_url") or "")
+    return hub_url if hub_url is not None else str(current.config().get("hub_url") or "")
 
 
 @hub_app.command("list")
 def list_(
+    ctx: typer.Context,
     category: Category = None,
     output: ListFormat = "table",
     hub_url: HubUrl = None,
@@ -148,17 +95,19 @@ def list_(
     Columns: name, version, kind, categories, description.
     """
     from mlctl import hub
+    from mlctl.cli import invocation
 
-    fmt = opt.check_output(output, ("table", "json", "yaml", "name"))
-    entries = hub.list_functions(category, source=_hub_source(hub_url), channel=channel)
-    if fmt in ("json", "yaml"):
-        out.emit([e.summary() for e in entries], fmt)
-    elif fmt == "name":
-        sys.stdout.write("".join(f"{e.name}\n" for e in entries))
+    current = invocation.of(ctx)
+    source, reporter = _hub_source(current, hub_url), current.hub_reporter()
+    entries = hub.list_functions(category, source=source, channel=channel, reporter=reporter)
+    if output in ("json", "yaml"):
+        out.emit([e.summary() for e in entries], output)
+    elif output == "name":
+        out.lines(e.name for e in entries)
     else:
         _table(entries)
     if not entries:
-        out.say(f"no functions in category '{category}'" if category else "the hub lists no functions")
+        current.out.say(f"no functions in category '{category}'" if category else "the hub lists no functions")
     return 0
 
 
@@ -178,8 +127,9 @@ def _table(entries: list[catalog_.Entry]) -> None:
 
 @hub_app.command("show")
 def show(
+    ctx: typer.Context,
     ref: RefArg,
-    output: Annotated[str, typer.Option("--output", "-o", help="yaml | json.")] = "yaml",
+    output: Annotated[str, opt.formats("yaml", "json")] = "yaml",
     hub_url: HubUrl = None,
     channel: Channel = None,
 ) -> int:
@@ -188,15 +138,17 @@ def show(
     Includes its kind, image, handler, categories and the URL of its spec.
     """
     from mlctl import hub
+    from mlctl.cli import invocation
 
-    fmt = opt.check_output(output, ("yaml", "json"))
-    shown = hub.show(ref, source=_hub_source(hub_url), channel=channel)
-    out.emit(shown.as_data(), fmt)
+    current = invocation.of(ctx)
+    shown = hub.show(ref, source=_hub_source(current, hub_url), channel=channel, reporter=current.hub_reporter())
+    out.emit(shown.as_data(), output)
     return 0
 
 
 @hub_app.command("pull")
 def pull(
+    ctx: typer.Context,
     ref: RefArg,
     output: PullTo = None,
     force: Force = False,
@@ -209,15 +161,17 @@ def pull(
     is kept unless --force. The file appears whole or not at all.
     """
     from mlctl import hub
+    from mlctl.cli import invocation
 
-    source = _hub_source(hub_url)
+    current = invocation.of(ctx)
+    source, reporter = _hub_source(current, hub_url), current.hub_reporter()
     if output == "-":
-        fetched = hub.fetch(ref, source=source, channel=channel)
+        fetched = hub.fetch(ref, source=source, channel=channel, reporter=reporter)
         sys.stdout.write(fetched.text)
         sys.stdout.flush()
         return 0
     dest = Path(output) if output else None
-    pulled = hub.pull(ref, dest, force=force, source=source, channel=channel)
+    pulled = hub.pull(ref, dest, force=force, source=source, channel=channel, reporter=reporter)
     digest = pulled.fetched.sha256[:12]
-    out.say(f"wrote {pulled.path} from {pulled.fetched.label} (sha256 {digest})", "green")
+    current.out.say(f"wrote {pulled.path} from {pulled.fetched.label} (sha256 {digest})", "green")
     return 0

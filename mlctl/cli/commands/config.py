@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mlctl.cli.commands import cluster_opts as copt
+from mlctl.cli import options as opt
 from mlctl.cli.main import app
 
 config_app = typer.Typer(
@@ -18,26 +18,27 @@ app.add_typer(config_app, name="config")
 
 @config_app.command("show")
 def show(
-    output: Annotated[str, typer.Option("--output", "-o", help="table | yaml | json.")] = "table",
+    ctx: typer.Context,
+    output: Annotated[str, opt.formats("table", "yaml", "json")] = "table",
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Print access keys instead of redacting them.")
     ] = False,
     from_cluster: Annotated[
         bool, typer.Option("--from-cluster", help="Include the layer an admin keeps in the cluster's ConfigMap.")
     ] = False,
-    kubeconfig: copt.Kubeconfig = None,
-    context: copt.Context = None,
+    kubeconfig: opt.Kubeconfig = None,
+    context: opt.Context = None,
 ) -> int:
     """Print every config key, its value and its origin."""
     import copy
 
-    from mlctl.cli import options, state
+    from mlctl.cli import invocation
     from mlctl.cli import output as out
 
-    options.check_output(output, ("table", "yaml", "json"))
+    current = invocation.of(ctx)
     if from_cluster:
-        copt.connect(kubeconfig, context, None)  # adds the cluster's layer to this invocation's config
-    config = state.config()
+        current.connect(kubeconfig, context, None)  # adds the cluster's layer to this invocation's config
+    config = current.config()
     values = copy.deepcopy(dict(config.values))
     if not show_secrets:
         _redact(values, config.auto_mount_params)
