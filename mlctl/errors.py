@@ -106,13 +106,14 @@ class ClusterError(MlctlError):
     def __init__(
         self,
         message: str,
+        details: Sequence[str] = (),
         *,
         failure: ClusterFailure | None = None,
         verb: str = "",
         resource: str = "",
         name: str = "",
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, details)
         self.failure = failure or ClusterFailure(verb=verb, resource=resource, name=name)
 
     @property

@@ -11,8 +11,8 @@ import typer
 import yaml
 
 from mlctl.cli import commands, main
-from mlctl.runs import record as record_
 from mlctl.runs import local_store
+from mlctl.runs import record as record_
 from tests.unit.support import Cli, SpecFile
 
 CODE_JOB = """

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mlctl import errors, pipeline
-from mlctl.cluster import apply
+from mlctl.kube import labels
 from mlctl.pipeline import deploy, nodes, run
 from mlctl.runs import record as record_
 from tests.unit.render_support import DEFAULT, SPOT, SPOT_TOLERATION, spec_of
@@ -101,7 +101,7 @@ def test_a_service_is_not_a_run(spec_file: SpecFile) -> None:
 def test_a_job_plan_applies_its_code_and_only_checks_its_run(spec_file: SpecFile) -> None:
     plan = deploy.plan([_loaded(spec_file, spec_of("job"))], DEFAULT, "team-a")
     assert [o["kind"] for o in plan.objects] == ["ConfigMap"]
-    assert all(apply.DIGEST in o["metadata"]["annotations"] for o in plan.objects)  # stamped for apply
+    assert all(labels.APPLIED_DIGEST in o["metadata"]["annotations"] for o in plan.objects)  # stamped for apply
     assert sorted(o["kind"] for o in plan.checks) == ["ConfigMap", "Job"]  # the run and its pinned code
     assert {o["metadata"]["namespace"] for o in plan.objects + plan.checks} == {"team-a"}
 

@@ -89,7 +89,8 @@ def _run_on_cluster(
     from mlctl.cli import output as out
     from mlctl.pipeline import deploy
     from mlctl.pipeline import run as run_
-    from mlctl.runs.cluster import follow, gather, ids
+    from mlctl.runs import ids
+    from mlctl.runs.cluster import follow, gather
 
     run_id, config = ids.new_run_id(), current.config()
     objects = run_.objects(loaded, config, cluster.namespace, run_id, params)
