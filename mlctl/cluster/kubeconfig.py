@@ -187,11 +187,7 @@ def select(merged: Merged, context: str | None, source: str) -> Target:
     user, user_dir = merged.users.get(user_name, ({}, Path()))
     if user_name and user_name not in merged.users:
         raise errors.InvalidInput(f"kubeconfig: context '{name}' names user '{user_name}', which is not defined")
-    server = str(cluster.get("server") or "")
-    if not server:
-        raise errors.InvalidInput(f"kubeconfig: cluster '{cluster_name}' has no server")
-    if urlsplit(server).scheme not in ("https", "http"):
-        raise errors.InvalidInput(f"kubeconfig: the server '{server}' of cluster '{cluster_name}' is not an http URL")
+    server = _server(cluster, cluster_name)
 
     def data(entry: Mapping[str, Any], key: str) -> str:
         value = entry.get(key)
@@ -206,14 +202,7 @@ def select(merged: Merged, context: str | None, source: str) -> Target:
         value = entry.get(key)
         return str(folder / Path(str(value)).expanduser()) if value else ""
 
-    exec_config = user.get("exec")
-    if exec_config is not None and not (isinstance(exec_config, Mapping) and exec_config.get("command")):
-        raise errors.InvalidInput(f"kubeconfig: the exec plugin of user '{user_name}' has no command")
-    if isinstance(exec_config, Mapping) and exec_config.get("command"):
-        command = str(exec_config["command"])
-        # a command given with a path is relative to the file; a bare name is looked up on PATH
-        if os.sep in command and not Path(command).is_absolute():
-            exec_config = {**exec_config, "command": str(user_dir / command)}
+    exec_config = _exec_plugin(user, user_name, user_dir)
     groups = user.get("as-groups") or []
     return Target(
         server=server.rstrip("/"),
@@ -238,6 +227,28 @@ def select(merged: Merged, context: str | None, source: str) -> Target:
         impersonate_groups=tuple(str(g) for g in groups),
         source=source,
     )
+
+
+def _server(cluster: Mapping[str, Any], cluster_name: str) -> str:
+    server = str(cluster.get("server") or "")
+    if not server:
+        raise errors.InvalidInput(f"kubeconfig: cluster '{cluster_name}' has no server")
+    if urlsplit(server).scheme not in ("https", "http"):
+        raise errors.InvalidInput(f"kubeconfig: the server '{server}' of cluster '{cluster_name}' is not an http URL")
+    return server
+
+
+def _exec_plugin(user: Mapping[str, Any], user_name: str, user_dir: Path) -> Any:
+    """The user's exec credential plugin, its command made absolute when given with a path."""
+    exec_config = user.get("exec")
+    if exec_config is not None and not (isinstance(exec_config, Mapping) and exec_config.get("command")):
+        raise errors.InvalidInput(f"kubeconfig: the exec plugin of user '{user_name}' has no command")
+    if isinstance(exec_config, Mapping):
+        command = str(exec_config["command"])
+        # a command given with a path is relative to the file; a bare name is looked up on PATH
+        if os.sep in command and not Path(command).is_absolute():
+            exec_config = {**exec_config, "command": str(user_dir / command)}
+    return exec_config
 
 
 def in_cluster(environ: Mapping[str, str], account: Path | None = None) -> Target | None:
