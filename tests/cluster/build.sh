@@ -5,7 +5,10 @@
 #   k8s-<k8s>-kwok-<kwok>/bin   kube-apiserver, kube-controller-manager,
 #                               kube-scheduler, kubectl, etcd (one wrapper
 #                               module) and kwok
-#   mpi-operator-<v>/bin        the MPI Operator (MPIJob v2beta1)
+#   mpi-operator-<v>-port/bin   the MPI Operator (MPIJob v2beta1), with its
+#                               health-check port taken from
+#                               MPI_OPERATOR_HEALTH_PORT (upstream fixes it at
+#                               8080, which would allow one testbed a machine)
 #   metrics-server-<v>/bin      metrics-server (the metrics.k8s.io API)
 #   kwok-<kwok>-crds            kwok's CRDs (Logs, ClusterLogs, ResourceUsage,
 #                               ...), copied from the kwok module
@@ -25,7 +28,8 @@ METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
 DASK_KUBERNETES_VERSION="${DASK_KUBERNETES_VERSION:-2025.4.3}"
 CACHE_ROOT="${MLCTL_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlctl-testbed}"
 BIN="$CACHE_ROOT/k8s-$K8S_VERSION-kwok-$KWOK_VERSION/bin"
-MPI_BIN="$CACHE_ROOT/mpi-operator-$MPI_OPERATOR_VERSION/bin"
+# "-port": built with the wrapper below, whose health port is not fixed.
+MPI_BIN="$CACHE_ROOT/mpi-operator-$MPI_OPERATOR_VERSION-port/bin"
 METRICS_BIN="$CACHE_ROOT/metrics-server-$METRICS_SERVER_VERSION/bin"
 KWOK_CRDS="$CACHE_ROOT/kwok-$KWOK_VERSION-crds"
 DASK_VENV="$CACHE_ROOT/dask-kubernetes-$DASK_KUBERNETES_VERSION/venv"
@@ -39,11 +43,13 @@ need_go() {
   fi
 }
 
-# go_build DIR NAME MODULE VERSION PACKAGE: one binary, built in a wrapper
-# module that requires MODULE@VERSION (`go install pkg@version` would also ask
-# the module proxy for the module's version list, which it may refuse).
+# go_build DIR NAME MODULE VERSION PACKAGE [MAIN_GO]: one binary, built in a
+# wrapper module that requires MODULE@VERSION (`go install pkg@version` would
+# also ask the module proxy for the module's version list, which it may
+# refuse). With MAIN_GO, that text is the wrapper's own main package and
+# PACKAGE is ".".
 go_build() {
-  local dir="$1" name="$2" mod="$3" version="$4" pkg="$5" t0 tmp
+  local dir="$1" name="$2" mod="$3" version="$4" pkg="$5" main_go="${6:-}" t0 tmp
   [ -f "$dir/.complete" ] && return 0
   need_go
   t0=$(date +%s)
@@ -54,6 +60,7 @@ go_build() {
     cd "$tmp"
     go mod init mlctl.local/testbed-extra >/dev/null 2>&1
     go mod edit -require "$mod@$version"
+    [ -z "$main_go" ] || printf '%s\n' "$main_go" > main.go
     CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "$dir/$name" "$pkg"
   ) || { rm -rf "$tmp"; echo "error: cannot build $pkg from $mod@$version" >&2; exit 4; }
   rm -rf "$tmp"
@@ -88,11 +95,42 @@ dask_venv() {
   touch "$DASK_VENV/.complete"
 }
 
+# The MPI Operator's own main, except that the health-check port (a package
+# variable upstream, 8080) comes from MPI_OPERATOR_HEALTH_PORT, so that
+# several testbeds can run on one machine.
+MPI_OPERATOR_MAIN='package main
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	_ "unsafe"
+
+	"github.com/kubeflow/mpi-operator/cmd/mpi-operator/app"
+	"github.com/kubeflow/mpi-operator/cmd/mpi-operator/app/options"
+	"k8s.io/klog/v2"
+)
+
+//go:linkname healthCheckPort github.com/kubeflow/mpi-operator/cmd/mpi-operator/app.healthCheckPort
+var healthCheckPort int
+
+func main() {
+	if port, err := strconv.Atoi(os.Getenv("MPI_OPERATOR_HEALTH_PORT")); err == nil {
+		healthCheckPort = port
+	}
+	klog.InitFlags(nil)
+	s := options.NewServerOption()
+	s.AddFlags(flag.CommandLine)
+	flag.Parse()
+	if err := app.Run(s); err != nil {
+		klog.Fatalf("%v\n", err)
+	}
+}'
+
 build_extras() {
   kwok_crds
   dask_venv
-  go_build "$MPI_BIN" mpi-operator github.com/kubeflow/mpi-operator "$MPI_OPERATOR_VERSION" \
-    github.com/kubeflow/mpi-operator/cmd/mpi-operator
+  go_build "$MPI_BIN" mpi-operator github.com/kubeflow/mpi-operator "$MPI_OPERATOR_VERSION" . "$MPI_OPERATOR_MAIN"
   go_build "$METRICS_BIN" metrics-server sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION" \
     sigs.k8s.io/metrics-server/cmd/metrics-server
 }

@@ -92,9 +92,6 @@ METRICS_SERVER_USER = "system:metrics-server"
 METRICS_SERVER_SERVICE = "metrics-server"
 MPI_OPERATOR_USER = "mpi-operator"
 MPI_OPERATOR_LOCK_NAMESPACE = "mpi-operator"
-# The MPI Operator serves its health check on this port of every interface;
-# upstream has no flag for it, so one testbed at a time per machine.
-MPI_OPERATOR_HEALTH_PORT = 8080
 DASK_OPERATOR_USER = "dask-kubernetes-operator"
 # kwok CRDs whose objects tests create while the testbed runs.
 KWOK_RUNTIME_CRDS = ("Logs", "ClusterLogs", "ResourceUsage", "ClusterResourceUsage")
@@ -883,11 +880,8 @@ class Testbed:
                 },
             }
         )
-        if not _port_free(MPI_OPERATOR_HEALTH_PORT):
-            raise TestbedError(
-                f"the MPI Operator serves its health check on port {MPI_OPERATOR_HEALTH_PORT} (fixed upstream), "
-                "which another process holds: is another testbed running?"
-            )
+        # build.sh builds the operator so that its health-check port (fixed
+        # at 8080 upstream) comes from the environment: one port per testbed.
         self._spawn(
             "mpi-operator",
             [
@@ -897,6 +891,7 @@ class Testbed:
                 "--kube-api-qps=50",
                 "--kube-api-burst=100",
             ],
+            env={"MPI_OPERATOR_HEALTH_PORT": str(_free_port())},
         )
         self._dask_health_port = _free_port()
         venv = self.builds.dask_venv
@@ -1108,15 +1103,6 @@ class Testbed:
             # The logs are the only clue; keep them when startup fails.
             self.keep = True
         return "\n".join(parts)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("", port))
-        except OSError:
-            return False
-        return True
 
 
 def _plural(kind: str) -> str:
