@@ -911,6 +911,7 @@ class Testbed:
                 "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
                 "HOME": str(self.workdir),
                 "KUBECONFIG": str(self._path("dask-operator.kubeconfig")),
+                "MLCTL_DASK_TARGETS": str(self._dask_targets()),
             },
         )
 
@@ -1022,6 +1023,16 @@ class Testbed:
             return
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         custom.replace_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "clusterresourceusages", name, body)
+
+    def _dask_targets(self) -> Path:
+        folder = self._path("dask-targets")
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def set_dask_target(self, namespace: str, cluster: str, workers: int) -> None:
+        """What DaskCluster ``cluster``'s scheduler answers when the operator's autoscaler asks
+        how many workers it wants (``dask_operator.py`` serves it as a stand-in scheduler)."""
+        (self._dask_targets() / f"{namespace}.{cluster}-scheduler").write_text(f"{workers}\n")
 
     def reclaim_node(self, name: str) -> None:
         """Take a node back as a cloud reclaims a spot instance: a NoExecute taint.

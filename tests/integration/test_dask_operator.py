@@ -2,7 +2,11 @@
 
 The operator runs in the testbed: from the DaskCluster mlctl deploys it makes
 the scheduler Deployment and Service and the default DaskWorkerGroup, whose
-worker Deployment kwok's nodes then run; it adopts the DaskAutoscaler.
+worker Deployment kwok's nodes then run; it adopts the DaskAutoscaler. kwok
+runs no Dask scheduler, so when the operator's autoscaler asks the scheduler
+how many workers it wants, a stand-in on 127.0.0.1 answers with the number a
+test sets (``Testbed.set_dask_target``); the operator's own code clamps it to
+the autoscaler's bounds and scales the worker group.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from tests.cluster.testbed import Testbed
 from tests.integration.support import Kube, Mlctl, wait_for
 
 pytest_plugins = ["tests.integration.fixtures"]
@@ -73,6 +78,29 @@ def test_the_operator_brings_up_a_deployed_dask_cluster_and_diff_is_clean(
     assert "no differences" in same.stderr
 
 
+def worker_replicas(kube: Kube) -> int:
+    (group,) = custom(kube, "daskworkergroups")
+    return int(group["spec"]["worker"]["replicas"])
+
+
+def test_the_operator_autoscales_workers_within_min_and_max_replicas(
+    mlctl: Mlctl, kube: Kube, testbed: Testbed, tmp_path: Path
+) -> None:
+    spec = dask_spec(tmp_path, min_replicas=2, max_replicas=3)
+    assert mlctl("deploy", str(spec)).code == 0
+    assert wait_for(lambda: len(running_pods(kube, "worker")) == 2, "min_replicas worker pods", timeout=90)
+
+    testbed.set_dask_target(kube.namespace, CLUSTER, 10)  # the scheduler wants ten workers
+
+    assert wait_for(lambda: len(running_pods(kube, "worker")) == 3, "max_replicas worker pods", timeout=60)
+    assert worker_replicas(kube) == 3  # clamped to max_replicas, not ten
+
+    testbed.set_dask_target(kube.namespace, CLUSTER, 0)  # and then none (after the operator's 15 s cool-down)
+
+    assert wait_for(lambda: len(running_pods(kube, "worker")) == 2, "back to min_replicas worker pods", timeout=60)
+    assert worker_replicas(kube) == 2  # clamped to min_replicas, not zero
+
+
 def test_delete_removes_the_dask_cluster_and_everything_the_operator_made(
     mlctl: Mlctl, kube: Kube, tmp_path: Path
 ) -> None:
@@ -86,9 +114,7 @@ def test_delete_removes_the_dask_cluster_and_everything_the_operator_made(
     assert wait_for(
         lambda: not any(custom(kube, plural) for plural in ("daskclusters", "daskworkergroups", "daskautoscalers")),
         "the Dask objects to go",
-        # kopf releases its finalizers once the operator's timers stop; a timer
-        # whose last try failed (no scheduler to ask) sleeps out its 60 s back-off
-        timeout=180,
+        timeout=60,
     )
     assert wait_for(
         lambda: not [w for w in kube.written() if not w.startswith("pod/")],
