@@ -140,8 +140,11 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     for key in list(os.environ):
         if key.startswith(("MLCTL_", "MLRUN_")) or key in ("KUBECONFIG", "NO_COLOR"):
             monkeypatch.delenv(key)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))  # no user config file
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))  # local run store
+    # nothing of the user's: no config file, and the test's own local run store and caches
+    for name, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state")):
+        monkeypatch.setenv(name, str(home / sub))
+    monkeypatch.setenv("MLCTL_STATE_DIR", str(home / "state" / "mlctl"))
+    monkeypatch.setenv("MLCTL_CACHE_DIR", str(home / "cache" / "mlctl"))
     monkeypatch.setenv("CI", "1")  # plain output
 
 
