@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.cluster.testbed import Testbed
@@ -83,6 +84,7 @@ def worker_replicas(kube: Kube) -> int:
     return int(group["spec"]["worker"]["replicas"])
 
 
+@pytest.mark.long
 def test_the_operator_autoscales_workers_within_min_and_max_replicas(
     mlctl: Mlctl, kube: Kube, testbed: Testbed, tmp_path: Path
 ) -> None:

@@ -27,6 +27,7 @@ from tests.integration.support import (
 pytest_plugins = ["tests.integration.fixtures"]
 
 
+@pytest.mark.long
 def test_run_prints_the_pods_log_lines_as_they_come_and_runs_logs_after_the_end(
     mlctl: Mlctl, spawn: Spawner, testbed: Testbed, namespace: str, tmp_path: Path
 ) -> None:

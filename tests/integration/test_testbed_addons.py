@@ -41,6 +41,7 @@ def test_pod_logs_come_from_the_file_the_test_writes(core: client.CoreV1Api, tes
     assert text.splitlines() == ["hello from the pod", "second line"]
 
 
+@pytest.mark.long
 def test_metrics_server_reports_the_simulated_usage(
     core: client.CoreV1Api, api_client: Any, testbed: Testbed, namespace: str
 ) -> None:
