@@ -92,7 +92,7 @@ def test_the_tracker_leaves_a_run_with_a_pod_to_the_pods_thresholds() -> None:
     tracker.reset_objects("Job", [job()])
 
     assert tracker.breaches(CREATED + timedelta(seconds=10)) == []
-    tracker.observe("DELETED", pod())
+    tracker.observe("DELETED", pod(), CREATED + timedelta(seconds=1))
     assert [b[0] for b in tracker.breaches(CREATED + timedelta(seconds=10))] == ["1a2b"]
 
 

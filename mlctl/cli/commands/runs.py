@@ -135,7 +135,7 @@ def get(
         out.emit(record.to_json(), "json")
     else:  # text shows what is set, as YAML; -o yaml everything, like json
         data = record.to_json()
-        out.emit(data if output == "yaml" else {k: v for k, v in data.items() if v not in ("", {}, None)}, "yaml")
+        out.emit(data if output == "yaml" else {k: v for k, v in data.items() if v not in ("", {}, [], None)}, "yaml")
     return 0
 
 
