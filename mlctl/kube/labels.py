@@ -43,6 +43,7 @@ CODE_SHA256 = PREFIX + "code-sha256"
 # what the Job controller writes on the pods of an Indexed Job: the index's counted and ignored failures
 JOB_INDEX_FAILURES = "batch.kubernetes.io/job-index-failure-count"
 JOB_INDEX_IGNORED_FAILURES = "batch.kubernetes.io/job-index-ignored-failure-count"
+JOB_TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"  # the Job controller's, on each pod until it counted it
 
 
 def managed() -> dict[str, str]:

@@ -123,25 +123,50 @@ def object_state(obj: Mapping[str, Any]) -> str:
     return str(recorded) if recorded else _derived_state(obj, [])[0]
 
 
-def no_pod_since(obj: Mapping[str, Any], last_pod_gone: datetime | None = None) -> datetime | None:
+JOB_BACKOFF = 10.0  # seconds the Job controller waits before the pod after a first failure; doubling
+JOB_BACKOFF_MAX = 600.0  # and at most (kube-controller-manager 1.34)
+
+
+def retry_pause(obj: Mapping[str, Any], ended: int) -> float:
+    """How long after the end of its ``ended``-th attempt a run's controller waits before the next pod.
+
+    The Job controller (a job's pods, an MPIJob's launcher) backs off 10 s,
+    doubling with each ended attempt, up to 10 minutes; the Spark operator
+    waits the run's retry interval.
+    """
+    if ended <= 0:
+        return 0.0
+    if runtime_of(obj) == "spark":
+        return retry_of(obj).backoff_seconds
+    return min(JOB_BACKOFF * 2.0 ** (ended - 1), JOB_BACKOFF_MAX)
+
+
+def no_pod_since(obj: Mapping[str, Any], last_pod_gone: datetime | None = None, ended: int = 0) -> datetime | None:
     """When a run without any pod became ``pending_not_scheduled`` (None: it has ended).
 
-    Its run object's creation, or, for a run whose earlier attempt's pod is
-    gone (a retry the controller has not made yet), when that attempt ended:
-    each attempt's time is its own. ``last_pod_gone`` is when a watcher saw
-    the run's last pod go.
+    Its run object's creation; or, for a run whose earlier attempt's pod is
+    gone, when its controller's back-off after that attempt ended: the time
+    between two attempts is the retry's, and each attempt's time is its own.
+    ``last_pod_gone`` is when a watcher saw the run's last pod go, ``ended``
+    how many of its attempts it saw end; the attempts kept on the run object
+    count too.
     """
     if object_state(obj) in record_.TERMINAL:
         return None
-    moments = [parse_time((obj.get("metadata") or {}).get("creationTimestamp")), last_pod_gone]
-    moments += [parse_time(a.finished) for a in recorded_attempts(obj).values()]
-    known = [m for m in moments if m]
-    return max(known) if known else None
+    created = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    kept = [a for a in recorded_attempts(obj).values() if a.outcome in record_.ATTEMPT_ENDED]
+    ends = [m for m in [last_pod_gone, *(parse_time(a.finished) for a in kept)] if m]
+    if not ends:
+        return created
+    from datetime import timedelta
+
+    resumed = max(ends) + timedelta(seconds=retry_pause(obj, max(ended, len(kept), 1)))
+    return max(resumed, created) if created else resumed
 
 
-def no_pod_deadline(obj: Mapping[str, Any], last_pod_gone: datetime | None = None) -> datetime | None:
+def no_pod_deadline(obj: Mapping[str, Any], last_pod_gone: datetime | None = None, ended: int = 0) -> datetime | None:
     """When a run that has no pod breaches ``pending_not_scheduled`` (None: never)."""
-    since = no_pod_since(obj, last_pod_gone)
+    since = no_pod_since(obj, last_pod_gone, ended)
     limit = pod_thresholds(obj).limit("pending_not_scheduled")
     if since is None or limit < 0:
         return None
@@ -150,10 +175,12 @@ def no_pod_deadline(obj: Mapping[str, Any], last_pod_gone: datetime | None = Non
     return since + timedelta(seconds=limit)
 
 
-def no_pod_breach(obj: Mapping[str, Any], at: datetime, last_pod_gone: datetime | None = None) -> str | None:
+def no_pod_breach(
+    obj: Mapping[str, Any], at: datetime, last_pod_gone: datetime | None = None, ended: int = 0
+) -> str | None:
     """The abort status text when a run has had no pod for longer than ``pending_not_scheduled`` allows."""
-    since = no_pod_since(obj, last_pod_gone)
-    if since is None:
+    since = no_pod_since(obj, last_pod_gone, ended)
+    if since is None or since > at:
         return None
     return thresholds_.breach(pod_thresholds(obj), "pending_not_scheduled", (at - since).total_seconds())
 
@@ -321,10 +348,17 @@ def attempt_of(pod: Mapping[str, Any], number: int = 0) -> record_.Attempt:
     return dataclasses.replace(base, finished="")
 
 
-def attempt_annotation(pod: Mapping[str, Any]) -> tuple[str, str]:
-    """(key, value) that keeps a pod's attempt on its run object once the pod may be gone."""
+def attempt_annotation(pod: Mapping[str, Any], stopped_by: str = "") -> tuple[str, str]:
+    """(key, value) that keeps a pod's attempt on its run object once the pod may be gone.
+
+    ``stopped_by`` says why a pod still going is being stopped (an abort's status text).
+    """
     meta = pod.get("metadata") or {}
     attempt = attempt_of(pod)
+    if stopped_by and attempt.outcome not in record_.ATTEMPT_ENDED:
+        attempt = dataclasses.replace(
+            attempt, outcome=record_.ATTEMPT_STOPPED, finished=now().strftime("%Y-%m-%dT%H:%M:%SZ"), message=stopped_by
+        )
     return kube_labels.ATTEMPT_PREFIX + str(meta.get("uid") or meta.get("name") or ""), json.dumps(
         attempt.to_json(), sort_keys=True
     )

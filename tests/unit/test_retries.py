@@ -307,7 +307,7 @@ def _disrupted() -> dict[str, str]:
     return {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager", "message": "x"}
 
 
-def test_between_two_attempts_the_podless_time_counts_from_the_last_attempts_end() -> None:
+def test_between_two_attempts_the_time_without_a_pod_counts_from_the_end_of_the_controllers_back_off() -> None:
     tracker = monitor.Tracker()
     tracker.reset_objects("Job", [job()])
     first = pod("t-0-aaa", "Running", 0)
@@ -315,9 +315,12 @@ def test_between_two_attempts_the_podless_time_counts_from_the_last_attempts_end
 
     tracker.observe("DELETED", first, CREATED + timedelta(seconds=60))  # disrupted after a minute of work
 
-    assert tracker.breaches(CREATED + timedelta(seconds=62)) == []  # not 62 s without a pod: 2 s
-    [(_, _, text)] = tracker.breaches(CREATED + timedelta(seconds=66))
+    # the Job controller makes the next pod 10 s after the first attempt ended: the run waits for no node before
+    assert tracker.breaches(CREATED + timedelta(seconds=72)) == []
+    [(_, _, text)] = tracker.breaches(CREATED + timedelta(seconds=76))
     assert text.startswith("Run aborted due to exceeded state threshold: pending_not_scheduled (waited 6s")
+    assert states.retry_pause(job(), 3) == 40  # doubling with each ended attempt
+    assert states.retry_pause(job(), 12) == 600  # up to 10 minutes
 
 
 # ------------------------------------------------------------------ the backoff, in the pod's bootstrap

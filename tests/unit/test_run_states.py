@@ -93,7 +93,8 @@ def test_the_tracker_leaves_a_run_with_a_pod_to_the_pods_thresholds() -> None:
 
     assert tracker.breaches(CREATED + timedelta(seconds=10)) == []
     tracker.observe("DELETED", pod(), CREATED + timedelta(seconds=1))
-    assert [b[0] for b in tracker.breaches(CREATED + timedelta(seconds=10))] == ["1a2b"]
+    # no pod since the Job controller's back-off (10 s) after the pod went: 1 + 10 + 5
+    assert [b[0] for b in tracker.breaches(CREATED + timedelta(seconds=17))] == ["1a2b"]
 
 
 def test_the_reason_no_pod_exists_is_the_controllers_newest_failed_create_verbatim() -> None:

@@ -6,7 +6,11 @@ result, parameters, thresholds and retry policy, and each attempt whose pod
 may go (disrupted, deleted) once a watcher has seen it end. Aborting writes
 the record first and then removes compute (the Job is suspended, so its
 controller keeps no pod; the pods still running are deleted at once, their
-attempts kept in the record); the record stays. The abort is guarded by
+attempts kept in the record); the record stays. A Job with a pod failure
+policy keeps a deleted pod (its tracking finalizer) until the pod has
+failed, and, for a per-index back-off, until the next attempt replaces it,
+which a suspended Job never makes: the abort releases that finalizer, as
+the pod garbage collector would for a pod never scheduled. The abort is guarded by
 the object's resourceVersion, so two watchers never abort a run twice.
 """
 
@@ -139,6 +143,19 @@ def keep_attempts(cluster: Cluster, obj: Mapping[str, Any], pods: Sequence[Mappi
         )
 
 
+def _release(cluster: Cluster, pods: Sequence[Mapping[str, Any]], namespace: str) -> None:
+    """Take the Job controller's tracking finalizer off stopped pods of a suspended Job, so they go."""
+    for pod in pods:
+        finalizers = pod["metadata"].get("finalizers") or []
+        if labels.JOB_TRACKING_FINALIZER not in finalizers:
+            continue
+        kept = [f for f in finalizers if f != labels.JOB_TRACKING_FINALIZER]
+        with contextlib.suppress(errors.NotFound):  # already gone
+            cluster.patch(
+                *kinds.POD.ref(), pod["metadata"]["name"], {"metadata": {"finalizers": kept or None}}, namespace
+            )
+
+
 def _ended(pod: Mapping[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
@@ -172,7 +189,7 @@ def abort(
         going = [pod for pod in pods if not _ended(pod)]  # a finished attempt's pod stays, with its story
         patch = _record_patch(state, status_text)
         patch["metadata"]["annotations"].update(
-            states.attempt_annotation(pod) for pod in going if states.primary(runtime, pod)
+            states.attempt_annotation(pod, status_text) for pod in going if states.primary(runtime, pod)
         )
         patch["metadata"]["resourceVersion"] = meta["resourceVersion"]  # lose the race rather than abort twice
         if explanation:
@@ -187,6 +204,9 @@ def abort(
             continue  # changed under us: look again
         for pod in going:
             cluster.delete(*kinds.POD.ref(), pod["metadata"]["name"], meta["namespace"], grace_seconds=0)
+        if runtime == "job":
+            held = [p for p in pods if p in going or (p["metadata"].get("deletionTimestamp") and _ended(p))]
+            _release(cluster, held, meta["namespace"])
         return True
     return False
 

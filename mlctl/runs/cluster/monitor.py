@@ -57,6 +57,7 @@ class Tracker:
     pod_count: Counter[str] = field(default_factory=Counter)  # run id -> its pods seen
     pods_listed: bool = False  # until the pods are listed, no run can be said to have none
     gone_at: dict[str, datetime] = field(default_factory=dict)  # run id -> when its last pod went
+    ended: Counter[str] = field(default_factory=Counter)  # run id -> how many of its attempts' pods went
     disrupted: set[str] = field(default_factory=set)  # runs whose disruptions to count again against their bound
     to_keep: dict[str, dict[str, Any]] = field(default_factory=dict)  # pod uid -> an ended pod to keep
 
@@ -67,6 +68,8 @@ class Tracker:
         if kind == "DELETED":
             if self.pods.pop(uid, None) is not None:
                 self.pod_count[run_id] -= 1
+                runtime = str(((pod.get("metadata") or {}).get("labels") or {}).get(labels.KIND, ""))
+                self.ended[run_id] += states.primary(runtime, pod)
                 if self.pod_count[run_id] <= 0:
                     self.gone_at[run_id] = at or states.now()
                     self._refresh_object(run_id)
@@ -116,7 +119,9 @@ class Tracker:
     def _refresh_object(self, run_id: str) -> None:
         obj = self.object_of(run_id)
         if obj is not None:
-            self.object_deadlines[obj["metadata"]["uid"]] = states.no_pod_deadline(obj, self.gone_at.get(run_id))
+            self.object_deadlines[obj["metadata"]["uid"]] = states.no_pod_deadline(
+                obj, self.gone_at.get(run_id), self.ended[run_id]
+            )
 
     def disruption_breaches(self) -> list[tuple[str, str, str]]:
         """(run id, namespace, status text) of unhandled job runs disrupted more often than their bound allows.
@@ -145,7 +150,7 @@ class Tracker:
         else:
             self.objects[uid] = _slim(obj)
             run_id = _run_of(obj)
-            self.object_deadlines[uid] = states.no_pod_deadline(obj, self.gone_at.get(run_id))
+            self.object_deadlines[uid] = states.no_pod_deadline(obj, self.gone_at.get(run_id), self.ended[run_id])
             if any(k.startswith(labels.ATTEMPT_PREFIX) for k in (obj["metadata"].get("annotations") or {})):
                 self.disrupted.add(run_id)  # kept attempts may hold disruptions whose pods are gone
 
@@ -188,7 +193,7 @@ class Tracker:
             if not run_id or run_id in self.handled or run_id in found:
                 continue
             obj = self.objects[uid]
-            text = states.no_pod_breach(obj, at, self.gone_at.get(run_id))
+            text = states.no_pod_breach(obj, at, self.gone_at.get(run_id), self.ended[run_id])
             if text:
                 found[run_id] = (run_id, obj["metadata"]["namespace"], text)
         return list(found.values())
