@@ -21,8 +21,7 @@ from tests.integration import support
 
 pytest_plugins = ["tests.integration.fixtures"]
 
-FAILING = "def handler(context=None, name='zed'):\n    raise ValueError('cannot greet ' + name)\n"
-# what the bootstrap writes into the termination message when that handler raises
+# what the bootstrap writes into the termination message when support.FAILING's handler raises
 FAILED_REPORT = json.dumps(
     {"error": "ValueError: cannot greet zed", "traceback": "ValueError: cannot greet zed", "results": {}}
 )
@@ -115,13 +114,7 @@ def test_a_run_whose_spot_node_is_reclaimed_completes_on_its_second_attempt_with
 def test_a_handler_failing_every_time_with_retry_1_ends_with_exit_5_after_two_attempts(
     mlctl: support.Mlctl, kube: support.Kube, tmp_path: Path
 ) -> None:
-    spec = support.job_spec(
-        tmp_path,
-        "greeter",
-        code=FAILING,
-        labels={"mlctl.test/behavior": "fail"},
-        annotations={"mlctl.test/run-duration": "1s", "mlctl.test/termination-message": FAILED_REPORT},
-    )
+    spec = support.failing_spec(tmp_path, **{"mlctl.test/termination-message": FAILED_REPORT})
 
     result = mlctl("run", str(spec), "--retry", "1", "--retry-backoff", "2s", "-o", "json", "--timeout", "120s")
 

@@ -28,7 +28,6 @@ from tests.integration import support
 pytest_plugins = ["tests.integration.fixtures"]
 
 MPIJOBS = ("kubeflow.org", "v2beta1")
-FAILING = "def handler(context=None, name='zed'):\n    raise ValueError('cannot greet ' + name)\n"
 
 
 def _quota(kube: support.Kube, pods: int = 0) -> None:
@@ -274,13 +273,7 @@ def _bootstrap_report(tmp_path: Path, code: str) -> str:
 def test_a_failing_handler_is_recorded_with_its_exception_and_the_exit_code(
     mlctl: support.Mlctl, kube: support.Kube, tmp_path: Path
 ) -> None:
-    spec = support.job_spec(
-        tmp_path,
-        "greeter",
-        code=FAILING,
-        labels={"mlctl.test/behavior": "fail"},
-        annotations={"mlctl.test/run-duration": "1s"},
-    )
+    spec = support.failing_spec(tmp_path)
     started = mlctl("run", str(spec), "--detach")
     assert started.code == 0, started
     run_id = started.stdout.strip()
@@ -301,7 +294,7 @@ def test_a_failing_handler_is_recorded_with_its_exception_and_the_exit_code(
                         "state": {
                             "terminated": {
                                 **kube.api.sanitize_for_serialization(terminated),
-                                "message": _bootstrap_report(tmp_path, FAILING),
+                                "message": _bootstrap_report(tmp_path, support.FAILING),
                             }
                         },
                     }
