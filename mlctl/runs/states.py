@@ -377,8 +377,8 @@ def recorded_attempts(obj: Mapping[str, Any]) -> dict[str, record_.Attempt]:
     return out
 
 
-def _ordered(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Pods oldest attempt first: the Job controller's count of earlier attempts, then creation."""
+def oldest_first(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Pods, oldest attempt first: the Job controller's count of earlier attempts, then creation."""
 
     def key(pod: Mapping[str, Any]) -> tuple[int, str, str]:
         meta = pod.get("metadata") or {}
@@ -396,7 +396,7 @@ def attempts(obj: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> tuple
     failed or was disrupted.
     """
     runtime = runtime_of(obj)
-    live = _ordered(p for p in pods if primary(runtime, p))
+    live = oldest_first(p for p in pods if primary(runtime, p))
     found: dict[str, record_.Attempt] = dict(recorded_attempts(obj))
     for pod in live:
         meta = pod.get("metadata") or {}
@@ -531,7 +531,7 @@ def _name(pod: Mapping[str, Any]) -> str:
 def current_pods(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The pods of the run's latest attempt: the newest attempt pod, and the pods that are not attempts (workers)."""
     runtime = runtime_of(obj)
-    tries = _ordered(p for p in pods if primary(runtime, p))
+    tries = oldest_first(p for p in pods if primary(runtime, p))
     return [p for p in pods if not primary(runtime, p) or (tries and p is tries[-1])]
 
 
