@@ -351,7 +351,10 @@ def attempt_of(pod: Mapping[str, Any], number: int = 0) -> record_.Attempt:
 def attempt_annotation(pod: Mapping[str, Any], stopped_by: str = "") -> tuple[str, str]:
     """(key, value) that keeps a pod's attempt on its run object once the pod may be gone.
 
-    ``stopped_by`` says why a pod still going is being stopped (an abort's status text).
+    The value holds the attempt and the Job controller's count of the attempts
+    before it (``earlier``), so the record still knows them once every pod is
+    gone. ``stopped_by`` says why a pod still going is being stopped (an
+    abort's status text).
     """
     meta = pod.get("metadata") or {}
     attempt = attempt_of(pod)
@@ -359,22 +362,33 @@ def attempt_annotation(pod: Mapping[str, Any], stopped_by: str = "") -> tuple[st
         attempt = dataclasses.replace(
             attempt, outcome=record_.ATTEMPT_STOPPED, finished=now().strftime("%Y-%m-%dT%H:%M:%SZ"), message=stopped_by
         )
+    value = {**attempt.to_json(), "earlier": list(earlier_attempts(pod))}
     return kube_labels.ATTEMPT_PREFIX + str(meta.get("uid") or meta.get("name") or ""), json.dumps(
-        attempt.to_json(), sort_keys=True
+        value, sort_keys=True
     )
 
 
-def recorded_attempts(obj: Mapping[str, Any]) -> dict[str, record_.Attempt]:
-    """The attempts kept on a run object, by the annotation's key (the pod's uid)."""
-    out: dict[str, record_.Attempt] = {}
+def _kept(obj: Mapping[str, Any]) -> dict[str, tuple[record_.Attempt, tuple[int, int]]]:
+    """The attempts kept on a run object by the annotation's key (the pod's uid), with their earlier counts."""
+    out: dict[str, tuple[record_.Attempt, tuple[int, int]]] = {}
     for key, value in ((obj.get("metadata") or {}).get("annotations") or {}).items():
         if not key.startswith(kube_labels.ATTEMPT_PREFIX):
             continue
         try:
-            out[key[len(kube_labels.ATTEMPT_PREFIX) :]] = record_.Attempt.from_json(json.loads(value))
+            data = json.loads(value)
+            failed, disrupted = data.get("earlier") or (0, 0)
+            out[key[len(kube_labels.ATTEMPT_PREFIX) :]] = (
+                record_.Attempt.from_json(data),
+                (int(failed), int(disrupted)),
+            )
         except (TypeError, ValueError, AttributeError):
             continue
     return out
+
+
+def recorded_attempts(obj: Mapping[str, Any]) -> dict[str, record_.Attempt]:
+    """The attempts kept on a run object, by the annotation's key (the pod's uid)."""
+    return {key: attempt for key, (attempt, _) in _kept(obj).items()}
 
 
 def oldest_first(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -391,29 +405,30 @@ def oldest_first(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 def attempts(obj: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> tuple[record_.Attempt, ...]:
     """Every attempt of a run, oldest first: its pods, and those kept on its run object whose pods are gone.
 
-    An attempt Kubernetes counted (on the newest pod of a Job) whose pod is
-    gone and that nobody kept is listed too, with what is known: that it
-    failed or was disrupted.
+    An attempt Kubernetes counted (before the newest attempt of a Job) whose
+    pod is gone and that nobody kept is listed too, with what is known: that
+    it failed or was disrupted.
     """
     runtime = runtime_of(obj)
-    live = oldest_first(p for p in pods if primary(runtime, p))
-    found: dict[str, record_.Attempt] = dict(recorded_attempts(obj))
-    for pod in live:
-        meta = pod.get("metadata") or {}
-        found[str(meta.get("uid") or meta.get("name") or "")] = attempt_of(pod)
-    ordered = sorted(found.values(), key=lambda a: (a.started, a.pod))
-    if live:
-        failed, disrupted = earlier_attempts(live[-1])
-        before = [a for a in ordered if a.pod != (live[-1].get("metadata") or {}).get("name")]
+    found = _kept(obj)
+    for pod in pods:
+        if primary(runtime, pod):
+            meta = pod.get("metadata") or {}
+            found[str(meta.get("uid") or meta.get("name") or "")] = (attempt_of(pod), earlier_attempts(pod))
+    ordered = sorted(found.values(), key=lambda item: (sum(item[1]), item[0].started, item[0].pod))
+    tries = [attempt for attempt, _ in ordered]
+    if ordered:
+        failed, disrupted = ordered[-1][1]
+        before = tries[:-1]
         missing_failed = failed - sum(a.outcome in (record_.ATTEMPT_FAILED, record_.ATTEMPT_STOPPED) for a in before)
         missing_disrupted = disrupted - sum(a.outcome == record_.ATTEMPT_DISRUPTED for a in before)
         unseen = "its pod was gone before mlctl saw how it ended; Kubernetes counted it"
-        ordered = [
+        tries = [
             *(record_.Attempt(0, record_.ATTEMPT_DISRUPTED, message=unseen) for _ in range(max(0, missing_disrupted))),
             *(record_.Attempt(0, record_.ATTEMPT_FAILED, message=unseen) for _ in range(max(0, missing_failed))),
-            *ordered,
+            *tries,
         ]
-    return tuple(dataclasses.replace(a, number=i) for i, a in enumerate(ordered, 1))
+    return tuple(dataclasses.replace(a, number=i) for i, a in enumerate(tries, 1))
 
 
 def disruption_breach(obj: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> str | None:
@@ -535,6 +550,10 @@ def current_pods(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> l
     return [p for p in pods if not primary(runtime, p) or (tries and p is tries[-1])]
 
 
+# kinds whose controller makes the next attempt and says when the run has failed (a Job's, the launcher Job's)
+_DECIDED_BY_CONTROLLER = ("job", "mpijob")
+
+
 def _derived_state(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> tuple[str, str, str]:
     status = obj.get("status") or {}
     for condition in status.get("conditions") or []:
@@ -555,6 +574,8 @@ def _derived_state(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) ->
     if phases and all(p == "Succeeded" for p in phases):
         return record_.SUCCEEDED, "", ""
     if "Failed" in phases:
+        if runtime_of(obj) in _DECIDED_BY_CONTROLLER:
+            return record_.PENDING, "", ""  # an attempt ended; whether another comes is its controller's to say
         return record_.FAILED, failure_reason(pods), ""
     if "Running" in phases:
         return record_.RUNNING, "", ""

@@ -180,8 +180,9 @@ def test_a_run_disrupted_more_often_than_its_bound_allows_is_failed_by_the_watch
     record = result.json()
     assert record["state"] == "error"
     assert record["status_text"].startswith("Run failed: disrupted 2 times, more than the 1 its disruption bound")
-    assert [a["outcome"] for a in record["attempts"]] == ["disrupted", "disrupted"]
-    assert kube.job_of(run_id).spec.suspend is True  # no third attempt
+    job = kube.job_of(run_id)
+    assert [a["outcome"] for a in record["attempts"]] == ["disrupted", "disrupted"], (record, job.metadata.annotations)
+    assert job.spec.suspend is True  # no third attempt
 
 
 @pytest.mark.usefixtures("spot_profile")

@@ -232,6 +232,16 @@ def test_each_pod_of_a_job_run_is_an_attempt_that_says_how_it_ended() -> None:
     assert [a["outcome"] for a in record.to_json()["attempts"]] == ["disrupted", "failed", "running"]
 
 
+def test_a_job_run_whose_last_attempt_ended_is_not_failed_until_its_job_says_so() -> None:
+    disrupted = pod("t-0-aaa", "Failed", 0, disruption="DeletionByTaintManager", exit_code=143)
+    failed = pod("t-0-bbb", "Failed", 30, disrupted=1, exit_code=1, error="ValueError: bad input")
+
+    # between two attempts: the Job controller makes the next, or fails the Job
+    assert states.run_record(job(), [disrupted]).state == "pending"
+    assert states.run_record(job(), [disrupted, failed]).state == "pending"
+    assert states.run_record(job(conditions=FAILED_JOB), [disrupted, failed]).state == "error"
+
+
 def test_a_run_that_failed_every_attempt_says_the_last_attempts_error_and_how_many_there_were() -> None:
     pods = [
         pod("t-0-aaa", "Failed", 0, exit_code=1, error="ValueError: first"),
@@ -271,6 +281,17 @@ def test_attempts_kubernetes_counted_whose_pods_nobody_saw_are_listed_with_what_
         (3, "running", "t-0-ccc"),
     ]
     assert "before mlctl saw how it ended" in tries[0].message
+
+
+def test_the_attempts_kubernetes_counted_stay_in_the_record_once_every_pod_is_gone() -> None:
+    # the watcher came late: the first attempt's pod was gone; then the abort stopped the second one
+    second = pod("t-0-bbb", "Running", 30, disrupted=1)
+    key, value = states.attempt_annotation(second, stopped_by="aborted by user")
+
+    tries = states.attempts(job(**{key: value}), [])
+
+    assert [(a.number, a.outcome, a.pod) for a in tries] == [(1, "disrupted", ""), (2, "stopped", "t-0-bbb")]
+    assert tries[1].message == "aborted by user"
 
 
 def test_a_job_run_disrupted_more_often_than_its_bound_fails_and_within_it_goes_on() -> None:
