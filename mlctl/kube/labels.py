@@ -32,9 +32,18 @@ THRESHOLDS = PREFIX + "thresholds"
 PARAMS = PREFIX + "params"
 EXPLANATION = PREFIX + "explanation"
 TRACEBACK = PREFIX + "traceback"
+RETRY = PREFIX + "retry"  # the run's retry policy: count, backoff, max_disruptions
+# one annotation per attempt whose pod may be gone (disrupted, deleted), keyed by the pod's name
+ATTEMPT_PREFIX = "attempt.mlctl.io/"
 # and what deploy and run stamp on objects
 APPLIED_DIGEST = PREFIX + "applied-digest"
 CODE_SHA256 = PREFIX + "code-sha256"
+
+
+# what the Job controller writes on the pods of an Indexed Job: the index's counted and ignored failures
+JOB_INDEX_FAILURES = "batch.kubernetes.io/job-index-failure-count"
+JOB_INDEX_IGNORED_FAILURES = "batch.kubernetes.io/job-index-ignored-failure-count"
+JOB_TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"  # the Job controller's, on each pod until it counted it
 
 
 def managed() -> dict[str, str]:

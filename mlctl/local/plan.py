@@ -46,6 +46,7 @@ class Outcome:
     state: str
     status_text: str = ""
     result: dict[str, Any] = field(default_factory=dict)
+    exit_code: int | None = None
 
 
 @dataclass
@@ -130,15 +131,15 @@ def outcome(returncode: int, abort_text: str, result_file: Path | None) -> Outco
     results = payload.get("results") if payload else None
     results = dict(results) if isinstance(results, dict) else {}
     if abort_text:
-        return Outcome(record_.ABORTED, abort_text, results)
+        return Outcome(record_.ABORTED, abort_text, results, returncode)
     if returncode == 0 and not (payload and "error" in payload):
         if payload and "results" not in payload:
             results = dict(payload)  # the bootstrap's truncated form
-        return Outcome(record_.SUCCEEDED, "", results)
+        return Outcome(record_.SUCCEEDED, "", results, returncode)
     error = str(payload["error"]) if payload and "error" in payload else ""
     if returncode == 2 and error:
-        return Outcome(record_.FAILED, f"the handler could not start: {error}", results)
-    return Outcome(record_.FAILED, error or _exit_text(returncode), results)
+        return Outcome(record_.FAILED, f"the handler could not start: {error}", results, returncode)
+    return Outcome(record_.FAILED, error or _exit_text(returncode), results, returncode)
 
 
 def _read_result(path: Path) -> dict[str, Any] | None:

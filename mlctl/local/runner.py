@@ -13,14 +13,16 @@ API::
         needs a cluster, or a local tool is missing); otherwise return the
         warnings to print (ignored mounts, env values from Secrets).
     run(fn, config, *, run_id, params=None, thresholds=None, handler=None,
-        on_output=None, environ=None, grace=5.0) -> RunRecord
+        retry=None, on_output=None, environ=None, grace=5.0) -> RunRecord
         Run ``fn`` to its end and return the final record. ``on_output`` gets
         ``(stream, line)`` for every line the run writes ("stdout"/"stderr"),
         as it comes. The record's state is ``completed``, ``error`` (the
         handler raised, could not start, or the process failed) or
-        ``aborted`` (the ``running`` threshold was exceeded). Ctrl-C stops the
-        run, records it ``aborted`` with "aborted by user" and re-raises
-        KeyboardInterrupt.
+        ``aborted`` (the ``running`` threshold was exceeded). A failed run is
+        run again ``retry.count`` times, ``retry.backoff`` after each failure
+        (a line on stderr says so); the record lists every attempt. Ctrl-C
+        stops the run, records it ``aborted`` with "aborted by user" and
+        re-raises KeyboardInterrupt.
 
 The environment of the run, lowest first: mlctl's own environment (or
 ``environ``) < the spec's env < env files < ``--env``; the last three are
@@ -49,6 +51,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,8 @@ from mlctl.local import plan as plan_
 from mlctl.local.checks import check as check  # part of this module's API: see above
 from mlctl.runs import local_store
 from mlctl.runs import record as record_
+from mlctl.spec import durations
+from mlctl.spec import retry as retry_
 from mlctl.spec import state_thresholds as state_thresholds_
 from mlctl.spec.model import FunctionSpec, thaw
 
@@ -75,6 +80,7 @@ def run(
     params: Mapping[str, Any] | None = None,
     thresholds: Mapping[str, str] | None = None,
     handler: str | None = None,
+    retry: retry_.Retry | None = None,
     on_output: processes.Output | None = None,
     environ: Mapping[str, str] | None = None,
     grace: float = GRACE_SECONDS,
@@ -104,19 +110,58 @@ def run(
         os.getpid(),
     )
     emit: processes.Output = on_output or (lambda _stream, _line: None)
+    retry = retry or retry_.Retry()
+    attempts: list[record_.Attempt] = []
     with tempfile.TemporaryDirectory(prefix=f"mlctl-{run_id}-") as tmp:
         try:
-            planned = plan_.plan(fn, config, Path(tmp), run_id, params, handler, environ)
-            outcome = _execute(fn, planned, Path(tmp), run_id, limits, emit, grace)
+            for number in range(1, retry.retries + 2):
+                if number > 1:
+                    _back_off(run_id, attempts, retry, emit)
+                started = local_store.now()
+                planned = plan_.plan(fn, config, Path(tmp), run_id, params, handler, environ)
+                outcome = _execute(fn, planned, Path(tmp), run_id, limits, emit, grace)
+                attempts.append(_attempt(number, outcome, started))
+                if outcome.state != record_.FAILED:
+                    break
         except KeyboardInterrupt as exc:
-            local_store.finish(run_id, record_.ABORTED, _stopped_text(exc))
+            local_store.finish(run_id, record_.ABORTED, _stopped_text(exc), attempts=attempts)
             raise
         except Exception as exc:
             # the record must not stay "running" for a failure of mlctl itself
-            local_store.finish(run_id, record_.FAILED, f"mlctl failed during the run: {exc}")
+            local_store.finish(run_id, record_.FAILED, f"mlctl failed during the run: {exc}", attempts=attempts)
             raise
-    local_store.finish(run_id, outcome.state, outcome.status_text, outcome.result)
+    text = outcome.status_text
+    if outcome.state == record_.FAILED and len(attempts) > 1:
+        text = f"{text}; failed after {len(attempts)} attempts"
+    local_store.finish(run_id, outcome.state, text, outcome.result, attempts)
     return local_store.get(run_id)
+
+
+def _attempt(number: int, outcome: plan_.Outcome, started: str) -> record_.Attempt:
+    ended = {
+        record_.SUCCEEDED: record_.ATTEMPT_SUCCEEDED,
+        record_.FAILED: record_.ATTEMPT_FAILED,
+    }.get(outcome.state, record_.ATTEMPT_STOPPED)
+    return record_.Attempt(
+        number=number,
+        outcome=ended,
+        started=started,
+        finished=local_store.now(),
+        exit_code=outcome.exit_code,
+        message=outcome.status_text,
+    )
+
+
+def _back_off(run_id: str, attempts: list[record_.Attempt], retry: retry_.Retry, emit: processes.Output) -> None:
+    """Record the attempts so far, say what comes, and wait the backoff (Ctrl-C stops the wait)."""
+    local_store.record_attempts(run_id, attempts)
+    wait = retry.backoff_seconds
+    emit(
+        "stderr",
+        f"mlctl: attempt {len(attempts)} failed ({attempts[-1].message}); "
+        f"attempt {len(attempts) + 1} of {retry.retries + 1} in {durations.format_seconds(wait)}",
+    )
+    time.sleep(wait)
 
 
 def _execute(

@@ -12,6 +12,11 @@ A handler whose first parameter is named ``context`` receives a small
 context object with MLRun's everyday methods (``logger``, ``log_result``,
 ``get_param``, ``parameters``), so common MLRun handlers run unchanged.
 
+A retried attempt (``MLCTL_ATTEMPT_FAILURES``, the count of earlier
+attempts that failed, which a job's pod reads from the Job controller's
+annotation) waits the run's ``retry_backoff`` seconds before the handler,
+and says so; an attempt after disruptions only starts at once.
+
 Exit codes: 0 success, 1 the handler raised, 2 the run cannot start
 (bad handler name, code that does not import).
 """
@@ -22,6 +27,7 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 
 RESULT_LIMIT = 4096  # bytes a termination message may hold
@@ -109,9 +115,37 @@ def _arguments(handler, context, params):
     return ([context] if wants_context else []), kwargs
 
 
+def _count(name):
+    try:
+        return max(0, int(os.environ.get(name) or 0))
+    except ValueError:
+        return 0
+
+
+def _wait_before_retry(run, sleep=time.sleep):
+    """Wait the run's backoff when an earlier attempt failed; return the seconds waited."""
+    failures = _count("MLCTL_ATTEMPT_FAILURES")
+    disruptions = _count("MLCTL_ATTEMPT_DISRUPTIONS")
+    try:
+        backoff = max(0.0, float(run.get("retry_backoff") or 0))
+    except (TypeError, ValueError):
+        backoff = 0.0
+    if not failures or not backoff:
+        return 0.0
+    print(
+        "mlctl: attempt %d (%d failed, %d disrupted before it): waiting %gs (retry backoff) before the handler"
+        % (failures + disruptions + 1, failures, disruptions, backoff),
+        file=sys.stderr,
+        flush=True,
+    )
+    sleep(backoff)
+    return backoff
+
+
 def main():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     run = json.loads(os.environ.get("MLCTL_RUN") or "{}")
+    _wait_before_retry(run)
     result_path = os.environ.get("MLCTL_RESULT_PATH", "/dev/termination-log")
     handler_name = run.get("handler") or "handler"
     context = Context(run)

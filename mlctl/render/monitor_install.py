@@ -1,6 +1,7 @@
 """The in-cluster monitor: a Deployment running ``mlctl monitor`` with least privilege.
 
-It needs to watch pods and abort runs: list/watch/delete pods, get/list/patch
+It needs to watch pods and abort runs: list/watch/delete pods (and patch
+them, to release a stopped Job pod's tracking finalizer), get/list/patch
 Jobs, MPIJobs and SparkApplications. Nothing else. With ``all_namespaces``
 the Role becomes a ClusterRole.
 """
@@ -14,7 +15,7 @@ from mlctl.kube import kinds, labels
 NAME = "mlctl-monitor"
 LABELS = {**labels.managed(), labels.NAME: NAME}
 RULES = [
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete", "patch"]},
     # run objects are watched too: a run whose controller creates no pod is seen only there
     *(
         {"apiGroups": [group], "resources": [plural], "verbs": ["get", "list", "watch", "patch"]}

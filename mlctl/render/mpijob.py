@@ -15,8 +15,15 @@ The launcher runs ``mpirun <mpi_args> -x ... python /opt/mlctl/bootstrap.py``
 the launcher only the configured default pod resources, as in MLRun. Both
 pod templates carry the pod settings (env, volumes, placement after the
 preemption mode, priority class), the ``IPC_LOCK`` capability, the run's
-labels, the function's annotations and the run's. One run, no retries: the
-launcher never restarts and is created only once every worker is ready. Pure: no kubernetes import.
+labels, the function's annotations and the run's. The launcher is created
+only once every worker is ready and never restarts in place.
+
+Retries (v2beta1): ``runPolicy.backoffLimit`` is the run's retry count; the
+operator hands it to the launcher's Job, whose controller makes a new
+launcher pod after a failure (with its own back-off: 10 s, doubling). That
+Job has no pod failure policy, so a disrupted launcher spends the count
+like a failure, and the run's backoff is not applied. The old v1 API gets no
+retries. Pure: no kubernetes import.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if version == "v2beta1":
         spec: dict[str, Any] = {
             "slotsPerWorker": slots,
-            "runPolicy": {"cleanPodPolicy": policy, "backoffLimit": 0},
+            "runPolicy": {"cleanPodPolicy": policy, "backoffLimit": ctx.retry.retries},
             "mpiImplementation": "OpenMPI",
             # the launcher's ssh must find every worker's sshd listening
             "launcherCreationPolicy": "WaitForWorkersReady",
@@ -71,6 +78,10 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
             },
         }
     else:
+        if ctx.retry.retries:
+            raise InvalidInput(
+                f"{fn.source}: retries of an mpijob need the MPIJob v2beta1 API (config mpijob_crd_version: v2beta1)"
+            )
         spec = {
             "slotsPerWorker": slots,
             "cleanPodPolicy": policy,

@@ -36,6 +36,7 @@ from mlctl.render import pod as pod_
 from mlctl.render import run_object
 from mlctl.render.context import RenderContext
 from mlctl.spec import quantity
+from mlctl.spec import retry as retry_
 from mlctl.spec.model import FunctionSpec, thaw
 
 DEFAULT_SPARK_VERSION = "3.5.3"
@@ -94,7 +95,7 @@ def render(fn: FunctionSpec, config: Config, ctx: RenderContext) -> list[dict[st
     if fn.get("main_class"):
         spec["mainClass"] = str(fn.get("main_class"))
     spec["sparkVersion"] = version
-    spec["restartPolicy"] = restart_policy(fn)
+    spec["restartPolicy"] = restart_policy(fn, ctx.retry)
     deps = {k: list(v) for k, v in (thaw(fn.get("deps")) or {}).items() if v}
     if deps:
         spec["deps"] = deps
@@ -142,8 +143,16 @@ def main_application_file(fn: FunctionSpec) -> str:
     return f"local://{path}"
 
 
-def restart_policy(fn: FunctionSpec) -> dict[str, Any]:
+def restart_policy(fn: FunctionSpec, retry: retry_.Retry | None = None) -> dict[str, Any]:
+    """The function's ``restart_policy`` over MLRun's defaults; a run's own retry wins.
+
+    The operator restarts a failed application ``onFailureRetries`` times,
+    waiting ``onFailureRetryInterval`` seconds (whole, at least 1) before
+    each; a disrupted driver counts as a failure.
+    """
     given = {k: v for k, v in (thaw(fn.get("restart_policy")) or {}).items() if v is not None}
+    if retry is not None and retry.count is not None:
+        given.update(type="OnFailure", retries=retry.retries, retry_interval=max(1, math.ceil(retry.backoff_seconds)))
     merged = {**DEFAULT_RESTART_POLICY, **given}
     return {_RESTART_FIELDS[k]: v for k, v in merged.items()}
 

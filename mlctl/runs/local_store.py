@@ -37,7 +37,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ STATE_DIR_ENV = "MLCTL_STATE_DIR"
 FILENAME = "runs.db"
 BUSY_TIMEOUT_MS = 10_000
 _PAGE = 1000
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2: the runs' attempts
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS runs (
     thresholds  TEXT NOT NULL DEFAULT '{}',
     pid         INTEGER NOT NULL,
     pid_start   TEXT NOT NULL DEFAULT '',
-    host        TEXT NOT NULL DEFAULT ''
+    host        TEXT NOT NULL DEFAULT '',
+    attempts    TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE TABLE IF NOT EXISTS logs (
@@ -79,8 +80,10 @@ CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, seq);
 """
 _COLUMNS = (
     "run_id, function, project, kind, namespace, state, status_text, started, finished, "
-    "result, params, thresholds, pid, pid_start, host"
+    "result, params, thresholds, pid, pid_start, host, attempts"
 )
+# what each format adds to the one before it
+_MIGRATIONS = {2: "ALTER TABLE runs ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]'"}
 
 
 class UnknownRun(InvalidInput):
@@ -197,11 +200,14 @@ def _create(conn: sqlite3.Connection, file: Path) -> None:
             f"the local run store {file} was written by a newer mlctl (format {version}); "
             f"upgrade mlctl or set {STATE_DIR_ENV} to another directory"
         )
-    if version < _SCHEMA_VERSION:
+    if version == 0:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+    else:  # a store written by an older mlctl: its runs stay, the new columns get their defaults
+        for step in range(version + 1, _SCHEMA_VERSION + 1):
+            conn.execute(_MIGRATIONS[step])
+    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
     conn.execute("COMMIT")
 
 
@@ -275,6 +281,7 @@ def start(record: record_.RunRecord, pid: int) -> None:
         pid,
         process_token(pid),
         socket.gethostname(),
+        _dump_attempts(record.attempts),
     )
     with _connect(write=True) as conn:
         try:
@@ -296,8 +303,14 @@ def append_logs(run_id: str, lines: Iterable[tuple[str, str]]) -> None:
         conn.executemany("INSERT INTO logs (run_id, stream, line) VALUES (?, ?, ?)", rows)
 
 
-def finish(run_id: str, state: str, status_text: str = "", result: Mapping[str, Any] | None = None) -> None:
-    """Close a run with its final state (one of ``record.TERMINAL``)."""
+def finish(
+    run_id: str,
+    state: str,
+    status_text: str = "",
+    result: Mapping[str, Any] | None = None,
+    attempts: Sequence[record_.Attempt] | None = None,
+) -> None:
+    """Close a run with its final state (one of ``record.TERMINAL``); ``attempts`` replace those recorded."""
     if state not in record_.TERMINAL:
         expected = ", ".join(record_.TERMINAL)
         raise ValueError(f"not a final state: {state!r} (expected one of {expected})")
@@ -308,6 +321,14 @@ def finish(run_id: str, state: str, status_text: str = "", result: Mapping[str, 
         )
         if cursor.rowcount == 0:
             raise UnknownRun(f"no local run with id {run_id}")
+        if attempts is not None:
+            conn.execute("UPDATE runs SET attempts = ? WHERE run_id = ?", (_dump_attempts(attempts), run_id))
+
+
+def record_attempts(run_id: str, attempts: Sequence[record_.Attempt]) -> None:
+    """The attempts of a run still going (each as it ends)."""
+    with _connect(write=True) as conn:
+        conn.execute("UPDATE runs SET attempts = ? WHERE run_id = ?", (_dump_attempts(attempts), run_id))
 
 
 def delete(run_id: str) -> None:
@@ -449,6 +470,7 @@ def _record(row: tuple[Any, ...], gone: Collection[str] = ()) -> record_.RunReco
         pid,
         _token,
         _host,
+        attempts,
     ) = row
     if state == record_.RUNNING and run_id in gone:
         state, status_text = record_.INTERRUPTED, _interrupted_text(pid)
@@ -466,7 +488,22 @@ def _record(row: tuple[Any, ...], gone: Collection[str] = ()) -> record_.RunReco
         result=_load(result),
         params=_load(params),
         thresholds=_load(thresholds),
+        attempts=_load_attempts(attempts),
     )
+
+
+def _dump_attempts(attempts: Sequence[record_.Attempt]) -> str:
+    return json.dumps([a.to_json() for a in attempts], default=repr)
+
+
+def _load_attempts(text: str) -> tuple[record_.Attempt, ...]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(value, builtins.list):
+        return ()
+    return tuple(record_.Attempt.from_json(a) for a in value if isinstance(a, dict))
 
 
 def _dump(value: Mapping[str, Any]) -> str:

@@ -49,17 +49,18 @@ _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
 @functools.cache
-def schema() -> dict[str, Any]:
-    text = resources.files("mlctl").joinpath("schemas/function.schema.json").read_text("utf-8")
+def schema(name: str = "function") -> dict[str, Any]:
+    """A JSON Schema shipped in ``mlctl/schemas``: ``function`` (a spec) or ``task`` (a run template)."""
+    text = resources.files("mlctl").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
 @functools.cache
-def _validator() -> Any:
+def _validator(name: str = "function") -> Any:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(schema())
+    return Draft202012Validator(schema(name))
 
 
 def check(document: Document, config: Config) -> list[Problem]:
@@ -145,6 +146,14 @@ def warnings(problems: Iterable[Problem]) -> list[Problem]:
 def _schema_problems(document: Document, level: str = "warn") -> Iterator[Problem]:
     for error in _schema_errors(document.data):
         yield from _translate(document, error, level)
+
+
+def schema_problems(document: Document, name: str, level: str = "warn") -> list[Problem]:
+    """The problems of ``document`` against the shipped schema ``name``, located, unknown keys at ``level``.
+
+    For a schema without ``$ref``s (the function schema goes through ``check``).
+    """
+    return [p for error in _validator(name).iter_errors(document.data) for p in _translate(document, error, level)]
 
 
 def _unknown_in(error: Any) -> Iterator[Path_]:
@@ -341,7 +350,7 @@ def _semantic_problems(document: Document, config: Config) -> Iterator[Problem]:
     yield from _env(document, spec.get("env"))
     yield from _function_code(document, spec.get("build"))
     yield from _volumes(document, spec.get("volumes"), spec.get("volume_mounts"))
-    yield from _thresholds(document, kind, spec.get("state_thresholds"))
+    yield from threshold_problems(document, kind, spec.get("state_thresholds"))
     yield from _priority(document, spec.get("priority_class_name"), config)
     yield from _preemption(document, spec, config)
     yield from _autoscaling_lints(document, kind, spec)
@@ -513,7 +522,8 @@ def _volumes(document: Document, volumes: Any, mounts: Any) -> Iterator[Problem]
             )
 
 
-def _thresholds(document: Document, kind: Any, value: Any) -> Iterator[Problem]:
+def threshold_problems(document: Document, kind: Any, value: Any) -> Iterator[Problem]:
+    """``spec.state_thresholds`` of a function of ``kind`` (or of a run template, whose kind is a run's)."""
     if not value:
         return
     path: Path_ = ("spec", "state_thresholds")

@@ -115,6 +115,23 @@ def job_spec(
     return path
 
 
+FAILING = "def handler(context=None, name='zed'):\n    raise ValueError('cannot greet ' + name)\n"
+
+
+def failing_spec(folder: Path, **annotations: str) -> Path:
+    """A ``job`` whose handler raises ``ValueError: cannot greet zed``; its pods fail after a second on the fake nodes.
+
+    ``annotations`` go on the pods too (``mlctl.test/termination-message``: what the bootstrap would report).
+    """
+    return job_spec(
+        folder,
+        "greeter",
+        code=FAILING,
+        labels={"mlctl.test/behavior": "fail"},
+        annotations={"mlctl.test/run-duration": "1s", **annotations},
+    )
+
+
 def long_running(duration: str = "10m") -> dict[str, str]:
     """Annotations that keep a run's pod Running for ``duration`` on the fake nodes."""
     return {"mlctl.test/run-duration": duration}

@@ -3,8 +3,8 @@
 A run whose controller cannot create its pod (a quota, a missing service
 account) is held to ``pending_not_scheduled`` from its run object's
 creation and names the controller's reason; a followed MPIJob ends on the
-MPIJob's own condition; a failing handler and an evicted pod say so in the
-record.
+MPIJob's own condition; a failing handler says so in the record (an evicted
+pod: ``test_retries.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from tests.integration import support
 pytest_plugins = ["tests.integration.fixtures"]
 
 MPIJOBS = ("kubeflow.org", "v2beta1")
-FAILING = "def handler(context=None, name='zed'):\n    raise ValueError('cannot greet ' + name)\n"
 
 
 def _quota(kube: support.Kube, pods: int = 0) -> None:
@@ -274,13 +273,7 @@ def _bootstrap_report(tmp_path: Path, code: str) -> str:
 def test_a_failing_handler_is_recorded_with_its_exception_and_the_exit_code(
     mlctl: support.Mlctl, kube: support.Kube, tmp_path: Path
 ) -> None:
-    spec = support.job_spec(
-        tmp_path,
-        "greeter",
-        code=FAILING,
-        labels={"mlctl.test/behavior": "fail"},
-        annotations={"mlctl.test/run-duration": "1s"},
-    )
+    spec = support.failing_spec(tmp_path)
     started = mlctl("run", str(spec), "--detach")
     assert started.code == 0, started
     run_id = started.stdout.strip()
@@ -301,7 +294,7 @@ def test_a_failing_handler_is_recorded_with_its_exception_and_the_exit_code(
                         "state": {
                             "terminated": {
                                 **kube.api.sanitize_for_serialization(terminated),
-                                "message": _bootstrap_report(tmp_path, FAILING),
+                                "message": _bootstrap_report(tmp_path, support.FAILING),
                             }
                         },
                     }
@@ -318,27 +311,6 @@ def test_a_failing_handler_is_recorded_with_its_exception_and_the_exit_code(
     assert record["status_text"].startswith("ValueError: cannot greet zed (container base exited with code 1")
     assert "in handler" in record["traceback"]
     assert record["traceback"].endswith("ValueError: cannot greet zed")
-
-
-def test_an_evicted_run_says_it_was_evicted(spawn: support.Spawner, kube: support.Kube, tmp_path: Path) -> None:
-    spec = support.job_spec(tmp_path, code=support.HANDLER, annotations=support.long_running())
-    attached = spawn("run", str(spec), "-o", "json", "--timeout", "60s", label="evicted")
-    run_id = support.wait_for(
-        lambda: next((j.metadata.labels["mlctl.io/run-id"] for j in kube.jobs()), None), "the run's Job"
-    )
-    pod = kube.running_pod(run_id)
-
-    kube.core.create_namespaced_pod_eviction(
-        pod.metadata.name,
-        kube.namespace,
-        {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod.metadata.name}},
-    )
-    result = attached.wait(timeout=60)
-
-    assert result.code == 5, result
-    record = result.json()
-    assert record["state"] == "error"
-    assert record["status_text"].startswith(f"pod {pod.metadata.name} evicted on node {pod.spec.node_name}"), record
 
 
 # ------------------------------------------------------------------ code pinned per run

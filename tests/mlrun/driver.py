@@ -8,7 +8,10 @@ with_node_selection, set_state_thresholds), writes ``<name>.yaml`` with
 ``fn.export()`` and ``<name>.full.yaml`` with ``fn.to_yaml()``, and writes
 ``expected.json``: what MLRun's own code would put on the pods (the
 preemption enrichment of ``mlrun.k8s_utils`` with the profile given in the
-environment, env, resources, volumes, priority class).
+environment, env, resources, volumes, priority class). It also writes run
+templates (``mlrun.new_task`` with ``retry`` and state thresholds, and a
+whole ``RunObject``) to ``tasks/<name>.yaml`` with ``to_yaml()``, and what
+the SDK holds of each to ``tasks/expected.json``.
 
 ``python driver.py serve`` reads file paths from stdin, one a line, loads
 each with ``mlrun.import_function`` and answers with one line of JSON: the
@@ -216,6 +219,28 @@ def _expected(fn: Any) -> dict[str, Any]:
     }
 
 
+def _tasks() -> dict[str, Any]:
+    """Run templates as users write them: the run's parameters, retry and thresholds."""
+    train = mlrun.new_task(
+        name="train", params={"epochs": 3, "lr": 0.1}, retry={"count": 3, "backoff": {"base_delay": "1m"}}
+    )
+    train.spec.state_thresholds = {"executing": "1h", "pending_scheduled": "10m"}
+    defaults = mlrun.new_task(name="defaults", handler="train", retry={"count": 2})
+    once = mlrun.new_task(name="once", params={"a": 1})
+    run = mlrun.run.RunObject.from_template(train)
+    return {"train": train, "defaults": defaults, "once": once, "run-object": run}
+
+
+def _task_expected(task: Any) -> dict[str, Any]:
+    retry = task.spec.retry
+    return {
+        "count": retry.count,
+        "base_delay": retry.backoff.base_delay if retry.backoff else None,
+        "parameters": _plain(task.spec.parameters),
+        "state_thresholds": _plain(task.spec.state_thresholds),
+    }
+
+
 def export(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     expected: dict[str, Any] = {}
@@ -225,6 +250,13 @@ def export(folder: Path) -> None:
         expected[name] = _expected(fn)
     expected = {"settings": SETTINGS, "functions": expected}
     (folder / "expected.json").write_text(json.dumps(expected, indent=1, default=str), encoding="utf-8")
+    tasks = folder / "tasks"
+    tasks.mkdir()
+    held = {}
+    for name, task in _tasks().items():
+        (tasks / f"{name}.yaml").write_text(task.to_yaml(), encoding="utf-8")
+        held[name] = _task_expected(task)
+    (tasks / "expected.json").write_text(json.dumps(held, indent=1, default=str), encoding="utf-8")
     (folder / "network.json").write_text(json.dumps(ATTEMPTS), encoding="utf-8")
 
 

@@ -269,7 +269,7 @@ def test_cli_ladder_end_to_end(spec_file: SpecFile, cli: Cli, tmp_path: Path, mo
 
     assert result.code == 0, result.err
     job = json.loads(result.out)["items"][-1]
-    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     assert env == {"A": "set", "B": "second-file", "C": "flag", "D": "from-shell"}
 
 

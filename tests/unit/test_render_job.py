@@ -23,6 +23,7 @@ from mlctl.errors import InvalidInput
 from mlctl.render import pod
 from mlctl.render.context import RenderContext
 from mlctl.spec import loader, model, mutations, quantity, validate
+from mlctl.spec import retry as retry_
 from tests.unit.support import K8S_VERSION, SPOT_ENV, Cli, SpecFile, assert_valid_manifest
 
 DEFAULT = config_.resolve({}, [])
@@ -149,15 +150,59 @@ def test_setting_an_env_var_again_keeps_its_position() -> None:
 # --- the Job -----------------------------------------------------------------------------
 
 
-def test_one_run_is_one_job_with_one_pod_and_no_retries() -> None:
+def test_one_run_is_one_job_of_one_index_whose_failures_are_not_retried_by_default() -> None:
     job = by_kind(render(job_spec()), "Job")
 
     assert job["apiVersion"] == "batch/v1"
     assert job["metadata"]["name"] == "trainer-0000test"
-    assert job["spec"]["backoffLimit"] == 0
-    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
-    assert [c["name"] for c in job["spec"]["template"]["spec"]["containers"]] == ["base"]
-    assert "parallelism" not in job["spec"] and "completions" not in job["spec"]
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 1, 1)
+    assert (spec["backoffLimitPerIndex"], spec["maxFailedIndexes"]) == (0, 0)
+    assert "backoffLimit" not in spec  # Kubernetes makes it unbounded beside a per-index limit
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"  # a pod failure policy needs it
+    assert [c["name"] for c in spec["template"]["spec"]["containers"]] == ["base"]
+
+
+def test_a_disruption_is_retried_by_kubernetes_without_spending_the_retry_count() -> None:
+    job = by_kind(render(job_spec()), "Job")
+
+    assert job["spec"]["podFailurePolicy"] == {
+        "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+    }
+    policy = json.loads(job["metadata"]["annotations"]["mlctl.io/retry"])
+    assert policy == {"count": 0, "backoff": "30s", "max_disruptions": 3}  # the bound its watchers enforce
+
+
+def test_the_retry_count_is_the_jobs_back_off_limit_and_the_backoff_reaches_the_bootstrap() -> None:
+    objects = render(job_spec(), retry=retry_.Retry(count=3, backoff="1m", max_disruptions=5))
+    job = by_kind(objects, "Job")
+
+    assert job["spec"]["backoffLimitPerIndex"] == 3
+    assert job["spec"]["maxFailedIndexes"] == 0  # the one index out of retries fails the Job
+    assert json.loads(env(objects)["MLCTL_RUN"])["retry_backoff"] == 60
+    for notes in (job["metadata"]["annotations"], job["spec"]["template"]["metadata"]["annotations"]):
+        assert json.loads(notes["mlctl.io/retry"]) == {"count": 3, "backoff": "1m", "max_disruptions": 5}
+    assert_valid_manifests(objects)
+
+
+def test_a_disruption_bound_of_zero_lets_kubernetes_fail_the_run_at_the_first_disruption() -> None:
+    job = by_kind(render(job_spec(), retry=retry_.Retry(max_disruptions=0)), "Job")
+
+    (rule,) = job["spec"]["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert rule["onPodConditions"] == [{"type": "DisruptionTarget", "status": "True"}]
+
+
+def test_each_attempt_reads_its_earlier_failures_and_disruptions_from_the_job_controllers_annotations() -> None:
+    objects = render(job_spec())
+
+    assert env(objects)["MLCTL_ATTEMPT_FAILURES"] == {
+        "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-index-failure-count']"}
+    }
+    assert env(objects)["MLCTL_ATTEMPT_DISRUPTIONS"] == {
+        "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-index-ignored-failure-count']"}
+    }
+    assert "retry_backoff" not in json.loads(env(objects)["MLCTL_RUN"])  # no retries: nothing to wait for
 
 
 def test_labels_name_the_function_and_say_who_manages_it() -> None:

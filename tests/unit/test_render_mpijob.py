@@ -12,6 +12,7 @@ from mlctl import pipeline
 from mlctl.errors import InvalidInput
 from mlctl.render import mpijob
 from mlctl.render.context import RenderContext
+from mlctl.spec import retry as retry_
 from tests.unit import manifest_schemas
 from tests.unit.render_support import DEFAULT, SPOT, SPOT_LABELS_ONLY, SPOT_TOLERATION, by_kind, env_of, render, spec_of
 from tests.unit.support import EXAMPLES
@@ -240,3 +241,20 @@ def test_the_functions_annotations_ride_on_the_launcher_and_worker_pods() -> Non
         annotations = template(objects, role)["metadata"]["annotations"]
         assert annotations["team.example/owner"] == "vision", role
         assert "mlctl.io/thresholds" in annotations, role  # the run's own annotations stay
+
+
+def test_the_retry_count_is_the_run_policys_back_off_limit_of_the_launcher() -> None:
+    objects = render(spec_of("mpijob"), retry=retry_.Retry(count=2))
+    spec = mpi(objects)["spec"]
+
+    assert spec["runPolicy"] == {"cleanPodPolicy": "All", "backoffLimit": 2}
+    assert json.loads(mpi(objects)["metadata"]["annotations"]["mlctl.io/retry"])["count"] == 2
+    manifest_schemas.check(objects)
+
+
+def test_the_old_mpijob_api_refuses_retries_it_cannot_express() -> None:
+    config = config_.resolve({"MLCTL_MPIJOB_CRD_VERSION": "v1"}, [])
+
+    with pytest.raises(InvalidInput, match="retries of an mpijob need the MPIJob v2beta1 API"):
+        render(spec_of("mpijob"), config, retry=retry_.Retry(count=1))
+    assert "backoffLimit" not in mpi(render(spec_of("mpijob"), config))["spec"]

@@ -12,6 +12,7 @@ from mlctl import pipeline
 from mlctl.errors import InvalidInput
 from mlctl.render import spark
 from mlctl.render.context import RenderContext
+from mlctl.spec import retry as retry_
 from tests.unit import manifest_schemas
 from tests.unit.render_support import SPOT, SPOT_TOLERATION, by_kind, env_of, kinds, render, spec_of
 from tests.unit.support import EXAMPLES
@@ -268,3 +269,20 @@ def test_the_spark_etl_example_renders_to_valid_objects() -> None:
     assert spec["executor"]["instances"] == 3
     assert spec["executor"]["tolerations"] == [SPOT_TOLERATION]
     assert "tolerations" not in spec["driver"]
+
+
+def test_a_runs_retry_becomes_the_operators_restart_policy_on_failure() -> None:
+    given = spec_of("spark", restart_policy={"type": "Never", "retries": 5, "retry_interval": 99})
+    objects = render(given, retry=retry_.Retry(count=2, backoff="1m30s"))
+
+    assert app(objects)["restartPolicy"] == {
+        "type": "OnFailure",
+        "onFailureRetries": 2,
+        "onFailureRetryInterval": 90,
+        "onSubmissionFailureRetries": 3,
+        "onSubmissionFailureRetryInterval": 20,
+    }
+    # a run that asks for nothing keeps the function's own policy; a backoff under a second is one
+    assert app(render(given))["restartPolicy"]["onFailureRetries"] == 5
+    no_wait = app(render(given, retry=retry_.Retry(count=1, backoff="0")))["restartPolicy"]
+    assert no_wait["onFailureRetryInterval"] == 1

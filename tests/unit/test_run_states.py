@@ -92,8 +92,9 @@ def test_the_tracker_leaves_a_run_with_a_pod_to_the_pods_thresholds() -> None:
     tracker.reset_objects("Job", [job()])
 
     assert tracker.breaches(CREATED + timedelta(seconds=10)) == []
-    tracker.observe("DELETED", pod())
-    assert [b[0] for b in tracker.breaches(CREATED + timedelta(seconds=10))] == ["1a2b"]
+    tracker.observe("DELETED", pod(), CREATED + timedelta(seconds=1))
+    # no pod since the Job controller's back-off (10 s) after the pod went: 1 + 10 + 5
+    assert [b[0] for b in tracker.breaches(CREATED + timedelta(seconds=17))] == ["1a2b"]
 
 
 def test_the_reason_no_pod_exists_is_the_controllers_newest_failed_create_verbatim() -> None:

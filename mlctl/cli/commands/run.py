@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mlctl import pipeline
     from mlctl.cli.invocation import Invocation
     from mlctl.cluster.client import Cluster
+    from mlctl.pipeline import run as run_
     from mlctl.runs.record import RunRecord
     from mlctl.spec.overrides import Overrides
 
@@ -24,6 +25,10 @@ Output = Annotated[str, opt.formats("text", "json", help="text | json (one final
     help=(
         "Start a run of a function and watch it: state changes on stderr, logs, the result at the end.\n\n"
         "Exit codes: 0 succeeded, 5 failed, 6 aborted (threshold or user), 7 --timeout reached (the run goes on).\n\n"
+        "Retries: --retry N tries a failed run N more times, --retry-backoff waits before each; a disruption "
+        "(node reclaimed or drained, pod evicted or preempted) is tried again without spending N, up to "
+        "--max-disruptions times. --task reads MLRun's run template (parameters, retry, state_thresholds); "
+        "flags win over it.\n\n"
         "Without any cluster configured (no kubeconfig context, not in a cluster) the run happens locally; "
         f"--cluster refuses that fallback.\n\nOverride precedence: {opt.PANEL}."
     )
@@ -35,6 +40,32 @@ def run(
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="K=V run parameter (value read as YAML); repeatable.", show_default=False),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            help="MLRun run template (task) YAML: spec.parameters, retry, state_thresholds.",
+            show_default=False,
+        ),
+    ] = None,
+    retry: Annotated[
+        int | None,
+        typer.Option("--retry", help="Retries of a failed run (attempts = N + 1; default 0).", show_default=False),
+    ] = None,
+    retry_backoff: Annotated[
+        str | None,
+        typer.Option(
+            "--retry-backoff", help="Wait before a retried attempt, e.g. 30s (default 30s).", show_default=False
+        ),
+    ] = None,
+    max_disruptions: Annotated[
+        int | None,
+        typer.Option(
+            "--max-disruptions",
+            help="Disruptions retried without spending --retry (default 3; 0 fails the run at the first).",
+            show_default=False,
+        ),
     ] = None,
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Return at once with the run id (mlctl monitor enforces thresholds).")
@@ -64,13 +95,24 @@ def run(
     # connect before reading the spec: the cluster may hold config (profile, priority classes)
     deadline = opt.seconds(timeout)
     cluster = None if where == run_.LOCAL else current.connect(kubeconfig, context, namespace, deadline)
-    loaded = current.load(file, overrides)
-    params = ids.parse_params(param or [])
+    asked = run_.request(
+        current.config(),
+        ids.parse_params(param or []),
+        overrides,
+        task_file=task,
+        retry=retry,
+        backoff=retry_backoff,
+        max_disruptions=max_disruptions,
+    )
+    current.out.problems(asked.warnings)
+    loaded = current.load(file, asked.overrides)
     if cluster is None:
-        record: RunRecord | None = _run_local(current, loaded, ids.new_run_id(), params, output)
+        record: RunRecord | None = _run_local(current, loaded, ids.new_run_id(), asked, output)
     else:
         run_.runnable(loaded)
-        record = _run_on_cluster(current, cluster, loaded, params, output, detach, deadline)
+        for warning in run_.retry_warnings(loaded, asked):
+            current.out.warn(warning)
+        record = _run_on_cluster(current, cluster, loaded, asked, output, detach, deadline)
     if record is not None:  # None: detached, the run goes on
         _finish(current, record, output)
     return 0
@@ -80,7 +122,7 @@ def _run_on_cluster(
     current: Invocation,
     cluster: Cluster,
     loaded: pipeline.Loaded,
-    params: dict[str, Any],
+    asked: run_.Request,
     output: str,
     detach: bool,
     timeout: float,
@@ -93,7 +135,7 @@ def _run_on_cluster(
     from mlctl.runs.cluster import follow, gather
 
     run_id, config = ids.new_run_id(), current.config()
-    objects = run_.objects(loaded, config, cluster.namespace, run_id, params)
+    objects = run_.objects(loaded, config, cluster.namespace, run_id, asked.params, asked.retry)
     with current.out.spinner(f"preflight: checking {len(objects)} objects"):
         check = deploy.preflight(cluster, objects)
     for warning in check.warnings:
@@ -140,7 +182,7 @@ def _finish(current: Invocation, record: RunRecord, output: str) -> None:
 
 
 def _run_local(
-    current: Invocation, loaded: pipeline.Loaded, run_id: str, params: dict[str, Any], output: str
+    current: Invocation, loaded: pipeline.Loaded, run_id: str, asked: run_.Request, output: str
 ) -> RunRecord:
     from mlctl.local import runner
 
@@ -152,6 +194,7 @@ def _run_local(
         loaded.function,
         current.config(),
         run_id=run_id,
-        params=params,
+        params=asked.params,
+        retry=asked.retry,
         on_output=lambda stream, line: print(line, file=sys.stderr if stream == "stderr" else log_stream, flush=True),
     )

@@ -133,9 +133,13 @@ def get(
     record, _ = _find(invocation.of(ctx), run_id, kubeconfig, context, namespace)
     if output == "json":
         out.emit(record.to_json(), "json")
-    else:  # text shows what is set, as YAML; -o yaml everything, like json
-        data = record.to_json()
-        out.emit(data if output == "yaml" else {k: v for k, v in data.items() if v not in ("", {}, None)}, "yaml")
+    elif output == "yaml":  # everything, like json
+        out.emit(record.to_json(), "yaml")
+    else:  # what is set, as YAML
+        data = {k: v for k, v in record.to_json().items() if v not in ("", {}, [], None)}
+        if "attempts" in data:
+            data["attempts"] = [{k: v for k, v in a.items() if v not in ("", None)} for a in data["attempts"]]
+        out.emit(data, "yaml")
     return 0
 
 
@@ -157,7 +161,9 @@ def logs(
     if cluster is None:
         out.lines(_local_store().logs(run_id))
         return 0
-    for pod in control.pods_of(cluster, run_id, record.namespace):
+    from mlctl.runs import states
+
+    for pod in states.oldest_first(control.pods_of(cluster, run_id, record.namespace)):  # attempt by attempt
         out.lines(cluster.logs(pod["metadata"]["name"], record.namespace, follow=follow))
     return 0
 

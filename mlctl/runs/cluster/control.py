@@ -2,14 +2,21 @@
 
 A run's record lives on its run object (Job, MPIJob, SparkApplication):
 labels say whose run it is, annotations hold its state, status text,
-result, parameters and thresholds. Aborting writes the record first and
-then removes compute (the Job is suspended, so its controller keeps no pod;
-the pods are deleted at once); the record stays. The abort is guarded by
+result, parameters, thresholds and retry policy, and each attempt whose pod
+may go (disrupted, deleted) once a watcher has seen it end. Aborting writes
+the record first and then removes compute (the Job is suspended, so its
+controller keeps no pod; the pods still running are deleted at once, their
+attempts kept in the record); the record stays. A Job with a pod failure
+policy keeps a deleted pod (its tracking finalizer) until the pod has
+failed, and, for a per-index back-off, until the next attempt replaces it,
+which a suspended Job never makes: the abort releases that finalizer, as
+the pod garbage collector would for a pod never scheduled. The abort is guarded by
 the object's resourceVersion, so two watchers never abort a run twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -121,10 +128,51 @@ def _record_patch(
     return {"metadata": {"annotations": annotations}}
 
 
-def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None = None, explanation: str = "") -> bool:
+def keep_attempts(cluster: Cluster, obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> None:
+    """Keep the attempts of ``pods`` on the run object, so the record has them once the pods are gone.
+
+    One annotation per pod, merged: two watchers writing at once both land.
+    """
+    annotations = dict(states.attempt_annotation(pod) for pod in pods)
+    if not annotations:
+        return
+    meta = obj["metadata"]
+    with contextlib.suppress(errors.NotFound):  # the run was deleted meanwhile: nothing to keep
+        cluster.patch(
+            obj["apiVersion"], obj["kind"], meta["name"], {"metadata": {"annotations": annotations}}, meta["namespace"]
+        )
+
+
+def _release(cluster: Cluster, pods: Sequence[Mapping[str, Any]], namespace: str) -> None:
+    """Take the Job controller's tracking finalizer off stopped pods of a suspended Job, so they go."""
+    for pod in pods:
+        finalizers = pod["metadata"].get("finalizers") or []
+        if labels.JOB_TRACKING_FINALIZER not in finalizers:
+            continue
+        kept = [f for f in finalizers if f != labels.JOB_TRACKING_FINALIZER]
+        with contextlib.suppress(errors.NotFound):  # already gone
+            cluster.patch(
+                *kinds.POD.ref(), pod["metadata"]["name"], {"metadata": {"finalizers": kept or None}}, namespace
+            )
+
+
+def _ended(pod: Mapping[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def abort(
+    cluster: Cluster,
+    run_id: str,
+    status_text: str,
+    namespace: str | None = None,
+    explanation: str = "",
+    state: str = record_.ABORTED,
+) -> bool:
     """Abort a run; False when it had already finished or been aborted (by anyone).
 
-    ``explanation`` (why it was stuck, ``mlctl.runs.explain``) is kept in the record.
+    ``explanation`` (why it was stuck, ``mlctl.runs.explain``) is kept in the
+    record. ``state`` is what the record says: aborted (a threshold, a user),
+    or failed (disrupted more often than its bound allows).
     """
     for _ in range(3):
         found = find(cluster, run_id, namespace)
@@ -134,10 +182,15 @@ def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None
         meta = obj["metadata"]
         if (meta.get("annotations") or {}).get(labels.STATE) in record_.TERMINAL:
             return False
-        current = states.run_record(obj, pods_of(cluster, run_id, meta["namespace"]))
+        pods = pods_of(cluster, run_id, meta["namespace"])
+        current = states.run_record(obj, pods)
         if current.state in record_.TERMINAL:
             return False
-        patch = _record_patch(record_.ABORTED, status_text)
+        going = [pod for pod in pods if not _ended(pod)]  # a finished attempt's pod stays, with its story
+        patch = _record_patch(state, status_text)
+        patch["metadata"]["annotations"].update(
+            states.attempt_annotation(pod, status_text) for pod in going if states.primary(runtime, pod)
+        )
         patch["metadata"]["resourceVersion"] = meta["resourceVersion"]  # lose the race rather than abort twice
         if explanation:
             patch["metadata"]["annotations"][labels.EXPLANATION] = explanation
@@ -149,8 +202,11 @@ def abort(cluster: Cluster, run_id: str, status_text: str, namespace: str | None
             cluster.patch(obj["apiVersion"], obj["kind"], meta["name"], patch, meta["namespace"])
         except errors.Conflict:
             continue  # changed under us: look again
-        for pod in pods_of(cluster, run_id, meta["namespace"]):
+        for pod in going:
             cluster.delete(*kinds.POD.ref(), pod["metadata"]["name"], meta["namespace"], grace_seconds=0)
+        if runtime == "job":
+            held = [p for p in pods if p in going or (p["metadata"].get("deletionTimestamp") and _ended(p))]
+            _release(cluster, held, meta["namespace"])
         return True
     return False
 
@@ -163,13 +219,11 @@ def finish(cluster: Cluster, run_id: str, record: record_.RunRecord, namespace: 
     obj, _ = found
     if (obj["metadata"].get("annotations") or {}).get(labels.STATE) in record_.TERMINAL:
         return
-    cluster.patch(
-        obj["apiVersion"],
-        obj["kind"],
-        obj["metadata"]["name"],
-        _record_patch(record.state, record.status_text, record.result, record.traceback),
-        obj["metadata"]["namespace"],
-    )
+    patch = _record_patch(record.state, record.status_text, record.result, record.traceback)
+    runtime = states.runtime_of(obj)
+    pods = [p for p in pods_of(cluster, run_id, obj["metadata"]["namespace"]) if states.primary(runtime, p)]
+    patch["metadata"]["annotations"].update(states.attempt_annotation(pod) for pod in pods)
+    cluster.patch(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], patch, obj["metadata"]["namespace"])
 
 
 def delete(cluster: Cluster, run_id: str, namespace: str | None = None) -> bool:

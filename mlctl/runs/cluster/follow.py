@@ -7,10 +7,9 @@ through callbacks; nothing here prints.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +20,6 @@ from mlctl.runs import record as record_
 from mlctl.runs import states
 from mlctl.runs.cluster import control, monitor
 
-_PRIMARY = {
-    # which pod's end is the run's end
-    "mpijob": lambda pod: pod["metadata"].get("labels", {}).get("training.kubeflow.org/job-role") == "launcher",
-    "spark": lambda pod: pod["metadata"].get("labels", {}).get("spark-role") == "driver",
-}
-
-
 NO_POD_GRACE = 2.0  # seconds a controller gets to create a pod before mlctl asks it why not
 NO_POD_POLL = 3.0  # seconds between two looks at its events while there is still no pod
 
@@ -37,11 +29,6 @@ class Callbacks:
     state: Callable[[str, str], None]  # (pod name, description)
     log: Callable[[str], None]
     abort: Callable[[str], None]
-
-
-def _primary(runtime: str, pod: Mapping[str, Any]) -> bool:
-    check = _PRIMARY.get(runtime)
-    return check(pod) if check else True
 
 
 def follow(
@@ -58,7 +45,9 @@ def follow(
     The end is the run object's own terminal condition (a Job's Complete or
     Failed, an MPIJob's Succeeded or Failed, a SparkApplication's state), or
     mlctl's record on it (aborted): a launcher or driver pod that has ended
-    does not mean its operator has decided the run's outcome yet.
+    does not mean its operator has decided the run's outcome yet, nor that
+    the run will not be tried again. Each attempt's pod is followed (its
+    state, its logs) as it comes.
     """
     run = _Follower(cluster, run_id, runtime, namespace, callbacks, timeout, stream_logs)
     monitor.watch(
@@ -71,10 +60,6 @@ def follow(
     )
     time.sleep(0.3)  # let a log stream flush its last lines
     record = control.get(cluster, run_id, namespace)
-    if record.state == record_.FAILED and run.disrupted and not record.status_text.startswith(run.disrupted):
-        # "backoff limit reached" says little: what happened to the pod says what happened to the run
-        text = f"{run.disrupted} ({record.status_text})" if record.status_text else run.disrupted
-        record = dataclasses.replace(record, status_text=text)
     if record.done and record.state != record_.ABORTED:
         control.finish(cluster, run_id, record, namespace)
     return record
@@ -94,19 +79,25 @@ class _Follower:
     started: float = field(default_factory=time.monotonic)
     described: dict[str, str] = field(default_factory=dict)  # pod name -> what was last said of it
     logging: set[str] = field(default_factory=set)  # pods whose logs are streamed
-    disrupted: str = ""  # what took a pod away (preempted, evicted), from its DisruptionTarget condition
+    attempts: list[str] = field(default_factory=list)  # the attempts' pods, in the order they came
     looked: float = 0.0  # when the events were last read
     said: str = ""  # the reason for no pod last said
     seen_object: bool = False
 
     def on_pod(self, kind: str, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
-        if states.disruption(pod):  # kept: the pod itself may be gone by the time the run ends
-            self.disrupted = states.disruption(pod)
+        primary = states.primary(self.runtime, pod)
+        if primary and name not in self.attempts and kind != "DELETED":
+            self.attempts.append(name)
+            if len(self.attempts) > 1:
+                self.callbacks.state(name, f"attempt {len(self.attempts)}")
         current = states.classify(pod)
         text = current.state or current.phase.lower()
+        attempt = states.attempt_of(pod)
         if kind == "DELETED":
             text = "deleted"
+        elif attempt.outcome == record_.ATTEMPT_DISRUPTED:
+            text = f"disrupted: {attempt.message}"
         elif current.reason and current.state != "running":
             text += f": {current.reason}"
         if self.described.get(name) != text:
@@ -115,7 +106,7 @@ class _Follower:
         if (
             self.stream_logs
             and name not in self.logging
-            and _primary(self.runtime, pod)
+            and primary
             and current.phase in ("Running", "Succeeded", "Failed")
         ):
             self.logging.add(name)
@@ -154,7 +145,7 @@ class _Follower:
         elif any(
             (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")
             for p in tracker.pods.values()
-            if _primary(self.runtime, p)
+            if states.primary(self.runtime, p)
         ):
             return True  # a run object this connection cannot watch (a version not served): its pod's end
         if time.monotonic() - self.started > self.timeout:

@@ -6,8 +6,12 @@ one for each kind of run object (Job, MPIJob, SparkApplication), feed a
 next deadline (or every half second) and aborts breaching runs through
 ``mlctl.runs.cluster.control.abort``. A run object with no pod at all (its
 controller cannot create one) is ``pending_not_scheduled`` from its
-creation. API calls do not grow with the number of runs: time passing
-costs nothing, only aborts and reconnects make requests.
+creation, or, between two attempts, from the end of the last one. A job run
+disrupted more often than its bound allows (Kubernetes retries disruptions
+without a bound) is ended as failed. An attempt whose pod goes (disrupted,
+deleted) is kept on its run object when it ends. API calls do not grow
+with the number of runs: time passing costs nothing, only aborts, kept
+attempts and reconnects make requests.
 
 Restart-safe: state lives in Kubernetes (timestamps, annotations), not in
 the process, so a new monitor reaches the same verdicts.
@@ -26,6 +30,7 @@ from typing import Any
 from mlctl import errors
 from mlctl.cluster.client import Cluster, concurrently
 from mlctl.kube import kinds, labels
+from mlctl.runs import record as record_
 from mlctl.runs import states
 from mlctl.runs.cluster import control, gather
 
@@ -51,16 +56,27 @@ class Tracker:
     object_deadlines: dict[str, datetime | None] = field(default_factory=dict)
     pod_count: Counter[str] = field(default_factory=Counter)  # run id -> its pods seen
     pods_listed: bool = False  # until the pods are listed, no run can be said to have none
+    gone_at: dict[str, datetime] = field(default_factory=dict)  # run id -> when its last pod went
+    ended: Counter[str] = field(default_factory=Counter)  # run id -> how many of its attempts' pods went
+    disrupted: set[str] = field(default_factory=set)  # runs whose disruptions to count again against their bound
+    to_keep: dict[str, dict[str, Any]] = field(default_factory=dict)  # pod uid -> an ended pod to keep
 
-    def observe(self, kind: str, pod: Mapping[str, Any]) -> None:
+    def observe(self, kind: str, pod: Mapping[str, Any], at: datetime | None = None) -> None:
         uid = pod["metadata"]["uid"]
+        run_id = _run_of(pod)
+        self._note(kind, pod)
         if kind == "DELETED":
             if self.pods.pop(uid, None) is not None:
-                self.pod_count[_run_of(pod)] -= 1
+                self.pod_count[run_id] -= 1
+                runtime = str(((pod.get("metadata") or {}).get("labels") or {}).get(labels.KIND, ""))
+                self.ended[run_id] += states.primary(runtime, pod)
+                if self.pod_count[run_id] <= 0:
+                    self.gone_at[run_id] = at or states.now()
+                    self._refresh_object(run_id)
             self.deadlines.pop(uid, None)
         else:
             if uid not in self.pods:
-                self.pod_count[_run_of(pod)] += 1
+                self.pod_count[run_id] += 1
             self.pods[uid] = dict(pod)
             self.deadlines[uid] = states.deadline(pod)
 
@@ -69,6 +85,62 @@ class Tracker:
         self.deadlines = {uid: states.deadline(p) for uid, p in self.pods.items()}
         self.pod_count = Counter(_run_of(p) for p in pods)
         self.pods_listed = True
+        for pod in pods:
+            self._note("ADDED", pod)
+
+    def _note(self, kind: str, pod: Mapping[str, Any]) -> None:
+        """What a pod's change means beyond its thresholds: a disruption to count, an attempt to keep."""
+        run_id = _run_of(pod)
+        if states.disruption(pod) or states.earlier_attempts(pod)[1]:
+            self.disrupted.add(run_id)
+        meta = pod.get("metadata") or {}
+        goes = meta.get("deletionTimestamp") or states.disruption(pod)
+        ended = kind == "DELETED" or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        runtime = str((meta.get("labels") or {}).get(labels.KIND, ""))
+        if goes and ended and states.primary(runtime, pod) and not self._kept(run_id, str(meta["uid"])):
+            self.to_keep[str(meta["uid"])] = dict(pod)
+
+    def _kept(self, run_id: str, pod_uid: str) -> bool:
+        obj = self.object_of(run_id)
+        return obj is not None and pod_uid in states.recorded_attempts(obj)
+
+    def take_to_keep(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """(run object, its ended pods) to keep on it; the pods of runs whose object is not known wait."""
+        found: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        for uid, pod in list(self.to_keep.items()):
+            obj = self.object_of(_run_of(pod))
+            if obj is None:
+                continue
+            del self.to_keep[uid]
+            if uid not in states.recorded_attempts(obj):
+                found.setdefault(obj["metadata"]["uid"], (obj, []))[1].append(pod)
+        return list(found.values())
+
+    def _refresh_object(self, run_id: str) -> None:
+        obj = self.object_of(run_id)
+        if obj is not None:
+            self.object_deadlines[obj["metadata"]["uid"]] = states.no_pod_deadline(
+                obj, self.gone_at.get(run_id), self.ended[run_id]
+            )
+
+    def disruption_breaches(self) -> list[tuple[str, str, str]]:
+        """(run id, namespace, status text) of unhandled job runs disrupted more often than their bound allows.
+
+        Only runs whose pods or record changed since the last call are counted again.
+        """
+        found = []
+        for run_id in sorted(self.disrupted):
+            obj = self.object_of(run_id)
+            if obj is None:
+                continue  # counted once its run object is known
+            self.disrupted.discard(run_id)
+            if run_id in self.handled:
+                continue
+            pods = [p for p in self.pods.values() if _run_of(p) == run_id]
+            text = states.disruption_breach(obj, pods)
+            if text:
+                found.append((run_id, obj["metadata"]["namespace"], text))
+        return found
 
     def observe_object(self, kind: str, obj: Mapping[str, Any]) -> None:
         uid = obj["metadata"]["uid"]
@@ -77,7 +149,10 @@ class Tracker:
             self.object_deadlines.pop(uid, None)
         else:
             self.objects[uid] = _slim(obj)
-            self.object_deadlines[uid] = states.no_pod_deadline(obj)
+            run_id = _run_of(obj)
+            self.object_deadlines[uid] = states.no_pod_deadline(obj, self.gone_at.get(run_id), self.ended[run_id])
+            if any(k.startswith(labels.ATTEMPT_PREFIX) for k in (obj["metadata"].get("annotations") or {})):
+                self.disrupted.add(run_id)  # kept attempts may hold disruptions whose pods are gone
 
     def reset_objects(self, kind: str, objects: list[dict[str, Any]], api_version: str = "") -> None:
         """Replace the run objects of one kind (of one API version, if given): each is listed and watched on its own."""
@@ -118,7 +193,7 @@ class Tracker:
             if not run_id or run_id in self.handled or run_id in found:
                 continue
             obj = self.objects[uid]
-            text = states.no_pod_breach(obj, at)
+            text = states.no_pod_breach(obj, at, self.gone_at.get(run_id), self.ended[run_id])
             if text:
                 found[run_id] = (run_id, obj["metadata"]["namespace"], text)
         return list(found.values())
@@ -147,7 +222,11 @@ def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
         "kind": obj.get("kind", ""),
         "metadata": {
             **{k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp", "labels") if k in meta},
-            "annotations": {k: annotations[k] for k in (labels.STATE, labels.THRESHOLDS) if k in annotations},
+            "annotations": {
+                k: v
+                for k, v in annotations.items()
+                if k in (labels.STATE, labels.THRESHOLDS, labels.RETRY) or k.startswith(labels.ATTEMPT_PREFIX)
+            },
         },
         "status": {k: status[k] for k in ("conditions", "applicationState", "terminationTime") if k in status},
     }
@@ -265,6 +344,7 @@ def watch(
     tracker = Tracker()
     if once:
         _read_once(cluster, tracker, namespace, selector, all_namespaces)
+        _keep_attempts(cluster, tracker)
         _abort_due(cluster, tracker, clock(), on_abort)
         return tracker
     feed = PodFeed(cluster, namespace, selector, all_namespaces)
@@ -289,11 +369,12 @@ def watch(
             except queue.Empty:
                 kind, payload = "", None
             while kind:
-                _apply_event(tracker, kind, payload, on_pod)
+                _apply_event(tracker, kind, payload, on_pod, clock)
                 try:
                     kind, payload = feed.events.get_nowait()
                 except queue.Empty:
                     kind = ""
+            _keep_attempts(cluster, tracker)
             _abort_due(cluster, tracker, clock(), on_abort)
             if done and done(tracker):
                 break
@@ -315,7 +396,11 @@ def _read_once(cluster: Cluster, tracker: Tracker, namespace: str | None, select
 
 
 def _apply_event(
-    tracker: Tracker, kind: str, payload: Any, on_pod: Callable[[str, dict[str, Any]], None] | None
+    tracker: Tracker,
+    kind: str,
+    payload: Any,
+    on_pod: Callable[[str, dict[str, Any]], None] | None,
+    clock: Callable[[], datetime] = states.now,
 ) -> None:
     """One event from the feeds into the tracker (a feed that gave up raises its error here)."""
     if kind == "FAILED":
@@ -332,20 +417,40 @@ def _apply_event(
         for pod in payload:
             on_pod and on_pod("ADDED", pod)
     else:
-        tracker.observe(kind, payload)
+        tracker.observe(kind, payload, clock())
         on_pod and on_pod(kind, payload)
+
+
+def _keep_attempts(cluster: Cluster, tracker: Tracker) -> None:
+    """Keep on their run objects the attempts whose pods are going (disrupted, deleted), now that they ended."""
+    for obj, pods in tracker.take_to_keep():
+        try:
+            control.keep_attempts(cluster, obj, pods)
+        except errors.MlctlError:
+            continue  # the record is a courtesy here: a refused write must not stop the monitor
 
 
 def _abort_due(
     cluster: Cluster, tracker: Tracker, at: datetime, on_abort: Callable[[str, str, str], None] | None
 ) -> None:
-    """Abort every run past a limit; runs breaking their limits together are aborted together."""
+    """Abort every run past a limit; runs breaking their limits together are aborted together.
+
+    A job run disrupted more often than its bound allows is ended the same
+    way, recorded as failed.
+    """
     due = tracker.breaches(at)
+    failing = [b for b in tracker.disruption_breaches() if b[0] not in {d[0] for d in due}]
+    due += failing
     for run_id, _, _ in due:
         tracker.handled.add(run_id)
 
     def abort(breach: tuple[str, str, str]) -> tuple[bool, str]:
         run_id, namespace, text = breach
+        if breach in failing:
+            try:
+                return control.abort(cluster, run_id, text, namespace, state=record_.FAILED), text
+            except errors.NotFound:
+                return False, text
         podless = tracker.pod_count.get(run_id, 0) <= 0 and tracker.object_of(run_id)
         if podless:  # say why there is no pod, in the controller's words
             reason = control.no_pod_reason(cluster, podless)
