@@ -1,11 +1,13 @@
 """Run the integration testbed by hand.
 
     python -m tests.cluster up [--workdir DIR] [--keep]
+                               [--bulk-nodes N --pods-per-node P --client-qps Q]
 
 builds the binaries if needed, starts the cluster, prints the ``export`` lines
 to use it (kubectl, mlctl, or ``pytest tests/integration`` through
 ``MLCTL_TESTBED_KUBECONFIG``) and stays in the foreground until Ctrl-C, which
-stops every component.
+stops every component. The load benchmarks' cluster: ``--bulk-nodes 50
+--pods-per-node 250 --client-qps 200`` carries 5,000 live runs.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.cluster.testbed import NODES, Testbed, TestbedError, build
+from tests.cluster.testbed import Testbed, TestbedError, build
 
 
-def _up(workdir: Path | None, keep: bool) -> int:
+def _up(workdir: Path | None, keep: bool, bulk_nodes: int, pods_per_node: int, client_qps: int) -> int:
     try:
         builds = build()
     except TestbedError as e:
@@ -27,7 +29,9 @@ def _up(workdir: Path | None, keep: bool) -> int:
         return 1
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-    testbed = Testbed(builds, workdir=workdir, keep=keep)
+    testbed = Testbed(
+        builds, workdir=workdir, keep=keep, bulk_nodes=bulk_nodes, pods_per_node=pods_per_node, client_qps=client_qps
+    )
 
     # Ctrl-C, SIGTERM and a closed terminal all end the run the same way, so
     # the components always stop (SIGINT is set explicitly because a shell
@@ -40,7 +44,7 @@ def _up(workdir: Path | None, keep: bool) -> int:
     try:
         testbed.start()
         print(
-            f"testbed up in {testbed.startup_seconds:.1f}s: {testbed.server}, nodes {', '.join(n.name for n in NODES)}",
+            f"testbed up in {testbed.startup_seconds:.1f}s: {testbed.server}, {len(testbed.nodes)} nodes",
             file=sys.stderr,
         )
         print(f"logs in {testbed.workdir}; Ctrl-C stops it", file=sys.stderr)
@@ -71,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, help="directory for certs, kubeconfigs and logs (default: a new temporary directory)"
     )
     up.add_argument("--keep", action="store_true", help="keep the work dir after stopping")
+    up.add_argument("--bulk-nodes", type=int, default=0, help="extra plain on-demand nodes for load (bulk-1..N)")
+    up.add_argument("--pods-per-node", type=int, default=110, help="pod capacity of each bulk node")
+    up.add_argument("--client-qps", type=int, default=0, help="request rate of the controller manager and scheduler")
     args = parser.parse_args(argv)
-    return _up(args.workdir, args.keep)
+    return _up(args.workdir, args.keep, args.bulk_nodes, args.pods_per_node, args.client_qps)
 
 
 if __name__ == "__main__":

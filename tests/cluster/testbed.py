@@ -167,6 +167,12 @@ NODES: tuple[NodeSpec, ...] = (
 )
 
 
+def bulk_node_specs(count: int, pods_per_node: int = 110) -> tuple[NodeSpec, ...]:
+    """``count`` plain on-demand nodes for load benchmarks, ``pods_per_node`` pods each."""
+    capacity = {**_CPU, "cpu": "64", "memory": "256Gi", "pods": str(pods_per_node)}
+    return tuple(NodeSpec(f"bulk-{i}", "bulk", capacity) for i in range(1, count + 1))
+
+
 # --------------------------------------------------------------------------- build
 
 
@@ -352,8 +358,23 @@ class Testbed:
 
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self, builds: Builds | None = None, workdir: Path | None = None, keep: bool = False) -> None:
+    def __init__(
+        self,
+        builds: Builds | None = None,
+        workdir: Path | None = None,
+        keep: bool = False,
+        *,
+        bulk_nodes: int = 0,
+        pods_per_node: int = 110,
+        client_qps: int = 0,
+    ) -> None:
         self.builds = builds
+        # Load benchmarks add plain on-demand nodes ``bulk-1``.. (pool ``bulk``)
+        # that take ``pods_per_node`` pods each, and raise the request rate the
+        # controller manager and the scheduler allow themselves (``client_qps``,
+        # burst twice that), so thousands of pods are scheduled in minutes.
+        self.nodes: tuple[NodeSpec, ...] = NODES + bulk_node_specs(bulk_nodes, pods_per_node)
+        self.client_qps = client_qps
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="mlctl-testbed-"))
         self.keep = keep
@@ -730,6 +751,7 @@ class Testbed:
                 "--horizontal-pod-autoscaler-downscale-stabilization=5s",
                 "--horizontal-pod-autoscaler-cpu-initialization-period=10s",
                 "--horizontal-pod-autoscaler-initial-readiness-delay=5s",
+                *self._qps_flags(),
             ],
         )
         sched = str(self._path("scheduler.kubeconfig"))
@@ -744,6 +766,7 @@ class Testbed:
                 f"--secure-port={self._sched_port}",
                 f"--cert-dir={self._path('scheduler-certs')}",
                 "--leader-elect=false",
+                *self._qps_flags(),
             ],
         )
         key, value = KWOK_NODE_ANNOTATION
@@ -771,6 +794,11 @@ class Testbed:
             ],
         )
 
+    def _qps_flags(self) -> list[str]:
+        if not self.client_qps:
+            return []
+        return [f"--kube-api-qps={self.client_qps}", f"--kube-api-burst={2 * self.client_qps}"]
+
     def _install_objects(self) -> None:
         """Create PriorityClasses, RBAC and the fake nodes (as admin)."""
         scheduling = client.SchedulingV1Api(self.api)
@@ -790,7 +818,7 @@ class Testbed:
             }
         )
         core = client.CoreV1Api(self.api)
-        for node in NODES:
+        for node in self.nodes:
             core.create_node(_node_manifest(node))
 
     def _install_crds(self, deadline: float) -> None:
@@ -1091,7 +1119,7 @@ class Testbed:
 
     def _nodes_ready(self) -> bool:
         nodes = {n.metadata.name: n for n in client.CoreV1Api(self.api).list_node().items}
-        for spec in NODES:
+        for spec in self.nodes:
             node = nodes.get(spec.name)
             if node is None:
                 return False
