@@ -368,6 +368,16 @@ def attempt_annotation(pod: Mapping[str, Any], stopped_by: str = "") -> tuple[st
     )
 
 
+def kept_on_abort(runtime: str, pods: Iterable[Mapping[str, Any]], status_text: str) -> dict[str, str]:
+    """The attempt annotations an abort writes: every attempt's pod, those still going marked stopped.
+
+    Pods that already ended are kept too: a disrupted pod may have ended
+    before anyone kept it, and the abort lets it go (its Job's finalizer
+    released), so the record would lose it.
+    """
+    return dict(attempt_annotation(pod, status_text) for pod in pods if primary(runtime, pod))
+
+
 def _kept(obj: Mapping[str, Any]) -> dict[str, tuple[record_.Attempt, tuple[int, int]]]:
     """The attempts kept on a run object by the annotation's key (the pod's uid), with their earlier counts."""
     out: dict[str, tuple[record_.Attempt, tuple[int, int]]] = {}

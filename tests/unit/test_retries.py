@@ -294,6 +294,24 @@ def test_the_attempts_kubernetes_counted_stay_in_the_record_once_every_pod_is_go
     assert tries[1].message == "aborted by user"
 
 
+def test_an_abort_keeps_every_attempt_even_one_that_ended_before_anyone_kept_it() -> None:
+    # the second disruption breached the bound; its pod had already ended when the watcher aborted
+    first = pod("t-0-aaa", "Failed", 0, disruption="DeletionByTaintManager", exit_code=143)
+    second = pod("t-0-bbb", "Failed", 30, disrupted=1, disruption="DeletionByTaintManager", exit_code=143)
+    third = pod("t-0-ccc", "Running", 60, disrupted=2)
+
+    kept = states.kept_on_abort("job", [second, third], "Run failed: disrupted 2 times")
+    first_key, first_value = states.attempt_annotation(first)
+
+    tries = states.attempts(job(**{first_key: first_value}, **kept), [])  # every pod gone
+    assert [(a.pod, a.outcome) for a in tries] == [
+        ("t-0-aaa", "disrupted"),
+        ("t-0-bbb", "disrupted"),
+        ("t-0-ccc", "stopped"),
+    ]
+    assert tries[2].message == "Run failed: disrupted 2 times"
+
+
 def test_a_job_run_disrupted_more_often_than_its_bound_fails_and_within_it_goes_on() -> None:
     fourth = pod("t-0-ddd", "Running", 90, disrupted=3, disruption="PreemptionByScheduler")
     bound = '{"count": 0, "backoff": "30s", "max_disruptions": 3}'

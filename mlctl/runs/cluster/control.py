@@ -188,9 +188,7 @@ def abort(
             return False
         going = [pod for pod in pods if not _ended(pod)]  # a finished attempt's pod stays, with its story
         patch = _record_patch(state, status_text)
-        patch["metadata"]["annotations"].update(
-            states.attempt_annotation(pod, status_text) for pod in going if states.primary(runtime, pod)
-        )
+        patch["metadata"]["annotations"].update(states.kept_on_abort(runtime, pods, status_text))
         patch["metadata"]["resourceVersion"] = meta["resourceVersion"]  # lose the race rather than abort twice
         if explanation:
             patch["metadata"]["annotations"][labels.EXPLANATION] = explanation
