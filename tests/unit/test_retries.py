@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mlctl import config as config_
-from mlctl import payloads
+from mlctl import errors, payloads
 from mlctl.errors import InvalidInput
 from mlctl.kube import labels
 from mlctl.local import runner
@@ -340,6 +340,30 @@ def test_the_monitor_fails_a_run_past_its_disruption_bound_and_keeps_the_disrupt
     [(obj, kept)] = tracker.take_to_keep()
     assert obj["metadata"]["name"] == "trainer-1a2b"
     assert [p["metadata"]["name"] for p in kept] == ["t-0-aaa"]  # the running one is kept once it ends
+
+
+def test_an_abort_refused_by_a_busy_run_object_is_tried_again_on_the_next_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the Job controller kept writing the Job's status under every conditional write of the abort
+    tracker = monitor.Tracker()
+    tracker.reset_objects("Job", [job(retry='{"count": 0, "backoff": "30s", "max_disruptions": 1}')])
+    tracker.reset([pod("t-0-aaa", "Failed", 0, disruption="DeletionByTaintManager", exit_code=143)])
+    tracker.observe("ADDED", pod("t-0-bbb", "Failed", 30, disrupted=1, disruption="DeletionByTaintManager"))
+    answers: list[Any] = [errors.Conflict("changed under each try"), True]
+
+    def abort(*args: Any, **kwargs: Any) -> bool:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return bool(answer)
+
+    monkeypatch.setattr(monitor.control, "abort", abort)
+    ended: list[str] = []
+    at = datetime.now(UTC)
+
+    monitor._abort_due(None, tracker, at, lambda run, ns, text: ended.append(run))  # type: ignore[arg-type]
+    assert ended == [] and "1a2b" not in tracker.handled  # not recorded: not yet handled
+    monitor._abort_due(None, tracker, at, lambda run, ns, text: ended.append(run))  # type: ignore[arg-type]
+    assert ended == ["1a2b"] and "1a2b" in tracker.handled
 
 
 def _disrupted() -> dict[str, str]:

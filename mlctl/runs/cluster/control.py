@@ -160,6 +160,9 @@ def _ended(pod: Mapping[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+ABORT_TRIES = 8  # reads and conditional writes of the run object before an abort gives up
+
+
 def abort(
     cluster: Cluster,
     run_id: str,
@@ -172,9 +175,11 @@ def abort(
 
     ``explanation`` (why it was stuck, ``mlctl.runs.explain``) is kept in the
     record. ``state`` is what the record says: aborted (a threshold, a user),
-    or failed (disrupted more often than its bound allows).
+    or failed (disrupted more often than its bound allows). Raises
+    ``Conflict`` when the run object kept changing under every try (its
+    controller writing its status): the caller may try again.
     """
-    for _ in range(3):
+    for _ in range(ABORT_TRIES):
         found = find(cluster, run_id, namespace)
         if found is None:
             raise errors.NotFound(f"run {run_id} not found in namespace {namespace or cluster.namespace}")
@@ -206,7 +211,7 @@ def abort(
             held = [p for p in pods if p in going or (p["metadata"].get("deletionTimestamp") and _ended(p))]
             _release(cluster, held, meta["namespace"])
         return True
-    return False
+    raise errors.Conflict(f"run {run_id} changed under each of {ABORT_TRIES} tries to abort it; try again")
 
 
 def finish(cluster: Cluster, run_id: str, record: record_.RunRecord, namespace: str | None = None) -> None:

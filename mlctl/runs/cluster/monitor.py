@@ -445,6 +445,15 @@ def _abort_due(
         tracker.handled.add(run_id)
 
     def abort(breach: tuple[str, str, str]) -> tuple[bool, str]:
+        try:
+            return _abort_one(breach)
+        except errors.Conflict:  # its controller kept writing: the next pass tries again
+            tracker.handled.discard(breach[0])
+            if breach in failing:
+                tracker.disrupted.add(breach[0])
+            return False, breach[2]
+
+    def _abort_one(breach: tuple[str, str, str]) -> tuple[bool, str]:
         run_id, namespace, text = breach
         if breach in failing:
             try:
