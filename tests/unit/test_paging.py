@@ -322,3 +322,45 @@ def test_streamed_json_is_byte_for_byte_the_whole_list(capfd: pytest.CaptureFixt
     streamed = capfd.readouterr().out
     output.emit(items, "json")
     assert streamed == capfd.readouterr().out
+
+
+# --- many specs at once
+
+
+def test_loading_many_specs_builds_one_validator_and_validates_each_spec_once(
+    spec_file: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jsonschema
+
+    from mlctl import config as config_
+    from mlctl import pipeline
+    from mlctl.spec import validate
+
+    real = jsonschema.Draft202012Validator
+    built: list[Any] = []
+    validated: list[Any] = []
+
+    class Counted:
+        def __init__(self, schema: Any) -> None:
+            built.append(schema)
+            self.validator = real(schema)
+
+        def iter_errors(self, instance: Any) -> Any:
+            validated.append(instance)
+            return self.validator.iter_errors(instance)
+
+    monkeypatch.setattr(jsonschema, "Draft202012Validator", Counted)
+    validate._validator.cache_clear()
+    try:
+        files = [
+            spec_file(yaml.safe_dump(spec_of("job", name=f"fn-{i}", project="many", extra_key=i)), f"f{i}.yaml")
+            for i in range(20)
+        ]
+        loaded = [pipeline.load(str(path), config_.resolve({}, [])) for path in files]
+    finally:
+        validate._validator.cache_clear()  # the next test gets a real validator
+
+    assert len(built) == 1
+    assert len(validated) == len(files)
+    assert all("extra_key" not in each.function.spec for each in loaded)  # unknown keys stay out of the model
+    assert all(any("extra_key" in w.message for w in each.warnings) for each in loaded)
