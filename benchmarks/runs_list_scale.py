@@ -6,7 +6,7 @@ Runs are added to one namespace until it holds each count: the Jobs
 ``mlctl run --detach`` creates (rendered by mlctl, applied concurrently
 through the API), each with its pod on a fake node that succeeds after a
 second. Once every pod has succeeded, each command runs ``--repeat`` times
-in a fresh process and the medians are printed:
+(after one warm-up) in a fresh process and the medians are printed:
 
 - ``mlctl runs list -n NS``: time to the first line on stdout, to the end, peak RSS;
 - ``mlctl runs list -n NS -o json``: time to the first byte, to the end, peak RSS
@@ -47,12 +47,12 @@ def start_runs(kubeconfig: Path, namespace: str, first: int, count: int) -> None
     """Runs ``first`` .. ``first + count - 1``, created as ``mlctl run --detach`` would, many at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mlctl import config as config_
     from mlctl import pipeline
     from mlctl.cluster import client
     from mlctl.render.context import RenderContext
+    from mlctl.spec import config_files
 
-    config = config_.load(None)
+    config = config_files.load(None, cluster=None)
     spec = Path(tempfile.mkdtemp(prefix="mlctl-bench-runs-")) / "listed.yaml"
     spec.write_text(SPEC)
     loaded = pipeline.load(str(spec), config)
@@ -96,6 +96,7 @@ def timed(command: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 def measure(command: list[str], env: dict[str, str], repeat: int) -> tuple[dict[str, float], bytes]:
+    timed(command, env)  # a warm-up, not counted: the first run compiles the bytecode
     results = [timed(command, env) for _ in range(repeat)]
     figures = {key: statistics.median(r[key] for r in results) for key in ("first", "whole", "rss_mb")}
     return figures, results[-1]["out"]

@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
@@ -92,6 +93,7 @@ def get(cluster: Cluster, run_id: str, namespace: str | None = None) -> record_.
 
 
 PAGE = 500  # objects per list request, as kubectl reads them
+T = TypeVar("T")
 
 
 def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bool = False) -> list[record_.RunRecord]:
@@ -112,13 +114,31 @@ def run_pages(
     seen: set[str] = set()  # uids: a CRD serving two versions lists its objects under each
     for kind in kinds.run_kinds():
         try:
-            for page in cluster.pages(*kind.ref(), where, f"{labels.MANAGED},{labels.RUN_ID}", page_size):
+            selector = f"{labels.MANAGED},{labels.RUN_ID}"
+            for page in _read_ahead(cluster.pages(*kind.ref(), where, selector, page_size)):
                 objects = [o for o in page if o["metadata"]["uid"] not in seen]
                 seen.update(o["metadata"]["uid"] for o in objects)
                 if objects:
                     yield _records(cluster, objects, where, page_size)
         except errors.NotFound:
             continue  # that CRD, or that version of it, is not installed
+
+
+def _read_ahead(pages: Iterator[T]) -> Iterator[T]:
+    """The pages; from the second on, the next one read while the caller works on the current one.
+
+    The first is read alone: decoding the second beside it would hold up the
+    first on its way to the screen.
+    """
+    first = next(pages, None)
+    if first is None:
+        return
+    yield first
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlctl-pages") as pool:
+        coming = pool.submit(next, pages, None)
+        while (page := coming.result()) is not None:
+            coming = pool.submit(next, pages, None)
+            yield page
 
 
 def _records(
