@@ -409,7 +409,10 @@ def _described(kind: str, namespace: str | None) -> str:
 
 T = TypeVar("T")
 R = TypeVar("R")
-WORKERS = 8  # requests sent at once; the connection pool keeps more (see connect)
+# Requests sent at once; the connection pool keeps more (see connect). A deploy
+# of 500 functions (4,000 dry runs and writes) waits mostly on the API server
+# and etcd: on a busy 2-core testbed, 32 at a time took a median 21 s, 8 took 29 s.
+WORKERS = 32
 
 
 def concurrently(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
