@@ -20,7 +20,6 @@ figure, not a test: exits 0 either way.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import yaml
 from _cluster import delete_namespace, kubectl, new_namespace, testbed
-from _timing import environment, mlctl_command
+from _timing import environment, mlctl_command, peak_rss_mb, under_time
 from deploy_50 import write_functions
 
 CREATE_GOAL = 1.0
@@ -40,16 +39,14 @@ MEMORY_GOAL_MB = 300
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command, which must succeed."""
+    report = Path(tempfile.mkstemp(prefix="mlctl-bench-rss-")[1])
     start = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert child.stderr is not None
-    error = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    done = subprocess.run(under_time(command, report), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          check=False)  # fmt: skip
     elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"{' '.join(command[:4])} ... failed ({code}):\n{error.decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])} ... failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}")
+    return elapsed, peak_rss_mb(report)
 
 
 def main() -> int:

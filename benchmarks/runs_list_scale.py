@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from _cluster import delete_namespace, kubectl, new_namespace, testbed
-from _timing import REPO, environment, mlctl_command
+from _timing import REPO, environment, mlctl_command, peak_rss_mb, under_time
 
 FIRST_LINE_GOAL = 1.0
 SPEC = """kind: job
@@ -79,20 +79,21 @@ def succeeded_pods(kubeconfig: Path, namespace: str) -> int:
 
 def timed(command: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Seconds to the first byte on stdout and to the end, peak RSS (MB), and the output."""
+    report = Path(tempfile.mkstemp(prefix="mlctl-bench-rss-")[1])
     start = time.perf_counter()
-    child = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(under_time(command, report), env=env, cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)  # fmt: skip
     assert child.stdout is not None and child.stderr is not None
     chunks = [os.read(child.stdout.fileno(), 1 << 16)]
     first = time.perf_counter() - start
     while chunks[-1]:
         chunks.append(os.read(child.stdout.fileno(), 1 << 16))
     error = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    child.wait()
     whole = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command[:4])} ... failed ({child.returncode}):\n{error.decode()[-2000:]}")
-    return {"first": first, "whole": whole, "rss_mb": usage.ru_maxrss / 1024, "out": b"".join(chunks)}
+    return {"first": first, "whole": whole, "rss_mb": peak_rss_mb(report), "out": b"".join(chunks)}
 
 
 def measure(command: list[str], env: dict[str, str], repeat: int) -> tuple[dict[str, float], bytes]:
