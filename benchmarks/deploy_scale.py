@@ -10,7 +10,8 @@ its all-or-nothing preflight, and ``kubectl apply --server-side`` of the
 manifests ``mlctl deploy --dry-run=client`` prints for that namespace), then
 the same command again with nothing to change. Printed: median wall times,
 the ratios, and mlctl's peak RSS. Goals: create at most 1.0x kubectl's time,
-an unchanged redeploy at most 0.3x kubectl's, at most 300 MB.
+an unchanged redeploy at most 0.3x kubectl's, at most 300 MB, for 500
+functions (smaller counts print figures only).
 
 The testbed gets 50 bulk nodes of 250 pods and a control plane allowed 200
 requests/s, unless ``MLCTL_TESTBED_KUBECONFIG`` names a running one. A
@@ -35,6 +36,13 @@ from deploy_50 import write_functions
 CREATE_GOAL = 1.0
 UNCHANGED_GOAL = 0.3
 MEMORY_GOAL_MB = 300
+GOALS_AT = 500  # functions
+
+
+def _verdict(judged: bool, met: bool, goal: str) -> str:
+    if not judged:
+        return ""
+    return "ok" if met else f"MISSED (goal <= {goal})"
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -92,16 +100,17 @@ def main() -> int:
             median = {key: statistics.median(values) for key, values in figures.items()}
             create = median["mlctl"] / median["kubectl"]
             unchanged = median["mlctl again"] / median["kubectl again"]
+            judged = count >= GOALS_AT  # the goals are for 500 functions; smaller counts are figures only
             lines += [
                 f"{count} functions, {objects} objects:",
                 f"  create     mlctl deploy {median['mlctl']:6.2f} s   kubectl apply --server-side "
                 f"{median['kubectl']:6.2f} s   {create:4.2f}x  "
-                + ("ok" if create <= CREATE_GOAL else f"MISSED (goal <= {CREATE_GOAL}x)"),
+                + _verdict(judged, create <= CREATE_GOAL, f"{CREATE_GOAL}x"),
                 f"  no change  mlctl deploy {median['mlctl again']:6.2f} s   kubectl apply --server-side "
                 f"{median['kubectl again']:6.2f} s   {unchanged:4.2f}x  "
-                + ("ok" if unchanged <= UNCHANGED_GOAL else f"MISSED (goal <= {UNCHANGED_GOAL}x)"),
+                + _verdict(judged, unchanged <= UNCHANGED_GOAL, f"{UNCHANGED_GOAL}x"),
                 f"  mlctl peak RSS {max(memory):.0f} MB  "
-                + ("ok" if max(memory) <= MEMORY_GOAL_MB else f"MISSED (goal <= {MEMORY_GOAL_MB} MB)"),
+                + _verdict(judged, max(memory) <= MEMORY_GOAL_MB, f"{MEMORY_GOAL_MB} MB"),
             ]
             print("\n".join(lines[-4:]), file=sys.stderr)
     print(f"deploy, serving functions on the kubernetes engine; median of {args.runs} rounds; {bed.server}")

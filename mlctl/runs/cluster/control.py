@@ -107,8 +107,9 @@ def run_pages(
 ) -> Iterator[list[record_.RunRecord]]:
     """The runs, page by page as the API server hands their objects over, each page newest first.
 
-    A page's pods are read with it, selected by the page's run ids, so the
-    first page is complete before the next is asked for.
+    A page's pods are read with it, selected by the page's run ids: the
+    first page is complete before the next is asked for; from then on the
+    next page of run objects is read while the current one's pods are.
     """
     where = None if all_namespaces else (namespace or cluster.namespace)
     seen: set[str] = set()  # uids: a CRD serving two versions lists its objects under each
