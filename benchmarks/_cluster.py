@@ -25,14 +25,15 @@ ATTACH_ENV = "MLCTL_TESTBED_KUBECONFIG"
 
 
 @contextlib.contextmanager
-def testbed() -> Iterator[Testbed]:
+def testbed(**options: int) -> Iterator[Testbed]:
+    """``options`` go to ``Testbed`` (``bulk_nodes``, ``pods_per_node``, ``client_qps``); not to an attached one."""
     attach = os.environ.get(ATTACH_ENV)
     if attach:
         bed = Testbed.attach(Path(attach))
         print(f"testbed: attached to {bed.server}", file=sys.stderr)
     else:
         started = time.monotonic()
-        bed = Testbed(build()).start()
+        bed = Testbed(build(), **options).start()
         print(f"testbed: started {bed.server} in {time.monotonic() - started:.1f}s", file=sys.stderr)
     try:
         yield bed

@@ -50,3 +50,16 @@ def median_seconds(commands: Sequence[Sequence[str]], runs: int, env: dict[str, 
             subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             times[index].append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
+
+
+def under_time(command: Sequence[str], report: Path) -> list[str]:
+    """``command`` run by GNU time, which writes its peak RSS in KB to ``report``.
+
+    ``os.wait4`` from the benchmark itself would overstate it: a child's peak
+    includes the memory of the process it was forked from, up to its exec.
+    """
+    return ["/usr/bin/time", "-f", "%M", "-o", str(report), *command]
+
+
+def peak_rss_mb(report: Path) -> float:
+    return int(report.read_text().split()[-1]) / 1024

@@ -123,6 +123,33 @@ def emit(data: Any, fmt: str = "yaml") -> None:
     sys.stdout.flush()
 
 
+def emit_pages(pages: Iterable[Sequence[Any]], fmt: str = "yaml") -> None:
+    """A list written page by page as it arrives, as JSON or YAML: the same text ``emit`` writes for the whole list."""
+    import json
+
+    from mlctl.spec import loader
+
+    started = False
+    for page in pages:
+        if not page:
+            continue
+        if fmt == "json":
+            for item in page:
+                text = json.dumps(_json_safe(item), indent=2, default=str, allow_nan=False)
+                sys.stdout.write(",\n" if started else "[\n")
+                sys.stdout.write("\n".join("  " + line for line in text.split("\n")))
+                started = True
+        else:
+            sys.stdout.write(loader.dump(list(page)))
+            started = True
+        sys.stdout.flush()
+    if fmt == "json":
+        sys.stdout.write("\n]\n" if started else "[]\n")
+    elif not started:
+        sys.stdout.write(loader.dump([]))
+    sys.stdout.flush()
+
+
 def _json_safe(data: Any) -> Any:
     """JSON has no NaN or Infinity (a handler may return them): they become the strings Python writes."""
     import math
@@ -157,7 +184,18 @@ def lines(text: Iterable[str]) -> None:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A plain, aligned table on stdout (greppable; no colour codes)."""
-    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
-    for row in [headers, *rows]:
-        sys.stdout.write("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip() + "\n")
-    sys.stdout.flush()
+    table_pages(headers, [rows])
+
+
+def table_pages(headers: Sequence[str], pages: Iterable[Sequence[Sequence[str]]]) -> None:
+    """A table written page by page as its rows arrive: the headers once, each page as wide as its own values."""
+    shown = False
+    for rows in pages:
+        widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
+        for row in rows if shown else [headers, *rows]:
+            sys.stdout.write("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip() + "\n")
+        sys.stdout.flush()
+        shown = True
+    if not shown:
+        sys.stdout.write("  ".join(headers).rstrip() + "\n")
+        sys.stdout.flush()

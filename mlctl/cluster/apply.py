@@ -99,12 +99,12 @@ Key = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 
 
 def read_live(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> dict[Key, dict[str, Any]]:
-    """The live copies of the objects mlctl manages, one list per kind and namespace."""
+    """The live copies of the objects mlctl manages, one paged listing per kind and namespace (kinds at once)."""
     kinds = sorted({key(o, cluster.namespace)[:3] for o in objects})
 
     def listing(kind: tuple[str, str, str]) -> list[dict[str, Any]]:
         try:
-            return cluster.list(kind[0], kind[1], kind[2], selector=labels.MANAGED)
+            return [item for page in cluster.pages(*kind, label_selector=labels.MANAGED) for item in page]
         except (errors.Forbidden, errors.NotFound):
             return []  # then every object takes the full path
 

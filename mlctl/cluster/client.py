@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 _TRANSIENT = {429, 500, 502, 503, 504}
 FIELD_MANAGER = labels.MANAGER
+Page = list[dict[str, Any]]  # one page of a listing (``list`` is a method's name inside Cluster)
 
 
 @dataclass
@@ -203,6 +204,52 @@ class Cluster:
             if not token:
                 return Listing(items, str(meta.get("resourceVersion") or ""))
 
+    def pages(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "", limit: int = 500
+    ) -> Iterator[Page]:
+        """The objects of a kind in ``namespace`` (None: every namespace), ``limit`` at a time, as kubectl reads them.
+
+        Each page is yielded as it arrives, so a caller shows the first before
+        the last is read. The API server keeps a listing's snapshot for a few
+        minutes only: a later page then answers 410 Expired. The listing starts
+        again once, leaving out the objects already yielded; a second expiry
+        is an error saying so.
+        """
+        path = self.path(api_version, kind, namespace)
+        seen: set[str] = set()  # uids yielded, for a listing started again
+        token, restarted = "", False
+        while True:
+            query = {"labelSelector": label_selector or None, "limit": limit, "continue": token or None}
+            try:
+                page = self.request(
+                    "GET", path, query=query, what=_described(kind, namespace), verb="list", resource=kind
+                )
+            except errors.ClusterError as exc:
+                if exc.status != 410 or not token:
+                    raise
+                if restarted:
+                    raise errors.ClusterError(
+                        f"listing {_described(kind, namespace)} took longer than the API server keeps a listing "
+                        f"(its continue token expired twice, 410): list again, or with fewer objects",
+                        failure=exc.failure,
+                    ) from exc
+                token, restarted = "", True
+                continue
+            items = []
+            for item in page.get("items") or []:
+                uid = str((item.get("metadata") or {}).get("uid") or "")
+                if uid and uid in seen:
+                    continue
+                seen.add(uid)
+                item.setdefault("apiVersion", api_version)  # list responses leave these out of each item
+                item.setdefault("kind", kind)
+                items.append(item)
+            if items:
+                yield items
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return
+
     def apply(
         self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = True, field_manager: str = FIELD_MANAGER
     ) -> dict[str, Any]:
@@ -362,7 +409,10 @@ def _described(kind: str, namespace: str | None) -> str:
 
 T = TypeVar("T")
 R = TypeVar("R")
-WORKERS = 8  # requests sent at once; the connection pool keeps more (see connect)
+# Requests sent at once; the connection pool keeps more (see connect). A deploy
+# of 500 functions (4,000 dry runs and writes) waits mostly on the API server
+# and etcd: on a busy 2-core testbed, 32 at a time took a median 21 s, 8 took 29 s.
+WORKERS = 32
 
 
 def concurrently(work: Callable[[T], R], items: Sequence[T]) -> list[R]:

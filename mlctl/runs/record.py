@@ -7,7 +7,7 @@ become this value for output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -108,3 +108,19 @@ class RunRecord:
         out["retry"] = dict(self.retry)
         out["attempts"] = [attempt.to_json() for attempt in self.attempts]
         return out
+
+
+def newest_first(pages: Iterable[Sequence[RunRecord]], size: int) -> Iterator[list[RunRecord]]:
+    """Records as they arrive, regrouped into pages of at least ``size``, each newest first (pure).
+
+    Fewer than ``size`` records in all make one page: a short list is in order
+    as a whole, a long one page by page (its pages are shown before the last is read).
+    """
+    held: list[RunRecord] = []
+    for page in pages:
+        held.extend(page)
+        if len(held) >= size:
+            yield sorted(held, key=lambda r: r.started, reverse=True)
+            held = []
+    if held:
+        yield sorted(held, key=lambda r: r.started, reverse=True)

@@ -79,9 +79,25 @@ def check(document: Document, config: Config) -> list[Problem]:
 
 def unknown_keys(data: Mapping[str, Any]) -> list[Path_]:
     """Paths of the keys the schema does not know (whatever the validation level)."""
-    found: list[Path_] = []
-    for error in _schema_errors(data):
-        found.extend(_unknown_in(error))
+    found = _UNKNOWN_SEEN.get(repr(data))
+    if found is None:
+        found = _remember(data, list(_schema_errors(data)))
+    return list(found)
+
+
+# The unknown keys of the document validated last, by its data's text. A
+# spec is validated (``check``), then modelled from its known keys only
+# (``known_only``): the schema is the costly part of both, and the second
+# would find the same errors in the same data. The text, not the object, is
+# the key, so data changed in place is validated again; one entry, since a
+# spec is modelled right after its last check.
+_UNKNOWN_SEEN: dict[str, list[Path_]] = {}
+
+
+def _remember(data: Mapping[str, Any], errors: Iterable[Any]) -> list[Path_]:
+    found = [path for error in errors for path in _unknown_in(error)]
+    _UNKNOWN_SEEN.clear()
+    _UNKNOWN_SEEN[repr(data)] = found
     return found
 
 
@@ -144,7 +160,9 @@ def warnings(problems: Iterable[Problem]) -> list[Problem]:
 
 
 def _schema_problems(document: Document, level: str = "warn") -> Iterator[Problem]:
-    for error in _schema_errors(document.data):
+    found = list(_schema_errors(document.data))
+    _remember(document.data, found)
+    for error in found:
         yield from _translate(document, error, level)
 
 

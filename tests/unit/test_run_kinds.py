@@ -7,8 +7,9 @@ CRD serves, as the API server does.
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -38,11 +39,23 @@ class ServedObjects:
         wanted = _selected(query.get("selector", ""))
         return [o for o in self.objects if (o["apiVersion"], o["kind"]) == (api_version, kind) and wanted(o)]
 
+    def pages(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "", limit: int = 500
+    ) -> Iterator[list[dict[str, Any]]]:
+        listed = self.list(api_version, kind, namespace, selector=label_selector)
+        for start in range(0, len(listed), limit):
+            yield listed[start : start + limit]
+
 
 def _selected(selector: str) -> Any:
     def matches(obj: Mapping[str, Any]) -> bool:
         have = obj["metadata"].get("labels") or {}
-        for term in filter(None, selector.split(",")):
+        for term in filter(None, re.split(r",(?![^(]*\))", selector)):  # commas inside "in (...)" join values
+            if " in (" in term:
+                key, _, values = term.partition(" in (")
+                if have.get(key) not in values.rstrip(")").split(","):
+                    return False
+                continue
             key, _, value = term.partition("=")
             if key not in have or (value and have[key] != value):
                 return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -36,13 +38,30 @@ def _local_store() -> Any:
     return local_store
 
 
-def _emit(records: list[RunRecord], output: str) -> None:
+def _emit(pages: Iterable[list[RunRecord]], output: str) -> None:
     from mlctl.cli import output as out
 
     if output == "text":
-        _table(records)
+        out.table_pages(
+            ["RUN ID", "FUNCTION", "KIND", "WHERE", "STATE", "STARTED", "STATUS"],
+            (
+                [
+                    [
+                        r.run_id,
+                        r.function,
+                        r.kind,
+                        r.where if r.where == "local" else f"cluster/{r.namespace}",
+                        r.state,
+                        r.started,
+                        r.status_text[:60],
+                    ]
+                    for r in page
+                ]
+                for page in pages
+            ),
+        )
     else:
-        out.emit([r.to_json() for r in records], output)
+        out.emit_pages(([r.to_json() for r in page] for page in pages), output)
 
 
 @runs_app.command("list")
@@ -56,49 +75,38 @@ def list_(
 ) -> int:
     """List runs, cluster and local side by side (newest first).
 
-    When the cluster cannot be read, the local runs are still listed, stderr says why the cluster's are
-    missing, and the exit code is 4, so a script knows the list is incomplete.
+    Over 500 runs the list is shown page by page as the cluster hands them over (500 at a time, as kubectl
+    reads them), each page newest first, a table's columns as wide as the page needs. When the cluster cannot
+    be read, the local runs are still listed, stderr says why the cluster's are missing, and the exit code
+    is 4, so a script knows the list is incomplete.
     """
     from mlctl import errors
     from mlctl.cli import invocation
+    from mlctl.runs import record
     from mlctl.runs.cluster import control
 
     current = invocation.of(ctx)
-    records = []
-    missing: errors.ClusterError | None = None
-    try:
-        cluster = _cluster(current, kubeconfig, context, namespace)
-        if cluster is not None:
-            records += control.list_runs(cluster, all_namespaces=all_namespaces)
-    except errors.ClusterError as exc:
-        missing = exc
-    records += _local_store().list()
-    records.sort(key=lambda r: r.started, reverse=True)
-    _emit(records, output)
-    if missing is not None:
-        current.out.warn(f"the cluster's runs could not be read, only local runs are listed: {missing}")
-        return int(missing.exit_code)
+    missing: list[errors.ClusterError] = []
+    shown = 0  # cluster runs listed before a failure
+
+    def cluster_pages() -> Iterator[list[RunRecord]]:
+        nonlocal shown
+        try:
+            cluster = _cluster(current, kubeconfig, context, namespace)
+            if cluster is not None:
+                for page in control.run_pages(cluster, all_namespaces=all_namespaces):
+                    shown += len(page)
+                    yield page
+        except errors.ClusterError as exc:  # the pages shown stay; the local runs still come
+            missing.append(exc)
+
+    # local runs last, as a list of one page has always had them among equal start times
+    _emit(record.newest_first(itertools.chain(cluster_pages(), [_local_store().list()]), control.PAGE), output)
+    if missing:
+        listed = f"{shown} of them and the local runs" if shown else "only local runs"
+        current.out.warn(f"the cluster's runs could not be read, {listed} are listed: {missing[0]}")
+        return int(missing[0].exit_code)
     return 0
-
-
-def _table(records: list[Any]) -> None:
-    from mlctl.cli import output as out
-
-    out.table(
-        ["RUN ID", "FUNCTION", "KIND", "WHERE", "STATE", "STARTED", "STATUS"],
-        [
-            [
-                r.run_id,
-                r.function,
-                r.kind,
-                r.where if r.where == "local" else f"cluster/{r.namespace}",
-                r.state,
-                r.started,
-                r.status_text[:60],
-            ]
-            for r in records
-        ],
-    )
 
 
 def _find(

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from mlctl import errors
 from mlctl.cluster.client import Cluster
@@ -91,25 +92,72 @@ def get(cluster: Cluster, run_id: str, namespace: str | None = None) -> record_.
     return states.run_record(obj, pods, reason)
 
 
+PAGE = 500  # objects per list request, as kubectl reads them
+T = TypeVar("T")
+
+
 def list_runs(cluster: Cluster, namespace: str | None = None, all_namespaces: bool = False) -> list[record_.RunRecord]:
-    """Every run, newest first; its pods read in one call per namespace."""
-    objects: dict[str, dict[str, Any]] = {}  # by uid: a CRD serving two versions lists its objects under each
+    """Every run, newest first."""
+    records = [r for page in run_pages(cluster, namespace, all_namespaces) for r in page]
+    return sorted(records, key=lambda r: r.started, reverse=True)
+
+
+def run_pages(
+    cluster: Cluster, namespace: str | None = None, all_namespaces: bool = False, page_size: int = PAGE
+) -> Iterator[list[record_.RunRecord]]:
+    """The runs, page by page as the API server hands their objects over, each page newest first.
+
+    A page's pods are read with it, selected by the page's run ids: the
+    first page is complete before the next is asked for; from then on the
+    next page of run objects is read while the current one's pods are.
+    """
+    where = None if all_namespaces else (namespace or cluster.namespace)
+    seen: set[str] = set()  # uids: a CRD serving two versions lists its objects under each
     for kind in kinds.run_kinds():
         try:
-            listed = cluster.list(
-                *kind.ref(), namespace, selector=f"{labels.MANAGED},{labels.RUN_ID}", all_namespaces=all_namespaces
-            )
+            selector = f"{labels.MANAGED},{labels.RUN_ID}"
+            for page in _read_ahead(cluster.pages(*kind.ref(), where, selector, page_size)):
+                objects = [o for o in page if o["metadata"]["uid"] not in seen]
+                seen.update(o["metadata"]["uid"] for o in objects)
+                if objects:
+                    yield _records(cluster, objects, where, page_size)
         except errors.NotFound:
             continue  # that CRD, or that version of it, is not installed
-        for obj in listed:
-            objects.setdefault(obj["metadata"]["uid"], obj)
-    pods = cluster.list(*kinds.POD.ref(), namespace, selector=labels.RUN_ID, all_namespaces=all_namespaces)
-    by_run: dict[str, list[dict[str, Any]]] = {}
-    for pod in pods:
-        by_run.setdefault(pod["metadata"]["labels"].get(labels.RUN_ID, ""), []).append(pod)
-    records = [
-        states.run_record(o, by_run.get(o["metadata"]["labels"].get(labels.RUN_ID, ""), [])) for o in objects.values()
-    ]
+
+
+def _read_ahead(pages: Iterator[T]) -> Iterator[T]:
+    """The pages; from the second on, the next one read while the caller works on the current one.
+
+    The first is read alone: decoding the second beside it would hold up the
+    first on its way to the screen.
+    """
+    first = next(pages, None)
+    if first is None:
+        return
+    yield first
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlctl-pages") as pool:
+        coming = pool.submit(next, pages, None)
+        while (page := coming.result()) is not None:
+            coming = pool.submit(next, pages, None)
+            yield page
+
+
+def _records(
+    cluster: Cluster, objects: Sequence[Mapping[str, Any]], where: str | None, page_size: int
+) -> list[record_.RunRecord]:
+    """The records of run objects, with their pods (one paged listing for all of them), newest first."""
+
+    def run_of(obj: Mapping[str, Any]) -> tuple[str, str]:
+        meta = obj["metadata"]
+        return meta.get("namespace", ""), (meta.get("labels") or {}).get(labels.RUN_ID, "")
+
+    ids = sorted({run_of(o)[1] for o in objects} - {""})
+    by_run: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    if ids:
+        for page in cluster.pages(*kinds.POD.ref(), where, f"{labels.RUN_ID} in ({','.join(ids)})", page_size):
+            for pod in page:
+                by_run.setdefault(run_of(pod), []).append(pod)
+    records = [states.run_record(o, by_run.get(run_of(o), [])) for o in objects]
     return sorted(records, key=lambda r: r.started, reverse=True)
 
 
