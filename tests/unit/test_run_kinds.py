@@ -38,6 +38,11 @@ class ServedObjects:
         wanted = _selected(query.get("selector", ""))
         return [o for o in self.objects if (o["apiVersion"], o["kind"]) == (api_version, kind) and wanted(o)]
 
+    def pages(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "", limit: int = 500
+    ) -> list[dict[str, Any]]:
+        return self.list(api_version, kind, namespace, selector=label_selector)
+
 
 def _selected(selector: str) -> Any:
     def matches(obj: Mapping[str, Any]) -> bool:

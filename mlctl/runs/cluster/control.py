@@ -167,22 +167,31 @@ def abort(
     namespace: str | None = None,
     explanation: str = "",
     state: str = record_.ABORTED,
+    seen: tuple[Mapping[str, Any], str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> bool:
     """Abort a run; False when it had already finished or been aborted (by anyone).
 
     ``explanation`` (why it was stuck, ``mlctl.runs.explain``) is kept in the
     record. ``state`` is what the record says: aborted (a threshold, a user),
-    or failed (disrupted more often than its bound allows).
+    or failed (disrupted more often than its bound allows). ``seen`` is the
+    run object, its runtime and its pods as the caller has just read them:
+    the first try is made with them (guarded by the object's resourceVersion
+    like any other, so a copy changed meanwhile only costs a second look).
     """
     for _ in range(3):
-        found = find(cluster, run_id, namespace)
-        if found is None:
-            raise errors.NotFound(f"run {run_id} not found in namespace {namespace or cluster.namespace}")
-        obj, runtime = found
+        pods: Sequence[Mapping[str, Any]]
+        if seen is not None:
+            obj, runtime, pods = seen
+            seen = None
+        else:
+            found = find(cluster, run_id, namespace)
+            if found is None:
+                raise errors.NotFound(f"run {run_id} not found in namespace {namespace or cluster.namespace}")
+            obj, runtime = found
+            pods = pods_of(cluster, run_id, obj["metadata"]["namespace"])
         meta = obj["metadata"]
         if (meta.get("annotations") or {}).get(labels.STATE) in record_.TERMINAL:
             return False
-        pods = pods_of(cluster, run_id, meta["namespace"])
         current = states.run_record(obj, pods)
         if current.state in record_.TERMINAL:
             return False
@@ -202,13 +211,38 @@ def abort(
             cluster.patch(obj["apiVersion"], obj["kind"], meta["name"], patch, meta["namespace"])
         except errors.Conflict:
             continue  # changed under us: look again
-        for pod in going:
-            cluster.delete(*kinds.POD.ref(), pod["metadata"]["name"], meta["namespace"], grace_seconds=0)
-        if runtime == "job":
-            held = [p for p in pods if p in going or (p["metadata"].get("deletionTimestamp") and _ended(p))]
-            _release(cluster, held, meta["namespace"])
+        held = [p for p in pods if p in going or (p["metadata"].get("deletionTimestamp") and _ended(p))]
+        _stop(cluster, runtime, meta["namespace"], going, held)
         return True
     return False
+
+
+def _stop(
+    cluster: Cluster,
+    runtime: str,
+    namespace: str,
+    going: Sequence[Mapping[str, Any]],
+    held: Sequence[Mapping[str, Any]],
+) -> None:
+    """Delete a stopped run's pods still going; for a job, release the ones the Job controller holds."""
+    for pod in going:
+        cluster.delete(*kinds.POD.ref(), pod["metadata"]["name"], namespace, grace_seconds=0)
+    if runtime == "job":
+        _release(cluster, held, namespace)
+
+
+def stop_leftovers(cluster: Cluster, obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> None:
+    """Remove what an interrupted abort left of a run recorded aborted.
+
+    An abort writes the record first: a watcher killed before it deleted the
+    pods (or released a job's) leaves them running, or terminating forever
+    under the Job controller's finalizer, and a second abort would find the
+    run already aborted. The record is not written again.
+    """
+    runtime = states.runtime_of(obj)
+    going = [p for p in pods if not _ended(p) and not p["metadata"].get("deletionTimestamp")]
+    held = [p for p in pods if p in going or p["metadata"].get("deletionTimestamp")]
+    _stop(cluster, runtime, obj["metadata"]["namespace"], going, held)
 
 
 def finish(cluster: Cluster, run_id: str, record: record_.RunRecord, namespace: str | None = None) -> None:

@@ -62,11 +62,17 @@ def _templates(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def facts(
-    cluster: Cluster, run_id: str, namespace: str | None = None, config: Config | None = None, spec_file: str = ""
+    cluster: Cluster,
+    run_id: str,
+    namespace: str | None = None,
+    config: Config | None = None,
+    spec_file: str = "",
+    seen: tuple[Mapping[str, Any], Sequence[dict[str, Any]]] | None = None,
 ) -> explain.Facts:
+    """What there is to know about a run; ``seen``: its run object and pods, just read by the caller."""
     reads = _Reads()
     ns = namespace or cluster.namespace
-    owners, pods = _subjects(cluster, reads, run_id, ns)
+    owners, pods = ([seen[0]], list(seen[1])) if seen else _subjects(cluster, reads, run_id, ns)
     jobs = _reads_around(cluster, reads, ns, owners, pods)
     keys = list(jobs)
     results = dict(zip(keys, concurrently(lambda key: jobs[key](), keys), strict=True))
@@ -161,16 +167,29 @@ def _reads_around(
 
 
 def run(
-    cluster: Cluster, run_id: str, namespace: str | None = None, config: Config | None = None, spec_file: str = ""
+    cluster: Cluster,
+    run_id: str,
+    namespace: str | None = None,
+    config: Config | None = None,
+    spec_file: str = "",
+    seen: tuple[Mapping[str, Any], Sequence[dict[str, Any]]] | None = None,
 ) -> explain.Explanation:
     """Why the run is where it is (``mlctl runs explain``)."""
-    return explain.explain(facts(cluster, run_id, namespace, config, spec_file))
+    return explain.explain(facts(cluster, run_id, namespace, config, spec_file, seen))
 
 
-def for_record(cluster: Cluster, run_id: str, namespace: str | None = None) -> str:
-    """The explanation as kept in an aborted run's record; empty when it cannot be worked out."""
+def for_record(
+    cluster: Cluster,
+    run_id: str,
+    namespace: str | None = None,
+    seen: tuple[Mapping[str, Any], Sequence[dict[str, Any]]] | None = None,
+) -> str:
+    """The explanation as kept in an aborted run's record; empty when it cannot be worked out.
+
+    ``seen``: the run object and its pods, as the caller (an abort) has just read them.
+    """
     try:
-        return explain.record_text(run(cluster, run_id, namespace, _config()))
+        return explain.record_text(run(cluster, run_id, namespace, _config(), seen=seen))
     except errors.MlctlError:
         return ""
 
