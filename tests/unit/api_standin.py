@@ -12,10 +12,10 @@ does, in what mlctl relies on:
 * JSON merge patches (strategic ones too, as merges), refused with 409 when
   the patch names another resourceVersion; deletes, where a pod with
   finalizers stays, marked deleted, until they are taken off;
-* a suspended Job's running pods deleted, as its controller does (a pod
-  with the Job controller's tracking finalizer stays, marked deleted);
-* 404 for the run kinds whose CRDs are not installed here (MPIJob,
-  SparkApplication).
+* a suspended Job's pods that are still going deleted, as its controller
+  does (it takes its tracking finalizer off them too); no other
+  controller: a SparkApplication's pods are only what a test makes them;
+* 404 for the run kinds whose CRDs are not installed here (MPIJob).
 
 ``cluster()`` is a ``mlctl.cluster.client.Cluster`` whose transport's pool
 is the stand-in (the seam ``test_transport`` uses): every request goes
@@ -52,7 +52,9 @@ SERVED = {
     "nodes": ("v1", "Node"),
     "priorityclasses": ("scheduling.k8s.io/v1", "PriorityClass"),
     "jobs": ("batch/v1", "Job"),
+    "sparkapplications": ("sparkoperator.k8s.io/v1beta2", "SparkApplication"),
 }
+RUN_OBJECTS = ("jobs", "sparkapplications")
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class StandIn:
         self.oldest = 1  # watches from an older version are Gone
         self.requests: list[Request] = []
         self.watch_faults: list[str] = []  # taken one per watch of pods: "drop", "error", "gone"
-        self.record_patches: dict[str, int] = {}  # run object name -> patches that wrote its state
+        self.record_patches: dict[str, int] = {}  # run object name -> patches that wrote its record (its state)
         self.gate_size = 0  # > 0: patches of run objects wait until that many (or all still to come) are in
         self.gate_expected = 0  # how many such patches the test will send in all
         self.at_gate = 0
@@ -302,7 +304,8 @@ class StandIn:
 
     def _patch(self, key: tuple[str, str, str], patch: dict[str, Any]) -> Response:
         plural, _, name = key
-        writes_state = plural == "jobs" and labels.STATE in ((patch.get("metadata") or {}).get("annotations") or {})
+        annotations = (patch.get("metadata") or {}).get("annotations") or {}
+        writes_state = plural in RUN_OBJECTS and labels.STATE in annotations
         if writes_state and self.gate_size:
             self._wait_at_gate()
         with self._lock:
@@ -328,7 +331,7 @@ class StandIn:
             return Response(200, copy.deepcopy(obj))
 
     def _suspended(self, job: dict[str, Any]) -> None:
-        """The Job controller deletes a suspended Job's pods that are still going."""
+        """The Job controller deletes a suspended Job's pods that are still going, and releases them."""
         run_id = job["metadata"]["labels"].get(labels.RUN_ID)
         for key, pod in list(self.objects.items()):
             meta = pod["metadata"]
@@ -339,6 +342,7 @@ class StandIn:
                 and not meta.get("deletionTimestamp")
                 and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
             ):
+                meta.pop("finalizers", None)
                 self._remove(key)
 
     def _wait_at_gate(self) -> None:
@@ -387,7 +391,8 @@ class Pool:
         if self.dead:
             raise NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
         response = self.standin.handle(method, url, body)
-        if method == "PATCH" and "/jobs/" in url and response.status == 200 and labels.STATE.encode() in (body or b""):
+        written = method == "PATCH" and response.status == 200 and labels.STATE.encode() in (body or b"")
+        if written and any(f"/{plural}/" in url for plural in RUN_OBJECTS):
             self.aborts += 1
             if self.die_after_aborts and self.aborts >= self.die_after_aborts:
                 self.dead = True  # this answer still arrives; nothing after it does

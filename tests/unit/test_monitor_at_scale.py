@@ -32,16 +32,19 @@ def stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run(namespace: str, run_id: str, limit: str = "1m", started: datetime = STARTED) -> tuple[dict[str, Any], ...]:
-    """A job run's Job and its running pod, started ``started``, aborted once it has run for ``limit``."""
+def run(
+    namespace: str, run_id: str, limit: str = "1m", started: datetime = STARTED, runtime: str = "job"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A run's object (a Job, or a SparkApplication) and its running pod (the driver's), started ``started``,
+    aborted once it has run for ``limit``."""
     thresholds = json.dumps({"executing": limit})
-    run_labels = {labels.RUN_ID: run_id, labels.KIND: "job"}
+    run_labels = {labels.RUN_ID: run_id, labels.KIND: runtime}
     template = {"containers": [{"name": "main", "image": "python:3.11-slim", "env": [{"name": "X", "value": "y"}]}]}
-    job = {
+    obj: dict[str, Any] = {
         "metadata": {
             "name": f"train-{run_id}",
             "namespace": namespace,
-            "uid": f"job-{run_id}",
+            "uid": f"run-{run_id}",
             "creationTimestamp": stamp(started),
             "labels": run_labels,
             "annotations": {labels.THRESHOLDS: thresholds},
@@ -49,15 +52,20 @@ def run(namespace: str, run_id: str, limit: str = "1m", started: datetime = STAR
         "spec": {"suspend": False, "template": {"metadata": {"labels": run_labels}, "spec": template}},
         "status": {"active": 1},
     }
+    pod_labels = dict(run_labels)
+    if runtime == "spark":
+        obj["spec"] = {"type": "Python", "driver": {"labels": run_labels}, "executor": {"instances": 1}}
+        obj["status"] = {"applicationState": {"state": "RUNNING"}}
+        pod_labels["spark-role"] = "driver"
     pod = {
         "metadata": {
             "name": f"train-{run_id}-0-abcde",
             "namespace": namespace,
             "uid": f"pod-{run_id}",
             "creationTimestamp": stamp(started),
-            "labels": run_labels,
+            "labels": pod_labels,
             "annotations": {labels.THRESHOLDS: thresholds, labels.PARAMS: json.dumps({"p": "x" * 2000})},
-            "finalizers": [labels.JOB_TRACKING_FINALIZER],
+            "finalizers": [labels.JOB_TRACKING_FINALIZER] if runtime == "job" else [],
             "managedFields": [{"manager": "kube-controller-manager", "fieldsV1": {"f:spec": {"f:x": {}}}}],
         },
         "spec": {"nodeName": "cpu-1", **template},
@@ -70,15 +78,17 @@ def run(namespace: str, run_id: str, limit: str = "1m", started: datetime = STAR
             ],
         },
     }
-    return job, pod
+    return obj, pod
 
 
-def start_runs(standin: StandIn, count: int, first: int = 0, limit: str = "1m", namespaces: int = 2) -> list[str]:
+def start_runs(
+    standin: StandIn, count: int, first: int = 0, limit: str = "1m", namespaces: int = 2, runtime: str = "job"
+) -> list[str]:
     run_ids = []
     for index in range(first, first + count):
         run_id = f"r{index:04d}"
-        job, pod = run(f"ns-{index % namespaces}", run_id, limit)
-        standin.create("jobs", job)
+        obj, pod = run(f"ns-{index % namespaces}", run_id, limit, runtime=runtime)
+        standin.create("jobs" if runtime == "job" else "sparkapplications", obj)
         standin.create("pods", pod)
         run_ids.append(run_id)
     return run_ids
@@ -116,8 +126,8 @@ def watched(
 
 
 def aborted(standin: StandIn) -> set[str]:
-    jobs = standin.items("jobs")
-    return {j["metadata"]["labels"][labels.RUN_ID] for j in jobs if j["metadata"]["annotations"].get(labels.STATE)}
+    runs = standin.items("jobs") + standin.items("sparkapplications")
+    return {r["metadata"]["labels"][labels.RUN_ID] for r in runs if r["metadata"]["annotations"].get(labels.STATE)}
 
 
 def pods_left(standin: StandIn) -> set[str]:
@@ -296,7 +306,8 @@ def test_a_monitor_killed_half_way_through_a_hundred_aborts_is_caught_up_by_the_
     standin: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(monitor, "RETRY_PAUSE", 0.01, raising=False)
-    due = start_runs(standin, 100)
+    # Spark runs: nothing suspends their application, an abort deletes their pods itself
+    due = start_runs(standin, 100, runtime="spark")
     first, connection = standin.cluster(timeout=0.5)
     connection.die_after_aborts = 50  # its connection goes right after the 50th abort is recorded
     by_first: list[str] = []
@@ -315,6 +326,6 @@ def test_a_monitor_killed_half_way_through_a_hundred_aborts_is_caught_up_by_the_
 
     assert aborted(standin) == set(due)
     assert standin.record_patches == {f"train-{run_id}": 1 for run_id in due}  # each record written once
-    assert pods_left(standin) == set()
+    assert pods_left(standin) == set()  # the pods the first left behind too
     assert set(by_first) <= after_first
     assert sorted(by_second) == sorted(set(due) - after_first)  # each abort said once, by the one that made it
