@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -110,7 +111,13 @@ def _field(obj: dict[str, Any], path: str) -> str:
 
 def _matches(obj: dict[str, Any], label_selector: str, field_selector: str) -> bool:
     found = (obj.get("metadata") or {}).get("labels") or {}
-    for term in filter(None, label_selector.split(",")):
+    for term in re.findall(r"[^,(]+(?:\([^)]*\))?", label_selector):  # commas inside "in (a,b)" are not terms
+        term = term.strip()
+        if " in (" in term:
+            key, _, values = term.partition(" in (")
+            if found.get(key) not in values.rstrip(")").split(","):
+                return False
+            continue
         key, sep, value = term.partition("=")
         if sep and found.get(key) != value:
             return False

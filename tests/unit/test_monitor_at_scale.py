@@ -188,7 +188,23 @@ def test_the_monitor_keeps_of_a_pod_what_its_thresholds_and_record_read() -> Non
     assert kept["metadata"]["annotations"] == {labels.THRESHOLDS: pod["metadata"]["annotations"][labels.THRESHOLDS]}
     assert kept["status"]["containerStatuses"] == [{"name": "main", "state": pod_state(pod)}]
     assert states.deadline(kept) == states.deadline(pod) == STARTED.replace(microsecond=0) + timedelta(minutes=1)
-    assert states.attempt_of(kept) == states.attempt_of(pod)
+    assert kept["status"]["conditions"] == pod["status"]["conditions"]  # the one whose time "pending" counts from
+    disrupted = {**pod, "status": {**pod["status"], "conditions": [*pod["status"]["conditions"], DISRUPTED]}}
+    tracker.observe("MODIFIED", disrupted)
+    [kept] = tracker.pods.values()
+    for read in (states.classify, states.attempt_of, states.disruption):
+        assert read(kept) == read(disrupted)  # type: ignore[operator]
+    assert states.disruption(kept).startswith("pod train-r1-0-abcde preempted by the scheduler on node cpu-1")
+
+
+DISRUPTED = {
+    "type": "DisruptionTarget",
+    "status": "True",
+    "reason": "PreemptionByScheduler",
+    "message": "Preempted in order to admit critical pod",
+    "lastTransitionTime": stamp(NOW),
+    "observedGeneration": 1,
+}
 
 
 def pod_state(pod: dict[str, Any]) -> Any:
@@ -196,6 +212,11 @@ def pod_state(pod: dict[str, Any]) -> Any:
 
 
 # ----------------------------------------------------------------------- watches
+
+
+def limit(text: str) -> dict[str, Any]:
+    """A change of a pod: its limit on running."""
+    return {"metadata": {"annotations": {labels.THRESHOLDS: json.dumps({"executing": text})}}}
 
 
 def next_event(feed: monitor.PodFeed) -> tuple[str, Any]:
@@ -218,7 +239,7 @@ def test_a_watch_resumes_from_the_last_version_seen_and_lists_again_only_when_th
         assert next_event(feed)[0] == "RESET"
         seen = []
         for run_id in ("r0000", "r0001", "r0002"):
-            standin.update("pods", "ns-0", f"train-{run_id}-0-abcde", {"metadata": {"labels": {"step": "1"}}})
+            standin.update("pods", "ns-0", f"train-{run_id}-0-abcde", limit("2h"))
             kind, pod = next_event(feed)
             seen.append((kind, "" if kind == "RESET" else pod["metadata"]["labels"][labels.RUN_ID]))
 
@@ -231,9 +252,9 @@ def test_a_watch_resumes_from_the_last_version_seen_and_lists_again_only_when_th
         kind, pods = next_event(feed)
         assert (kind, len(pods)) == ("RESET", 3)
         assert len(standin.lists("pods")) == 2
-        standin.update("pods", "ns-0", "train-r0001-0-abcde", {"metadata": {"labels": {"step": "2"}}})
+        standin.update("pods", "ns-0", "train-r0001-0-abcde", limit("3h"))
         kind, pod = next_event(feed)
-        assert (kind, pod["metadata"]["labels"]["step"]) == ("MODIFIED", "2")
+        assert (kind, pod["metadata"]["annotations"]) == ("MODIFIED", limit("3h")["metadata"]["annotations"])
     finally:
         feed.stop()
 
@@ -290,6 +311,11 @@ def test_a_hundred_runs_past_their_limits_together_are_aborted_many_at_once_each
     assert standin.record_patches == {f"train-{run_id}": 1 for run_id in due}
     assert standin.most_at_gate == AT_ONCE  # as many in flight as the monitor allows, no more
     assert pods_left(standin) == set(live)  # the aborted runs' pods deleted and released
+    # what the aborts read, they read a namespace at a time (two namespaces here), not a run at a time
+    for plural in ("jobs", "pods", "events", "resourcequotas", "persistentvolumeclaims"):
+        namespaced = [r for r in standin.lists(plural) if r.namespace]
+        assert sorted({r.namespace for r in namespaced}) == ["ns-0", "ns-1"], plural
+        assert len(namespaced) == 2, plural
 
 
 def test_the_connection_pool_keeps_room_for_the_aborts_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:

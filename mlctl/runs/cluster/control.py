@@ -11,14 +11,17 @@ policy keeps a deleted pod (its tracking finalizer) until the pod has
 failed, and, for a per-index back-off, until the next attempt replaces it,
 which a suspended Job never makes: the abort releases that finalizer, as
 the pod garbage collector would for a pod never scheduled. The abort is guarded by
-the object's resourceVersion, so two watchers never abort a run twice.
+the object's resourceVersion, so two watchers never abort a run twice; a
+watcher killed between the record and the pods leaves the rest to the next
+one (``stop_leftovers``), which does not write the record again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlctl import errors
@@ -168,6 +171,7 @@ def abort(
     explanation: str = "",
     state: str = record_.ABORTED,
     seen: tuple[Mapping[str, Any], str, Sequence[Mapping[str, Any]]] | None = None,
+    stop_later: Callable[[Callable[[], None]], None] | None = None,
 ) -> bool:
     """Abort a run; False when it had already finished or been aborted (by anyone).
 
@@ -177,6 +181,9 @@ def abort(
     run object, its runtime and its pods as the caller has just read them:
     the first try is made with them (guarded by the object's resourceVersion
     like any other, so a copy changed meanwhile only costs a second look).
+    ``stop_later`` takes the removal of the run's pods, once the record is
+    written, to do it when it sees fit (a watcher aborting many runs writes
+    every record first); by default it is done before returning.
     """
     for _ in range(3):
         pods: Sequence[Mapping[str, Any]]
@@ -212,7 +219,11 @@ def abort(
         except errors.Conflict:
             continue  # changed under us: look again
         held = [p for p in pods if p in going or (p["metadata"].get("deletionTimestamp") and _ended(p))]
-        _stop(cluster, runtime, meta["namespace"], going, held)
+        stop = functools.partial(_stop, cluster, runtime, meta["namespace"], going, held)
+        if stop_later is None:
+            stop()
+        else:
+            stop_later(stop)
         return True
     return False
 

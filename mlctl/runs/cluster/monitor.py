@@ -31,9 +31,11 @@ running), without recording it again.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import queue
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping
@@ -356,36 +358,53 @@ class Tracker:
 def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
     """What the monitor needs of a pod: who it is, its thresholds, its state and how its attempt went.
 
-    A pod's spec (containers, environment, volumes) and its managed fields
-    are most of it; with thousands of runs, keeping them would make the
-    monitor's memory grow with the runs' specs.
+    A pod's spec (containers, environment, volumes), its managed fields and
+    most of its labels and conditions are the bulk of it; with thousands of
+    runs, keeping them would make the monitor's memory grow with the runs'
+    specs. Texts many pods share (a namespace, a node, a function's
+    thresholds, a timestamp) are kept once.
     """
     meta = pod.get("metadata") or {}
     status = pod.get("status") or {}
-    annotations = meta.get("annotations") or {}
-    kept = {
-        "metadata": {
-            **{k: meta[k] for k in _POD_METADATA if k in meta},
-            "annotations": {k: v for k, v in annotations.items() if k in _POD_ANNOTATIONS},
-        },
-        "spec": {"nodeName": node} if (node := (pod.get("spec") or {}).get("nodeName")) else {},
-        "status": {k: status[k] for k in _POD_STATUS if k in status},
-    }
+    kept_meta = {k: _shared(meta[k]) if k in _SHARED else meta[k] for k in _POD_METADATA if k in meta}
+    kept_meta["labels"] = _some(meta.get("labels"), _POD_LABELS)
+    kept_meta["annotations"] = _some(meta.get("annotations"), _POD_ANNOTATIONS)
+    if meta.get("finalizers"):
+        kept_meta["finalizers"] = [_shared(f) for f in meta["finalizers"]]
+    kept_status = {k: _shared(status[k]) for k in _POD_STATUS if k in status}
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") in states.POD_CONDITIONS]
+    if conditions:
+        kept_status["conditions"] = [_some(c, _CONDITION) for c in conditions]
     for key in ("initContainerStatuses", "containerStatuses"):
         if key in status:
-            kept["status"][key] = [
-                {k: c[k] for k in ("name", "state", "restartCount") if k in c} for c in status[key] or []
+            kept_status[key] = [
+                {k: _shared(c[k]) if k == "name" else c[k] for k in ("name", "state", "restartCount") if k in c}
+                for c in status[key] or []
             ]
-    return kept
+    node = (pod.get("spec") or {}).get("nodeName")
+    return {"metadata": kept_meta, "spec": {"nodeName": _shared(node)} if node else {}, "status": kept_status}
 
 
-_POD_METADATA = (
-    "name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "labels", "finalizers",
-)  # fmt: skip
+_POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp")
+_SHARED = frozenset({"namespace", "creationTimestamp", "deletionTimestamp"})  # names, uids: one pod's own
+_POD_LABELS = frozenset({labels.RUN_ID, labels.KIND, *states.ROLE_LABELS})
 _POD_ANNOTATIONS = frozenset(
     {labels.THRESHOLDS, labels.RETRY, labels.JOB_INDEX_FAILURES, labels.JOB_INDEX_IGNORED_FAILURES}
 )
-_POD_STATUS = ("phase", "reason", "message", "startTime", "conditions")
+_POD_STATUS = ("phase", "reason", "message", "startTime")
+_CONDITION = frozenset({"type", "status", "reason", "message", "lastTransitionTime"})
+_OBJECT_METADATA = ("name", "namespace", "uid", "creationTimestamp")
+_OBJECT_LABELS = frozenset({labels.RUN_ID, labels.KIND, labels.FUNCTION, labels.PROJECT, labels.MANAGED_BY})
+
+
+def _some(found: Mapping[str, Any] | None, keys: frozenset[str]) -> dict[str, Any]:
+    """The entries of ``found`` under ``keys``, their texts kept once."""
+    return {_shared(k): _shared(v) for k, v in (found or {}).items() if k in keys}
+
+
+def _shared(value: Any) -> Any:
+    """A text as one copy shared by every object holding it (other values as they are)."""
+    return sys.intern(value) if isinstance(value, str) else value
 
 
 def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -398,12 +417,13 @@ def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
     status = obj.get("status") or {}
     annotations = meta.get("annotations") or {}
     return {
-        "apiVersion": obj.get("apiVersion", ""),
-        "kind": obj.get("kind", ""),
+        "apiVersion": _shared(obj.get("apiVersion", "")),
+        "kind": _shared(obj.get("kind", "")),
         "metadata": {
-            **{k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp", "labels") if k in meta},
+            **{k: _shared(meta[k]) if k in _SHARED else meta[k] for k in _OBJECT_METADATA if k in meta},
+            "labels": _some(meta.get("labels"), _OBJECT_LABELS),
             "annotations": {
-                k: v
+                k: _shared(v)
                 for k, v in annotations.items()
                 if k in (labels.STATE, labels.FINISHED, labels.THRESHOLDS, labels.RETRY)
                 or k.startswith(labels.ATTEMPT_PREFIX)
@@ -656,16 +676,32 @@ def _keep_attempts(cluster: Cluster, tracker: Tracker) -> None:
 
 
 Breach = tuple[str, str, str]  # run id, namespace, status text
+Later = Callable[[Callable[[], None]], None]  # takes what to do once every record started with it is written
+
+
+@dataclass
+class _Started:
+    """One abort in flight: its record, then the removal of its pods."""
+
+    breach: Breach
+    record: Future[tuple[bool, str]] | None = None
+    removal: Future[None] | None = None
+
+    def done(self) -> bool:
+        return self.record is not None and self.record.done() and (self.removal is None or self.removal.done())
 
 
 class Aborts:
     """The aborts in flight, up to ``ABORTS_AT_ONCE`` at a time, started as soon as their runs are due.
 
-    The loop goes on watching while they run, so a run due a moment after a
-    hundred others is not held back by them. What each ended with is
-    reported from the loop's own thread (``report``), in the order they were
-    started; the first error met is raised there, as a failed abort would
-    have stopped the loop.
+    Runs due together are aborted as one batch: what their aborts read
+    (objects, pods, events, quotas) is read once per namespace for all, and
+    first; each run's record is written before any run's pods are removed
+    (the pool takes work in order), so the last record of a hundred is not
+    held back by the deletes of the others. The loop goes on watching
+    meanwhile. What each ended with is reported from the loop's own thread
+    (``report``), in the order they were started; the first error met is
+    raised there, as a failed abort would have stopped the loop.
     """
 
     def __init__(
@@ -675,7 +711,7 @@ class Aborts:
         self.tracker = tracker
         self.on_abort = on_abort
         self._pool: ThreadPoolExecutor | None = None
-        self._started: list[tuple[Breach, Future[tuple[bool, str]]]] = []
+        self._started: list[_Started] = []
 
     def start(self, at: datetime) -> None:
         """Start aborting every run past a limit at ``at``; finish the aborts others left undone.
@@ -689,30 +725,50 @@ class Aborts:
         leftovers = tracker.leftovers(at)
         for run_id, _, _ in [*due, *failing]:
             tracker.handled.add(run_id)
-        for breach in due:
-            # read here, in the loop's thread: the tracker is not for the pool's threads to read
-            podless = tracker.object_of(breach[0]) if tracker.pod_count.get(breach[0], 0) <= 0 else None
-            self._submit(breach, lambda b=breach, p=podless: _abort(self.cluster, b, p))  # type: ignore[misc]
+        if due:
+            shared = gather.Shared(self.cluster, [(run_id, namespace) for run_id, namespace, _ in due])
+            for namespace in shared.wanted:
+                self._executor().submit(shared.prefetch, namespace)
+            for breach in due:
+                # read here, in the loop's thread: the tracker is not for the pool's threads to read
+                podless = tracker.object_of(breach[0]) if tracker.pod_count.get(breach[0], 0) <= 0 else None
+                self._submit(breach, functools.partial(_abort, self.cluster, breach, podless, shared))
         for breach in failing:
-            self._submit(breach, lambda b=breach: _fail(self.cluster, b))  # type: ignore[misc]
+            self._submit(breach, functools.partial(_fail, self.cluster, breach))
         for obj, pods in leftovers:
             run_id = _run_of(obj)
             tracker.handled.add(run_id)
-            namespace = obj["metadata"]["namespace"]
-            self._submit((run_id, namespace, ""), lambda o=obj, p=pods: _finish_abort(self.cluster, o, p))  # type: ignore[misc]
+            breach = (run_id, obj["metadata"]["namespace"], "")
+            self._submit(breach, functools.partial(_finish_abort, self.cluster, obj, pods))
 
-    def _submit(self, breach: Breach, work: Callable[[], tuple[bool, str]]) -> None:
+    def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=ABORTS_AT_ONCE, thread_name_prefix="mlctl-abort")
-        self._started.append((breach, self._pool.submit(work)))
+        return self._pool
+
+    def _submit(self, breach: Breach, work: Callable[[Later], tuple[bool, str]]) -> None:
+        started = _Started(breach)
+
+        def later(removal: Callable[[], None]) -> None:
+            try:
+                started.removal = self._executor().submit(removal)
+            except RuntimeError:  # the pool is closing (the loop ends with an error): now, then
+                removal()
+
+        started.record = self._executor().submit(work, later)
+        self._started.append(started)
 
     def report(self, wait: bool = False) -> None:
         """Say which aborts have ended (``wait``: once all have), in the order they started."""
         error: BaseException | None = None
-        while self._started and (wait or self._started[0][1].done()):
-            (run_id, namespace, _), future = self._started.pop(0)
+        while self._started and (wait or self._started[0].done()):
+            started = self._started.pop(0)
+            run_id, namespace, _ = started.breach
             try:
-                aborted, text = future.result()
+                assert started.record is not None
+                aborted, text = started.record.result()
+                if started.removal is not None:
+                    started.removal.result()
             except BaseException as exc:  # raised once every abort so far has been reported
                 error = error or exc
                 continue
@@ -733,34 +789,44 @@ class Aborts:
             self._started.clear()
 
 
-def _abort(cluster: Cluster, breach: Breach, podless: Mapping[str, Any] | None) -> tuple[bool, str]:
-    """Abort one run past a threshold, with why it was stuck read first (its pods are still there) and kept."""
+def _abort(
+    cluster: Cluster, breach: Breach, podless: Mapping[str, Any] | None, shared: gather.Shared, later: Later
+) -> tuple[bool, str]:
+    """Abort one run past a threshold, with why it was stuck read first (its pods are still there) and kept.
+
+    What it reads is read once for all the runs aborted with it (``shared``):
+    their objects, pods and events a namespace at a time.
+    """
     run_id, namespace, text = breach
     if podless:  # say why there is no pod, in the controller's words
-        reason = control.no_pod_reason(cluster, podless)
+        reason = shared.no_pod_reason(podless)
         text += f"; no pod: {reason}" if reason else "; no pod was created"
-    found = control.find(cluster, run_id, namespace)
+    found, pods = shared.subjects(run_id, namespace)
     if found is None:
         return False, text  # the run object is gone: nothing left to abort
     obj, runtime = found
+    explanation = gather.for_record(cluster, run_id, namespace, seen=(obj, pods), shared=shared)
     try:
-        pods = control.pods_of(cluster, run_id, obj["metadata"]["namespace"])
-        explanation = gather.for_record(cluster, run_id, namespace, seen=(obj, pods))
-        return control.abort(cluster, run_id, text, namespace, explanation, seen=(obj, runtime, pods)), text
+        aborted = control.abort(
+            cluster, run_id, text, namespace, explanation, seen=(obj, runtime, pods), stop_later=later
+        )
     except errors.NotFound:
         return False, text
+    return aborted, text
 
 
-def _fail(cluster: Cluster, breach: Breach) -> tuple[bool, str]:
+def _fail(cluster: Cluster, breach: Breach, later: Later) -> tuple[bool, str]:
     """End a job run disrupted more often than its bound allows, recorded as failed."""
     run_id, namespace, text = breach
     try:
-        return control.abort(cluster, run_id, text, namespace, state=record_.FAILED), text
+        return control.abort(cluster, run_id, text, namespace, state=record_.FAILED, stop_later=later), text
     except errors.NotFound:
         return False, text
 
 
-def _finish_abort(cluster: Cluster, obj: Mapping[str, Any], pods: list[dict[str, Any]]) -> tuple[bool, str]:
+def _finish_abort(
+    cluster: Cluster, obj: Mapping[str, Any], pods: list[dict[str, Any]], _later: Later
+) -> tuple[bool, str]:
     """Remove the pods an interrupted abort left; the run's record already says it was aborted."""
     control.stop_leftovers(cluster, obj, pods)
     return False, ""
