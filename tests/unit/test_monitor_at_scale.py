@@ -20,7 +20,7 @@ from mlctl import errors
 from mlctl.cluster import client, kubeconfig, transport
 from mlctl.kube import labels
 from mlctl.runs import states
-from mlctl.runs.cluster import monitor
+from mlctl.runs.cluster import gather, monitor
 from tests.unit.api_standin import StandIn
 
 NOW = states.now()
@@ -355,3 +355,32 @@ def test_a_monitor_killed_half_way_through_a_hundred_aborts_is_caught_up_by_the_
     assert pods_left(standin) == set()  # the pods the first left behind too
     assert set(by_first) <= after_first
     assert sorted(by_second) == sorted(set(due) - after_first)  # each abort said once, by the one that made it
+
+
+def test_runs_explained_together_read_their_namespaces_events_once_and_each_keeps_its_own(standin: StandIn) -> None:
+    run_ids = start_runs(standin, 8, namespaces=1)
+    for run_id in run_ids[:2]:
+        pod = f"train-{run_id}-0-abcde"
+        standin.create(
+            "events",
+            {
+                "metadata": {"name": f"{pod}.17a", "namespace": "ns-0"},
+                "involvedObject": {"kind": "Pod", "name": pod, "namespace": "ns-0"},
+                "type": "Warning",
+                "reason": "Unhealthy",
+                "message": f"probe of {run_id} failed",
+                "lastTimestamp": stamp(NOW),
+            },
+        )
+    cluster, _ = standin.cluster()
+    shared = gather.Shared(cluster, [(run_id, "ns-0") for run_id in run_ids])
+
+    said = {}
+    for run_id in run_ids:
+        (obj, _), pods = shared.subjects(run_id, "ns-0")
+        said[run_id] = json.loads(gather.for_record(cluster, run_id, "ns-0", seen=(obj, pods), shared=shared))
+
+    assert [b["message"] for b in said["r0000"]] == ["Unhealthy: probe of r0000 failed"]
+    assert [b["message"] for b in said["r0001"]] == ["Unhealthy: probe of r0001 failed"]
+    assert all(said[run_id] == [] for run_id in run_ids[2:])
+    assert [len(standin.lists(plural)) for plural in ("events", "jobs", "pods")] == [1, 1, 1]

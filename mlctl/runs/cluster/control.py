@@ -146,6 +146,21 @@ def keep_attempts(cluster: Cluster, obj: Mapping[str, Any], pods: Sequence[Mappi
         )
 
 
+def keep_explanation(cluster: Cluster, obj: Mapping[str, Any], explanation: str) -> None:
+    """Add why a run was stuck to its record, once the abort is written (nothing to say: nothing written)."""
+    if not json.loads(explanation or "[]"):
+        return
+    meta = obj["metadata"]
+    with contextlib.suppress(errors.NotFound):  # the run was deleted meanwhile
+        cluster.patch(
+            obj["apiVersion"],
+            obj["kind"],
+            meta["name"],
+            {"metadata": {"annotations": {labels.EXPLANATION: explanation}}},
+            meta["namespace"],
+        )
+
+
 def _release(cluster: Cluster, pods: Sequence[Mapping[str, Any]], namespace: str) -> None:
     """Take the Job controller's tracking finalizer off stopped pods of a suspended Job, so they go."""
     for pod in pods:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -247,8 +248,8 @@ class Shared:
         return value
 
     def prefetch(self, namespace: str) -> None:
-        """Read what the runs in ``namespace`` will ask for, several reads at once: their objects and pods,
-        then their events, the claims and the quotas. A read that fails is kept failed for the runs to meet."""
+        """Read, all at once, what the runs in ``namespace`` will ask for: their objects, pods and events, the
+        claims and the quotas. A read that fails is kept failed for the runs to meet."""
 
         def quietly(read: Callable[[], Any]) -> None:
             with contextlib.suppress(errors.MlctlError):
@@ -259,11 +260,6 @@ class Shared:
             [
                 lambda: self.once(("runs", namespace), lambda: self._runs(namespace)),
                 lambda: self.once(("pods", namespace), lambda: self._pods(namespace)),
-            ],
-        )
-        concurrently(
-            quietly,
-            [
                 lambda: self.events(namespace),
                 lambda: self.once(("claims", namespace), lambda: _claims(self.cluster, namespace)),
                 lambda: self.once(("quotas", namespace), lambda: _quotas(self.cluster, namespace)),
@@ -288,17 +284,27 @@ class Shared:
         looks through them all for either question).
         """
 
-        def read() -> list[dict[str, Any]]:
-            involved: set[tuple[str, str]] = set()
+        def involved() -> set[tuple[str, str]]:
+            about: set[tuple[str, str]] = set()
             for run_id in self.wanted.get(namespace, []):
                 found, pods = self.subjects(run_id, namespace)
-                involved |= {(_name(p), "Pod") for p in pods}
+                about |= {(_name(p), "Pod") for p in pods}
                 if found is not None:
-                    involved.add((_name(found[0]), str(found[0].get("kind", ""))))
-            if len(self.wanted.get(namespace, [])) < FEW_RUNS:
-                return _events_about(self.cluster, namespace, sorted(involved))
+                    about.add((_name(found[0]), str(found[0].get("kind", ""))))
+            return about
+
+        def read() -> list[dict[str, Any]]:
+            run_ids = self.wanted.get(namespace, [])
+            if len(run_ids) < FEW_RUNS:
+                return _events_about(self.cluster, namespace, sorted(involved()))
+            # read beside the runs' objects and pods, not after them: while the pages come, the events kept are
+            # those about objects named after one of the runs (as mlctl names run objects, and their
+            # controllers their pods), then those about the runs' very objects
+            named = re.compile("|".join(re.escape(run_id) for run_id in sorted(set(run_ids))))
             listing = Pages(self.cluster, *kinds.EVENT.ref(), namespace, limit=500)
-            return [e for e in listing if _involved(e) in involved]
+            candidates = [e for e in listing if named.search(_involved(e)[0])]
+            about = involved()
+            return [e for e in candidates if _involved(e) in about]
 
         events: list[dict[str, Any]] = self.once(("events", namespace), read)
         return events
@@ -412,6 +418,11 @@ def _names(cluster: Cluster, kind: str, namespace: str) -> list[str]:
 
 def _name(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def reads_logs(pods: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether explaining a run reads logs of its pods (one crashed): it must be explained before they go."""
+    return any(_crashed(p) for p in pods)
 
 
 def _crashed(pod: Mapping[str, Any]) -> bool:

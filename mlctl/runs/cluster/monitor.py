@@ -135,6 +135,10 @@ class Tracker:
     object_deadlines: dict[str, datetime | None] = field(default_factory=dict)
     pod_count: Counter[str] = field(default_factory=Counter)  # run id -> its pods seen
     pods_listed: bool = False  # until the pods are listed, no run can be said to have none
+    # kinds of run object to be listed before a run is judged by its pods (whether it has ended is its object's to
+    # say: a pod past its limit of a run already recorded aborted is an abort to finish, not one to make)
+    object_kinds: int = 0
+    kinds_listed: set[tuple[str, str]] = field(default_factory=set)
     gone_at: dict[str, datetime] = field(default_factory=dict)  # run id -> when its last pod went
     ended: Counter[str] = field(default_factory=Counter)  # run id -> how many of its attempts' pods went
     disrupted: set[str] = field(default_factory=set)  # runs whose disruptions to count again against their bound
@@ -179,7 +183,12 @@ class Tracker:
         for uid, pod in self.pods.items():
             self.run_pods.setdefault(_run_of(pod), {})[uid] = None
         self.pods_listed = True
-        # every deadline anew: which runs have a pod may have changed
+        self._reschedule()  # which runs have a pod may have changed
+        for pod in pods:
+            self._note("ADDED", pod)
+
+    def _reschedule(self) -> None:
+        """Every deadline anew, from what is known now."""
         self.due = Deadlines[tuple[str, str]]()
         for uid, deadline in self.deadlines.items():
             self.due.set((_POD, uid), deadline)
@@ -187,8 +196,10 @@ class Tracker:
             self.due.set((_OBJECT, uid), deadline)
         for uid, obj in self.objects.items():
             self.leftover_checks.set(uid, _leftover_check(obj))
-        for pod in pods:
-            self._note("ADDED", pod)
+
+    @property
+    def objects_listed(self) -> bool:
+        return len(self.kinds_listed) >= self.object_kinds
 
     def _note(self, kind: str, pod: Mapping[str, Any]) -> None:
         """What a pod's change means beyond its thresholds: a disruption to count, an attempt to keep."""
@@ -275,6 +286,10 @@ class Tracker:
             self.observe_object("DELETED", obj)
         for obj in objects:
             self.observe_object("ADDED", {**obj, "kind": kind, **({"apiVersion": api_version} if api_version else {})})
+        if (kind, api_version) not in self.kinds_listed:
+            self.kinds_listed.add((kind, api_version))
+            if len(self.kinds_listed) == self.object_kinds:
+                self._reschedule()  # the pods' deadlines put aside until now
 
     def object_of(self, run_id: str) -> dict[str, Any] | None:
         uid = self.run_object.get(run_id)
@@ -295,7 +310,7 @@ class Tracker:
         if what == _POD:
             pod = self.pods.get(uid)
             run_id = _run_of(pod) if pod is not None else ""
-            if not run_id or run_id in self.handled or self._over(run_id):
+            if not run_id or run_id in self.handled or not self.objects_listed or self._over(run_id):
                 return run_id, None  # an ended run has nothing to abort (what an abort left is for ``leftovers``)
             return run_id, pod
         obj = self.objects.get(uid)
@@ -577,7 +592,7 @@ def watch(
     clock: Callable[[], datetime] = states.now,
 ) -> Tracker:
     """Run the loop until ``done(tracker)``, ``stop`` is set, or once (``--once``)."""
-    tracker = Tracker()
+    tracker = Tracker(object_kinds=0 if once else len(kinds.run_kinds()))
     aborts = Aborts(cluster, tracker, on_abort)
     if once:
         _read_once(cluster, tracker, namespace, selector, all_namespaces)
@@ -681,14 +696,14 @@ Later = Callable[[Callable[[], None]], None]  # takes what to do once every reco
 
 @dataclass
 class _Started:
-    """One abort in flight: its record, then the removal of its pods."""
+    """One abort in flight: its record, then what follows it (the removal of its pods, its explanation)."""
 
     breach: Breach
     record: Future[tuple[bool, str]] | None = None
-    removal: Future[None] | None = None
+    after: list[Future[None]] = field(default_factory=list)
 
     def done(self) -> bool:
-        return self.record is not None and self.record.done() and (self.removal is None or self.removal.done())
+        return self.record is not None and self.record.done() and all(f.done() for f in self.after)
 
 
 class Aborts:
@@ -749,11 +764,11 @@ class Aborts:
     def _submit(self, breach: Breach, work: Callable[[Later], tuple[bool, str]]) -> None:
         started = _Started(breach)
 
-        def later(removal: Callable[[], None]) -> None:
+        def later(step: Callable[[], None]) -> None:
             try:
-                started.removal = self._executor().submit(removal)
+                started.after.append(self._executor().submit(step))
             except RuntimeError:  # the pool is closing (the loop ends with an error): now, then
-                removal()
+                step()
 
         started.record = self._executor().submit(work, later)
         self._started.append(started)
@@ -767,8 +782,8 @@ class Aborts:
             try:
                 assert started.record is not None
                 aborted, text = started.record.result()
-                if started.removal is not None:
-                    started.removal.result()
+                for step in started.after:
+                    step.result()
             except BaseException as exc:  # raised once every abort so far has been reported
                 error = error or exc
                 continue
@@ -792,10 +807,14 @@ class Aborts:
 def _abort(
     cluster: Cluster, breach: Breach, podless: Mapping[str, Any] | None, shared: gather.Shared, later: Later
 ) -> tuple[bool, str]:
-    """Abort one run past a threshold, with why it was stuck read first (its pods are still there) and kept.
+    """Abort one run past a threshold, and keep in its record why it was stuck.
 
     What it reads is read once for all the runs aborted with it (``shared``):
-    their objects, pods and events a namespace at a time.
+    their objects, pods and events a namespace at a time. The record is
+    written as soon as the run's object and pods are in; why it was stuck
+    follows, worked out from the pods as they were read before the abort
+    (and their events, which stay once the pods are gone). A run with a pod
+    that crashed is explained first, in its record: its logs go with it.
     """
     run_id, namespace, text = breach
     if podless:  # say why there is no pod, in the controller's words
@@ -805,13 +824,17 @@ def _abort(
     if found is None:
         return False, text  # the run object is gone: nothing left to abort
     obj, runtime = found
-    explanation = gather.for_record(cluster, run_id, namespace, seen=(obj, pods), shared=shared)
+
+    def explanation() -> str:
+        return gather.for_record(cluster, run_id, namespace, seen=(obj, pods), shared=shared)
+
+    first = explanation() if gather.reads_logs(pods) else ""
     try:
-        aborted = control.abort(
-            cluster, run_id, text, namespace, explanation, seen=(obj, runtime, pods), stop_later=later
-        )
+        aborted = control.abort(cluster, run_id, text, namespace, first, seen=(obj, runtime, pods), stop_later=later)
     except errors.NotFound:
         return False, text
+    if aborted and not first:
+        later(lambda: control.keep_explanation(cluster, obj, explanation()))
     return aborted, text
 
 
