@@ -20,8 +20,9 @@ requests. CPU does not grow with them either: the deadlines are in a heap,
 so a tick looks at the runs that are due, not at every run. Memory holds
 a slim copy of each pod and run object (what the thresholds, the record and
 an abort read), never a whole pod spec. Aborts run on a pool, many at once,
-so a hundred runs breaking their limits in the same second are all aborted
-within it.
+and runs due together share their reads (a namespace at a time), so a
+hundred runs breaking their limits in the same second are all aborted
+within a second or so.
 
 Restart-safe: state lives in Kubernetes (timestamps, annotations), not in
 the process, so a new monitor reaches the same verdicts; and it finishes an
