@@ -25,15 +25,16 @@ ATTACH_ENV = "MLCTL_TESTBED_KUBECONFIG"
 
 
 @contextlib.contextmanager
-def testbed(**options: int) -> Iterator[Testbed]:
-    """``options`` go to ``Testbed`` (``bulk_nodes``, ``pods_per_node``, ``client_qps``); not to an attached one."""
+def testbed(bulk_nodes: int = 0, pods_per_node: int = 110, client_qps: int = 0) -> Iterator[Testbed]:
+    """The testbed; for load benchmarks with ``bulk_nodes`` of ``pods_per_node`` pods each, and the controllers'
+    and the scheduler's request rate raised to ``client_qps`` (an attached testbed is used as it was started)."""
     attach = os.environ.get(ATTACH_ENV)
     if attach:
         bed = Testbed.attach(Path(attach))
         print(f"testbed: attached to {bed.server}", file=sys.stderr)
     else:
         started = time.monotonic()
-        bed = Testbed(build(), **options).start()
+        bed = Testbed(build(), bulk_nodes=bulk_nodes, pods_per_node=pods_per_node, client_qps=client_qps).start()
         print(f"testbed: started {bed.server} in {time.monotonic() - started:.1f}s", file=sys.stderr)
     try:
         yield bed

@@ -104,7 +104,7 @@ def read_live(cluster: Cluster, objects: Sequence[Mapping[str, Any]]) -> dict[Ke
 
     def listing(kind: tuple[str, str, str]) -> list[dict[str, Any]]:
         try:
-            return [item for page in cluster.pages(*kind, label_selector=labels.MANAGED) for item in page]
+            return [item for page in cluster.page_by_page(*kind, label_selector=labels.MANAGED) for item in page]
         except (errors.Forbidden, errors.NotFound):
             return []  # then every object takes the full path
 

@@ -184,27 +184,21 @@ class Cluster:
         each into what the caller holds on to as it arrives (big objects need
         not all be in memory at once).
         """
-        path = self.path(api_version, kind, namespace)
-        items: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            query = {
-                "labelSelector": selector or None,
-                "fieldSelector": field_selector or None,
-                "limit": page_size or None,
-                "continue": token or None,
-            }
-            page = self.request("GET", path, query=query, what=_described(kind, namespace), verb="list", resource=kind)
-            for item in page.get("items", []):  # list responses leave these out of each item
-                item.setdefault("apiVersion", api_version)
-                item.setdefault("kind", kind)
-                items.append(keep(item) if keep else item)
-            meta = page.get("metadata") or {}
-            token = str(meta.get("continue") or "")
-            if not token:
-                return Listing(items, str(meta.get("resourceVersion") or ""))
+        listing = Pages(self, api_version, kind, namespace, selector, page_size, field_selector)
+        items = [keep(item) if keep else item for item in listing]
+        return Listing(items, listing.resource_version)
 
     def pages(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "", limit: int = 500
+    ) -> Pages:
+        """The objects of a kind in ``namespace`` (None: every namespace), read ``limit`` at a time.
+
+        Iterate it for the objects, as each page arrives; then its
+        ``resource_version`` is the list's, where a watch of them starts.
+        """
+        return Pages(self, api_version, kind, namespace, label_selector, limit)
+
+    def page_by_page(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "", limit: int = 500
     ) -> Iterator[Page]:
         """The objects of a kind in ``namespace`` (None: every namespace), ``limit`` at a time, as kubectl reads them.
@@ -398,6 +392,53 @@ class Listing:
     resource_version: str  # where a watch of the same objects starts
 
 
+@dataclass
+class Pages:
+    """One list, page by page (``limit`` objects each, 0: all at once), following the server's ``continue``.
+
+    A big list never sits whole in memory, in the server's answer or here;
+    ``resource_version`` is set once the last page is in (every page of a
+    list is read at the same version).
+    """
+
+    cluster: Cluster
+    api_version: str
+    kind: str
+    namespace: str | None = None
+    label_selector: str = ""
+    limit: int = 500
+    field_selector: str = ""
+    resource_version: str = ""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        path = self.cluster.path(self.api_version, self.kind, self.namespace)
+        token = ""
+        while True:
+            query = {
+                "labelSelector": self.label_selector or None,
+                "fieldSelector": self.field_selector or None,
+                "limit": self.limit or None,
+                "continue": token or None,
+            }
+            page = self.cluster.request(
+                "GET", path, query=query, what=_described(self.kind, self.namespace), verb="list", resource=self.kind
+            )
+            items = page.get("items") or []
+            meta = page.get("metadata") or {}
+            token = str(meta.get("continue") or "")
+            del page
+            items.reverse()
+            while items:  # handed out one at a time, so each goes once the caller lets go of it
+                item = items.pop()
+                item.setdefault("apiVersion", self.api_version)  # list responses leave these out of each item
+                item.setdefault("kind", self.kind)
+                yield item
+                del item
+            if not token:
+                self.resource_version = str(meta.get("resourceVersion") or "")
+                return
+
+
 def _described(kind: str, namespace: str | None) -> str:
     """A listing's objects in words: ``pods in namespace ml``."""
     known = kinds.named(kind)
@@ -413,16 +454,19 @@ R = TypeVar("R")
 # of 500 functions (4,000 dry runs and writes) waits mostly on the API server
 # and etcd: on a busy 2-core testbed, 32 at a time took a median 21 s, 8 took 29 s.
 WORKERS = 32
+# connections kept open to the API server: room for the monitor's aborts at once
+# (each a few requests, some of them concurrent reads) without opening and closing TLS sessions
+POOL_SIZE = 64
 
 
-def concurrently(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+def concurrently(work: Callable[[T], R], items: Sequence[T], workers: int = WORKERS) -> list[R]:
     """``work`` over ``items`` on a few threads (requests wait on the network), results in order.
 
     The first error raised is raised again once every call has ended.
     """
     if len(items) < 2:
         return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items)), thread_name_prefix="mlctl-api") as pool:
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="mlctl-api") as pool:
         futures = [pool.submit(work, item) for item in items]
     return [future.result() for future in futures]
 
@@ -518,12 +562,10 @@ def connect(
     from mlctl.cluster import transport
 
     target = kubeconfig.load(kubeconfig_path, context)
-    # room for the requests mlctl sends at once (WORKERS), so connections are kept
-    pool_size = WORKERS + 4
     if transport.needs_official_client(target):
-        link = transport.official(kubeconfig_path, context, pool_size)
+        link = transport.official(kubeconfig_path, context, POOL_SIZE)
     else:
-        link = transport.open_target(target, pool_size)
+        link = transport.open_target(target, POOL_SIZE)
     return Cluster(transport=link, namespace=namespace or target.namespace, context=target.context, timeout=timeout)
 
 

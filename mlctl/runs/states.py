@@ -262,6 +262,8 @@ _PRIMARY = {
     "mpijob": ("training.kubeflow.org/job-role", "launcher"),
     "spark": ("spark-role", "driver"),
 }
+ROLE_LABELS = frozenset(key for key, _ in _PRIMARY.values())  # the pod labels ``primary`` reads
+POD_CONDITIONS = ("PodScheduled", "DisruptionTarget")  # the pod conditions read here
 
 
 def primary(runtime: str, pod: Mapping[str, Any]) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client
 
+from tests.cluster.testbed import Testbed
 from tests.integration.support import (
     ABORT_TEXT,
     Kube,
@@ -22,6 +24,7 @@ from tests.integration.support import (
     Process,
     Spawner,
     job_spec,
+    long_running,
     seconds,
     wait_for,
 )
@@ -31,24 +34,31 @@ pytest_plugins = ["tests.integration.fixtures"]
 NOWHERE = "mlctl.test/pool=nowhere"  # a node selector no node matches: the pod stays unscheduled
 
 
-def start_stuck_run(mlctl: Mlctl, spec: Path, limit: str) -> str:
+def start_stuck_run(mlctl: Mlctl, spec: Path, limit: str, namespace: str = "") -> str:
     """A detached run whose pod can never be scheduled, aborted after ``limit`` unscheduled."""
     result = mlctl(
-        "run", str(spec), "--detach", "--node-selector", NOWHERE, "--threshold", f"pending_not_scheduled={limit}"
+        "run",
+        str(spec),
+        "--detach",
+        "--node-selector",
+        NOWHERE,
+        "--threshold",
+        f"pending_not_scheduled={limit}",
+        namespace=namespace,
     )
     assert result.code == 0, result
     return result.stdout.strip()
 
 
-def state_of(mlctl: Mlctl, run_id: str) -> str:
-    result = mlctl("runs", "get", run_id, "-o", "json")
+def state_of(mlctl: Mlctl, run_id: str, namespace: str = "") -> str:
+    result = mlctl("runs", "get", run_id, "-o", "json", namespace=namespace)
     assert result.code == 0, result
     return str(result.json()["state"])
 
 
-def wait_until_aborted(mlctl: Mlctl, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    wait_for(lambda: state_of(mlctl, run_id) == "aborted", f"run {run_id} to be aborted", timeout, every=0.5)
-    return dict(mlctl("runs", "get", run_id, "-o", "json").json())
+def wait_until_aborted(mlctl: Mlctl, run_id: str, timeout: float = 30.0, namespace: str = "") -> dict[str, Any]:
+    wait_for(lambda: state_of(mlctl, run_id, namespace) == "aborted", f"run {run_id} to be aborted", timeout, every=0.5)
+    return dict(mlctl("runs", "get", run_id, "-o", "json", namespace=namespace).json())
 
 
 def watching(monitor: Process) -> bool:
@@ -132,6 +142,80 @@ def test_two_monitors_at_once_abort_each_run_once(mlctl: Mlctl, spawn: Spawner, 
     assert reports == dict.fromkeys(runs, 1)
     for record in records.values():
         assert ABORT_TEXT.fullmatch(record["status_text"]), record
+
+
+def test_a_monitor_of_all_namespaces_aborts_a_stuck_run_in_each_and_ends_an_abort_left_half_done(
+    mlctl: Mlctl, spawn: Spawner, kube: Kube, tmp_path: Path, namespace: str, testbed: Testbed
+) -> None:
+    other = testbed.create_namespace("monitor-all-other")
+    elsewhere = Kube(kube.api, other)
+    try:
+        # in the other namespace, a Spark run whose abort a killed watcher recorded but whose driver it never
+        # deleted (nothing suspends a SparkApplication: the abort deletes its pods itself)
+        half_done, driver = start_spark_run(mlctl, elsewhere, tmp_path)
+        finished = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        record = {"mlctl.io/state": "aborted", "mlctl.io/status-text": "aborted by user", "mlctl.io/finished": finished}
+        elsewhere.custom.patch_namespaced_custom_object(
+            *SPARK, other, "sparkapplications", f"etl-{half_done}", {"metadata": {"annotations": record}}
+        )
+        monitor = spawn("monitor", "--all-namespaces", label="monitor", namespace=None)
+        wait_for(lambda: "monitoring runs in all namespaces" in monitor.stderr, "the monitor to start")
+        spec = job_spec(tmp_path)
+
+        stuck = {namespace: start_stuck_run(mlctl, spec, "3s"), other: start_stuck_run(mlctl, spec, "3s", other)}
+
+        for where, run_id in stuck.items():
+            aborted = wait_until_aborted(mlctl, run_id, namespace=where)
+            assert ABORT_TEXT.fullmatch(aborted["status_text"]), aborted
+            assert wait_for(lambda r=run_id: abort_lines(monitor, r), "the monitor to report the abort", 10) == [  # type: ignore[misc]
+                f"run {run_id} ({where}): {aborted['status_text']}"
+            ]
+        assert wait_for(lambda: not kube.pods(stuck[namespace]), "the aborted run's pods to go", 10)
+        assert wait_for(lambda: not elsewhere.pods(stuck[other]), "the other aborted run's pods to go", 10)
+        assert wait_for(lambda: not elsewhere.pods(half_done), f"the half-aborted run's pod {driver} to go", 30)
+        app = elsewhere.custom.get_namespaced_custom_object(*SPARK, other, "sparkapplications", f"etl-{half_done}")
+        assert app["metadata"]["annotations"]["mlctl.io/finished"] == finished  # its record is not written again
+        assert abort_lines(monitor, half_done) == []
+    finally:
+        testbed.delete_namespace(other)
+
+
+SPARK = ("sparkoperator.k8s.io", "v1beta2")
+
+
+def start_spark_run(mlctl: Mlctl, kube: Kube, folder: Path) -> tuple[str, str]:
+    """A detached Spark run and its driver pod, Running, made as the Spark operator would (none runs here)."""
+    spec = folder / "etl.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "spark",
+                "metadata": {"name": "etl", "project": "itest"},
+                "spec": {"image": "python:3.11-slim", "command": "local:///app/etl.py", "replicas": 1},
+            }
+        )
+    )
+    result = mlctl("run", str(spec), "--detach", namespace=kube.namespace)
+    assert result.code == 0, result
+    run_id = result.stdout.strip()
+    app = kube.custom.get_namespaced_custom_object(*SPARK, kube.namespace, "sparkapplications", f"etl-{run_id}")
+    driver = f"etl-{run_id}-driver"
+    kube.core.create_namespaced_pod(
+        kube.namespace,
+        {
+            "metadata": {
+                "name": driver,
+                "labels": {**app["metadata"]["labels"], "spark-role": "driver"},
+                "annotations": long_running(),
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "spark-kubernetes-driver", "image": app["spec"]["image"]}],
+            },
+        },
+    )
+    kube.running_pod(run_id)
+    return run_id, driver
 
 
 # --------------------------------------------------------------------------- monitor --install

@@ -126,7 +126,7 @@ def test_pages_follow_continue_with_the_limit_until_the_last_page(api: ApiServer
     for index in range(1201):
         api.hold(_config_map(index))
 
-    pages = list(api.cluster().pages(*kinds.CONFIG_MAP.ref(), "ml", limit=500))
+    pages = list(api.cluster().page_by_page(*kinds.CONFIG_MAP.ref(), "ml", limit=500))
 
     assert [len(page) for page in pages] == [500, 500, 201]
     assert [o["metadata"]["name"] for page in pages for o in page] == [f"cm-{i:05d}" for i in range(1201)]
@@ -140,7 +140,7 @@ def test_a_listing_of_exactly_one_page_is_one_request(api: ApiServer) -> None:
     for index in range(500):
         api.hold(_config_map(index))
 
-    pages = list(api.cluster().pages(*kinds.CONFIG_MAP.ref(), None, label_selector="", limit=500))
+    pages = list(api.cluster().page_by_page(*kinds.CONFIG_MAP.ref(), None, label_selector="", limit=500))
 
     assert [len(page) for page in pages] == [500]
     assert len(api.requests) == 1
@@ -150,7 +150,7 @@ def test_a_listing_of_exactly_one_page_is_one_request(api: ApiServer) -> None:
 def test_pages_are_yielded_before_the_next_is_asked_for(api: ApiServer) -> None:
     for index in range(1100):
         api.hold(_config_map(index))
-    pages = api.cluster().pages(*kinds.CONFIG_MAP.ref(), "ml", limit=500)
+    pages = api.cluster().page_by_page(*kinds.CONFIG_MAP.ref(), "ml", limit=500)
 
     assert len(next(pages)) == 500
     assert len(api.requests) == 1
@@ -168,7 +168,7 @@ def test_an_expired_continue_token_starts_the_listing_again_without_repeating_ob
         return False
 
     api.expire = once
-    names = [o["metadata"]["name"] for page in api.cluster().pages(*kinds.CONFIG_MAP.ref(), "ml") for o in page]
+    names = [o["metadata"]["name"] for page in api.cluster().page_by_page(*kinds.CONFIG_MAP.ref(), "ml") for o in page]
 
     assert expired == ["1000"]
     assert names == [f"cm-{i:05d}" for i in range(1201)]  # each once, none lost
@@ -182,7 +182,7 @@ def test_a_listing_that_expires_again_is_an_error_saying_so(api: ApiServer) -> N
     read: list[str] = []
 
     with pytest.raises(errors.ClusterError, match=r"configmaps in namespace ml .*expired twice, 410") as raised:
-        for page in api.cluster().pages(*kinds.CONFIG_MAP.ref(), "ml"):
+        for page in api.cluster().page_by_page(*kinds.CONFIG_MAP.ref(), "ml"):
             read.extend(o["metadata"]["name"] for o in page)
 
     assert raised.value.status == 410
@@ -191,7 +191,7 @@ def test_a_listing_that_expires_again_is_an_error_saying_so(api: ApiServer) -> N
 
 def test_a_refused_first_page_is_not_taken_for_an_expiry(api: ApiServer) -> None:
     with pytest.raises(errors.NotFound):
-        list(api.cluster().pages(*kinds.CONFIG_MAP.ref(), "ml"))
+        list(api.cluster().page_by_page(*kinds.CONFIG_MAP.ref(), "ml"))
     assert len(api.requests) == 1
 
 

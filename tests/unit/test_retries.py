@@ -360,9 +360,12 @@ def test_an_abort_refused_by_a_busy_run_object_is_tried_again_on_the_next_pass(m
     ended: list[str] = []
     at = datetime.now(UTC)
 
-    monitor._abort_due(None, tracker, at, lambda run, ns, text: ended.append(run))  # type: ignore[arg-type]
+    aborts = monitor.Aborts(None, tracker, lambda run, ns, text: ended.append(run))  # type: ignore[arg-type]
+    aborts.start(at)
+    aborts.report(wait=True)
     assert ended == [] and "1a2b" not in tracker.handled  # not recorded: not yet handled
-    monitor._abort_due(None, tracker, at, lambda run, ns, text: ended.append(run))  # type: ignore[arg-type]
+    aborts.start(at)
+    aborts.close()
     assert ended == ["1a2b"] and "1a2b" in tracker.handled
 
 

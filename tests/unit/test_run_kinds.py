@@ -41,6 +41,11 @@ class ServedObjects:
 
     def pages(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "", limit: int = 500
+    ) -> list[dict[str, Any]]:
+        return self.list(api_version, kind, namespace, selector=label_selector)
+
+    def page_by_page(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "", limit: int = 500
     ) -> Iterator[list[dict[str, Any]]]:
         listed = self.list(api_version, kind, namespace, selector=label_selector)
         for start in range(0, len(listed), limit):

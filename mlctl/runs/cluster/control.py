@@ -11,14 +11,17 @@ policy keeps a deleted pod (its tracking finalizer) until the pod has
 failed, and, for a per-index back-off, until the next attempt replaces it,
 which a suspended Job never makes: the abort releases that finalizer, as
 the pod garbage collector would for a pod never scheduled. The abort is guarded by
-the object's resourceVersion, so two watchers never abort a run twice.
+the object's resourceVersion, so two watchers never abort a run twice; a
+watcher killed between the record and the pods leaves the rest to the next
+one (``stop_leftovers``), which does not write the record again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -116,7 +119,7 @@ def run_pages(
     for kind in kinds.run_kinds():
         try:
             selector = f"{labels.MANAGED},{labels.RUN_ID}"
-            for page in _read_ahead(cluster.pages(*kind.ref(), where, selector, page_size)):
+            for page in _read_ahead(cluster.page_by_page(*kind.ref(), where, selector, page_size)):
                 objects = [o for o in page if o["metadata"]["uid"] not in seen]
                 seen.update(o["metadata"]["uid"] for o in objects)
                 if objects:
@@ -154,7 +157,7 @@ def _records(
     ids = sorted({run_of(o)[1] for o in objects} - {""})
     by_run: dict[tuple[str, str], list[dict[str, Any]]] = {}
     if ids:
-        for page in cluster.pages(*kinds.POD.ref(), where, f"{labels.RUN_ID} in ({','.join(ids)})", page_size):
+        for page in cluster.page_by_page(*kinds.POD.ref(), where, f"{labels.RUN_ID} in ({','.join(ids)})", page_size):
             for pod in page:
                 by_run.setdefault(run_of(pod), []).append(pod)
     records = [states.run_record(o, by_run.get(run_of(o), [])) for o in objects]
@@ -191,6 +194,21 @@ def keep_attempts(cluster: Cluster, obj: Mapping[str, Any], pods: Sequence[Mappi
         )
 
 
+def keep_explanation(cluster: Cluster, obj: Mapping[str, Any], explanation: str) -> None:
+    """Add why a run was stuck to its record, once the abort is written (nothing to say: nothing written)."""
+    if not json.loads(explanation or "[]"):
+        return
+    meta = obj["metadata"]
+    with contextlib.suppress(errors.NotFound):  # the run was deleted meanwhile
+        cluster.patch(
+            obj["apiVersion"],
+            obj["kind"],
+            meta["name"],
+            {"metadata": {"annotations": {labels.EXPLANATION: explanation}}},
+            meta["namespace"],
+        )
+
+
 def _release(cluster: Cluster, pods: Sequence[Mapping[str, Any]], namespace: str) -> None:
     """Take the Job controller's tracking finalizer off stopped pods of a suspended Job, so they go."""
     for pod in pods:
@@ -218,24 +236,37 @@ def abort(
     namespace: str | None = None,
     explanation: str = "",
     state: str = record_.ABORTED,
+    seen: tuple[Mapping[str, Any], str, Sequence[Mapping[str, Any]]] | None = None,
+    stop_later: Callable[[Callable[[], None]], None] | None = None,
 ) -> bool:
     """Abort a run; False when it had already finished or been aborted (by anyone).
 
     ``explanation`` (why it was stuck, ``mlctl.runs.explain``) is kept in the
     record. ``state`` is what the record says: aborted (a threshold, a user),
-    or failed (disrupted more often than its bound allows). Raises
+    or failed (disrupted more often than its bound allows). ``seen`` is the
+    run object, its runtime and its pods as the caller has just read them:
+    the first try is made with them (guarded by the object's resourceVersion
+    like any other, so a copy changed meanwhile only costs a second look).
+    ``stop_later`` takes the removal of the run's pods, once the record is
+    written, to do it when it sees fit (a watcher aborting many runs writes
+    every record first); by default it is done before returning. Raises
     ``Conflict`` when the run object kept changing under every try (its
     controller writing its status): the caller may try again.
     """
     for _ in range(ABORT_TRIES):
-        found = find(cluster, run_id, namespace)
-        if found is None:
-            raise errors.NotFound(f"run {run_id} not found in namespace {namespace or cluster.namespace}")
-        obj, runtime = found
+        pods: Sequence[Mapping[str, Any]]
+        if seen is not None:
+            obj, runtime, pods = seen
+            seen = None
+        else:
+            found = find(cluster, run_id, namespace)
+            if found is None:
+                raise errors.NotFound(f"run {run_id} not found in namespace {namespace or cluster.namespace}")
+            obj, runtime = found
+            pods = pods_of(cluster, run_id, obj["metadata"]["namespace"])
         meta = obj["metadata"]
         if (meta.get("annotations") or {}).get(labels.STATE) in record_.TERMINAL:
             return False
-        pods = pods_of(cluster, run_id, meta["namespace"])
         current = states.run_record(obj, pods)
         if current.state in record_.TERMINAL:
             return False
@@ -253,13 +284,42 @@ def abort(
             cluster.patch(obj["apiVersion"], obj["kind"], meta["name"], patch, meta["namespace"])
         except errors.Conflict:
             continue  # changed under us: look again
-        for pod in going:
-            cluster.delete(*kinds.POD.ref(), pod["metadata"]["name"], meta["namespace"], grace_seconds=0)
-        if runtime == "job":
-            held = [p for p in pods if p in going or (p["metadata"].get("deletionTimestamp") and _ended(p))]
-            _release(cluster, held, meta["namespace"])
+        held = [p for p in pods if p in going or (p["metadata"].get("deletionTimestamp") and _ended(p))]
+        stop = functools.partial(_stop, cluster, runtime, meta["namespace"], going, held)
+        if stop_later is None:
+            stop()
+        else:
+            stop_later(stop)
         return True
     raise errors.Conflict(f"run {run_id} changed under each of {ABORT_TRIES} tries to abort it; try again")
+
+
+def _stop(
+    cluster: Cluster,
+    runtime: str,
+    namespace: str,
+    going: Sequence[Mapping[str, Any]],
+    held: Sequence[Mapping[str, Any]],
+) -> None:
+    """Delete a stopped run's pods still going; for a job, release the ones the Job controller holds."""
+    for pod in going:
+        cluster.delete(*kinds.POD.ref(), pod["metadata"]["name"], namespace, grace_seconds=0)
+    if runtime == "job":
+        _release(cluster, held, namespace)
+
+
+def stop_leftovers(cluster: Cluster, obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> None:
+    """Remove what an interrupted abort left of a run recorded aborted.
+
+    An abort writes the record first: a watcher killed before it deleted the
+    pods (or released a job's) leaves them running, or terminating forever
+    under the Job controller's finalizer, and a second abort would find the
+    run already aborted. The record is not written again.
+    """
+    runtime = states.runtime_of(obj)
+    going = [p for p in pods if not _ended(p) and not p["metadata"].get("deletionTimestamp")]
+    held = [p for p in pods if p in going or p["metadata"].get("deletionTimestamp")]
+    _stop(cluster, runtime, obj["metadata"]["namespace"], going, held)
 
 
 def finish(cluster: Cluster, run_id: str, record: record_.RunRecord, namespace: str | None = None) -> None:

@@ -16,22 +16,24 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlctl import errors
-from mlctl.cluster.client import Cluster, concurrently
+from mlctl.cluster.client import Cluster, Pages, concurrently
 from mlctl.config import Config
 from mlctl.kube import kinds, labels
-from mlctl.runs import explain
+from mlctl.runs import explain, states
 from mlctl.runs import record as record_
 from mlctl.runs.cluster import control
 from mlctl.spec import durations
 from mlctl.spec import state_thresholds as state_thresholds_
 
 LOG_LINES = 20
+FEW_RUNS = 5  # runs of a namespace whose objects' events are asked for one by one, rather than all its events read
 
 
 class _Reads:
@@ -62,16 +64,29 @@ def _templates(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def facts(
-    cluster: Cluster, run_id: str, namespace: str | None = None, config: Config | None = None, spec_file: str = ""
+    cluster: Cluster,
+    run_id: str,
+    namespace: str | None = None,
+    config: Config | None = None,
+    spec_file: str = "",
+    seen: tuple[Mapping[str, Any], Sequence[dict[str, Any]]] | None = None,
+    shared: Shared | None = None,
 ) -> explain.Facts:
+    """What there is to know about a run.
+
+    ``seen``: its run object and pods, just read by the caller. ``shared``:
+    the reads of the runs explained together (see ``Shared``).
+    """
     reads = _Reads()
     ns = namespace or cluster.namespace
-    owners, pods = _subjects(cluster, reads, run_id, ns)
-    jobs = _reads_around(cluster, reads, ns, owners, pods)
+    owners, pods = ([seen[0]], list(seen[1])) if seen else _subjects(cluster, reads, run_id, ns)
+    jobs = _reads_around(cluster, reads, ns, owners, pods, shared)
     keys = list(jobs)
-    results = dict(zip(keys, concurrently(lambda key: jobs[key](), keys), strict=True))
+    if shared is None:
+        results = dict(zip(keys, concurrently(lambda key: jobs[key](), keys), strict=True))
+    else:  # read already, or being read for all: no threads of its own
+        results = {key: jobs[key]() for key in keys}
     config = config or Config({})
-    bound = results.get("bound")
     return explain.Facts(
         run_id=run_id,
         namespace=ns,
@@ -79,7 +94,7 @@ def facts(
         events=results.get("events") or [],
         templates=[t for o in owners for t in _templates(o)],
         nodes=results.get("nodes"),
-        node_requests=explain.requested_on_nodes(bound) if bound is not None else None,
+        node_requests=results.get("node_requests"),
         quotas=results.get("quotas"),
         claims=results.get("claims"),
         service_accounts=results.get("service_accounts"),
@@ -110,18 +125,27 @@ def _subjects(
 
 
 def _reads_around(
-    cluster: Cluster, reads: _Reads, ns: str, owners: list[Mapping[str, Any]], pods: list[dict[str, Any]]
+    cluster: Cluster,
+    reads: _Reads,
+    ns: str,
+    owners: list[Mapping[str, Any]],
+    pods: list[dict[str, Any]],
+    shared: Shared | None = None,
 ) -> dict[str, Callable[[], Any]]:
-    """What else to read, by the name of the fact it gives: more when there is no pod, or a pod waits for a node."""
+    """What else to read, by the name of the fact it gives: more when there is no pod, or a pod waits for a node.
+
+    With ``shared``, what other runs' explanations read too (a namespace's events, claims, quotas, service
+    accounts; the cluster's nodes, priority classes and what is requested on each node) is read once for all.
+    """
     waiting = any(not (p.get("spec") or {}).get("nodeName") for p in pods)
     troubled = [p for p in pods if _crashed(p)]
     involved = [(_name(p), "Pod") for p in pods] + [(_name(o), str(o.get("kind", ""))) for o in owners]
+    once = shared.once if shared is not None else lambda _key, read: read()
 
-    def events_of(target: tuple[str, str]) -> list[dict[str, Any]]:
-        name, kind = target
-        return cluster.list(
-            *kinds.EVENT.ref(), ns, field_selector=f"involvedObject.name={name},involvedObject.kind={kind}"
-        )
+    def events() -> list[dict[str, Any]]:
+        if shared is None:
+            return _events_about(cluster, ns, involved)
+        return [e for e in shared.events(ns) if _involved(e) in set(involved)]
 
     def tail(pod: Mapping[str, Any]) -> tuple[str, list[str]]:
         lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
@@ -129,48 +153,226 @@ def _reads_around(
             lines.extend(cluster.logs(_name(pod), ns))
         return _name(pod), list(lines)
 
+    def node_requests() -> dict[str, dict[str, Any]]:
+        # a page at a time: every running pod of the cluster is read, only the sums are kept
+        bound = Pages(cluster, *kinds.POD.ref(), None, limit=500, field_selector=_BOUND)
+        return explain.requested_on_nodes(bound)
+
+    def read(what: str, key: tuple[str, ...], reader: Callable[[], Any]) -> Callable[[], Any]:
+        """A read that may be refused (noted as not read), shared with the other runs' when there are some."""
+        return lambda: reads.attempt(what, lambda: once(key, reader))
+
     jobs: dict[str, Callable[[], Any]] = {
-        "events": lambda: reads.attempt(
-            "events", lambda: [e for group in concurrently(events_of, involved) for e in group]
-        ),
+        "events": lambda: reads.attempt("events", events),
         "logs": lambda: dict(concurrently(tail, troubled)),
-        "claims": lambda: reads.attempt(
-            "persistent volume claims", lambda: _names(cluster, "PersistentVolumeClaim", ns)
-        ),
-        "quotas": lambda: reads.attempt("resource quotas", lambda: cluster.list(*kinds.RESOURCE_QUOTA.ref(), ns)),
+        "claims": read("persistent volume claims", ("claims", ns), lambda: _claims(cluster, ns)),
+        "quotas": read("resource quotas", ("quotas", ns), lambda: _quotas(cluster, ns)),
     }
     if not pods:
-        jobs["service_accounts"] = lambda: reads.attempt(
-            "service accounts", lambda: _names(cluster, "ServiceAccount", ns)
+        jobs["service_accounts"] = read(
+            "service accounts", ("service_accounts", ns), lambda: _names(cluster, "ServiceAccount", ns)
         )
-        jobs["priority_classes"] = lambda: reads.attempt(
+        jobs["priority_classes"] = read(
             "priority classes",
+            ("priority_classes",),
             lambda: [_name(p) for p in cluster.list(*kinds.PRIORITY_CLASS.ref())],
         )
     if waiting:
-        jobs["nodes"] = lambda: reads.attempt("nodes", lambda: cluster.list(*kinds.NODE.ref()))
-        jobs["bound"] = lambda: reads.attempt(
-            "pods of other namespaces (what is requested on each node)",
-            lambda: cluster.list(
-                *kinds.POD.ref(),
-                all_namespaces=True,
-                field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
-            ),
+        jobs["nodes"] = read("nodes", ("nodes",), lambda: cluster.list(*kinds.NODE.ref()))
+        jobs["node_requests"] = read(
+            "pods of other namespaces (what is requested on each node)", ("node_requests",), node_requests
         )
     return jobs
 
 
+def _claims(cluster: Cluster, ns: str) -> list[str]:
+    return _names(cluster, "PersistentVolumeClaim", ns)
+
+
+def _quotas(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
+    return cluster.list(*kinds.RESOURCE_QUOTA.ref(), ns)
+
+
+_BOUND = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"  # pods that hold what they request
+
+
+def _events_about(cluster: Cluster, ns: str, involved: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The events of each (name, kind), asked for one by one."""
+
+    def of(target: tuple[str, str]) -> list[dict[str, Any]]:
+        name, kind = target
+        return cluster.list(
+            *kinds.EVENT.ref(), ns, field_selector=f"involvedObject.name={name},involvedObject.kind={kind}"
+        )
+
+    return [e for group in concurrently(of, involved) for e in group]
+
+
+def _involved(event: Mapping[str, Any]) -> tuple[str, str]:
+    about = event.get("involvedObject") or {}
+    return str(about.get("name", "")), str(about.get("kind", ""))
+
+
+class Shared:
+    """Reads that the explanations of runs aborted together share, each made once, by whichever asks first.
+
+    The runs and pods of each namespace the runs are in (a label selector of
+    their ids), the events of those objects (a namespace's events, a page at
+    a time, keeping theirs), a namespace's claims, quotas and service
+    accounts; the cluster's nodes, priority classes and what is requested on
+    each node. A hundred runs stuck at once cost a few reads per namespace,
+    not a dozen per run. A read that failed fails the same way for each.
+    """
+
+    def __init__(self, cluster: Cluster, runs: Sequence[tuple[str, str]]) -> None:
+        self.cluster = cluster
+        self.wanted: dict[str, list[str]] = {}
+        for run_id, namespace in runs:
+            self.wanted.setdefault(namespace, []).append(run_id)
+        self._lock = threading.Lock()
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._read: dict[tuple[str, ...], tuple[Any, errors.MlctlError | None]] = {}
+
+    def once(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._read:
+                try:
+                    self._read[key] = (read(), None)
+                except errors.MlctlError as exc:
+                    self._read[key] = (None, exc)
+        value, error = self._read[key]
+        if error is not None:
+            raise error
+        return value
+
+    def prefetch(self, namespace: str) -> None:
+        """Read, all at once, what the runs in ``namespace`` will ask for: their objects, pods and events, the
+        claims and the quotas. A read that fails is kept failed for the runs to meet."""
+
+        def quietly(read: Callable[[], Any]) -> None:
+            with contextlib.suppress(errors.MlctlError):
+                read()
+
+        concurrently(
+            quietly,
+            [
+                lambda: self.once(("runs", namespace), lambda: self._runs(namespace)),
+                lambda: self.once(("pods", namespace), lambda: self._pods(namespace)),
+                lambda: self.events(namespace),
+                lambda: self.once(("claims", namespace), lambda: _claims(self.cluster, namespace)),
+                lambda: self.once(("quotas", namespace), lambda: _quotas(self.cluster, namespace)),
+            ],
+        )
+
+    def subjects(self, run_id: str, namespace: str) -> tuple[tuple[dict[str, Any], str] | None, list[dict[str, Any]]]:
+        """The run object of ``run_id`` and its runtime (None: not found), and its pods."""
+        found: dict[str, tuple[dict[str, Any], str]] = self.once(("runs", namespace), lambda: self._runs(namespace))
+        pods: dict[str, list[dict[str, Any]]] = self.once(("pods", namespace), lambda: self._pods(namespace))
+        return found.get(run_id), pods.get(run_id, [])
+
+    def config(self) -> Config:
+        config: Config = self.once(("config",), _config)
+        return config
+
+    def events(self, namespace: str) -> list[dict[str, Any]]:
+        """The events of the runs' objects and pods in ``namespace``.
+
+        For a few runs, each object's events are asked for; for more, the
+        namespace's are read a page at a time and theirs kept (the server
+        looks through them all for either question).
+        """
+
+        def involved() -> set[tuple[str, str]]:
+            about: set[tuple[str, str]] = set()
+            for run_id in self.wanted.get(namespace, []):
+                found, pods = self.subjects(run_id, namespace)
+                about |= {(_name(p), "Pod") for p in pods}
+                if found is not None:
+                    about.add((_name(found[0]), str(found[0].get("kind", ""))))
+            return about
+
+        def read() -> list[dict[str, Any]]:
+            run_ids = self.wanted.get(namespace, [])
+            if len(run_ids) < FEW_RUNS:
+                return _events_about(self.cluster, namespace, sorted(involved()))
+            # read beside the runs' objects and pods, not after them: while the pages come, the events kept are
+            # those about objects named after one of the runs (as mlctl names run objects, and their
+            # controllers their pods), then those about the runs' very objects
+            named = re.compile("|".join(re.escape(run_id) for run_id in sorted(set(run_ids))))
+            listing = Pages(self.cluster, *kinds.EVENT.ref(), namespace, limit=500)
+            candidates = [e for e in listing if named.search(_involved(e)[0])]
+            about = involved()
+            return [e for e in candidates if _involved(e) in about]
+
+        events: list[dict[str, Any]] = self.once(("events", namespace), read)
+        return events
+
+    def no_pod_reason(self, obj: Mapping[str, Any]) -> str:
+        """``control.no_pod_reason`` from the events read for all: why the run object's controller made no pod."""
+        meta = obj["metadata"]
+        try:
+            events = self.events(meta["namespace"])
+        except (errors.Forbidden, errors.NotFound):
+            return ""  # events are an explanation, not the record
+        return states.failed_create(e for e in events if (e.get("involvedObject") or {}).get("uid") == meta["uid"])
+
+    def _selectors(self, namespace: str) -> list[str]:
+        ids = sorted(set(self.wanted.get(namespace, [])))
+        return [f"{labels.RUN_ID} in ({','.join(ids[i : i + 100])})" for i in range(0, len(ids), 100)]
+
+    def _runs(self, namespace: str) -> dict[str, tuple[dict[str, Any], str]]:
+        """Each run's object, looked for kind by kind as ``control.find`` looks (and no further once all are found)."""
+        found: dict[str, tuple[dict[str, Any], str]] = {}
+        for runtime, family in kinds.RUNS.items():
+            for kind in family:
+                if len(found) == len(set(self.wanted[namespace])):
+                    return found
+                try:
+                    for selector in self._selectors(namespace):
+                        for obj in self.cluster.list(*kind.ref(), namespace, selector=selector):
+                            found.setdefault(obj["metadata"]["labels"][labels.RUN_ID], (obj, runtime))
+                except errors.NotFound:
+                    continue  # that CRD, or that version of it, is not installed
+        return found
+
+    def _pods(self, namespace: str) -> dict[str, list[dict[str, Any]]]:
+        pods: dict[str, list[dict[str, Any]]] = {}
+        for selector in self._selectors(namespace):
+            for pod in self.cluster.list(*kinds.POD.ref(), namespace, selector=selector):
+                pods.setdefault(pod["metadata"]["labels"][labels.RUN_ID], []).append(pod)
+        return pods
+
+
 def run(
-    cluster: Cluster, run_id: str, namespace: str | None = None, config: Config | None = None, spec_file: str = ""
+    cluster: Cluster,
+    run_id: str,
+    namespace: str | None = None,
+    config: Config | None = None,
+    spec_file: str = "",
+    seen: tuple[Mapping[str, Any], Sequence[dict[str, Any]]] | None = None,
+    shared: Shared | None = None,
 ) -> explain.Explanation:
     """Why the run is where it is (``mlctl runs explain``)."""
-    return explain.explain(facts(cluster, run_id, namespace, config, spec_file))
+    return explain.explain(facts(cluster, run_id, namespace, config, spec_file, seen, shared))
 
 
-def for_record(cluster: Cluster, run_id: str, namespace: str | None = None) -> str:
-    """The explanation as kept in an aborted run's record; empty when it cannot be worked out."""
+def for_record(
+    cluster: Cluster,
+    run_id: str,
+    namespace: str | None = None,
+    seen: tuple[Mapping[str, Any], Sequence[dict[str, Any]]] | None = None,
+    shared: Shared | None = None,
+) -> str:
+    """The explanation as kept in an aborted run's record; empty when it cannot be worked out.
+
+    ``seen``: the run object and its pods, as the caller (an abort) has just read them; ``shared``: the reads
+    of the runs aborted with it.
+    """
     try:
-        return explain.record_text(run(cluster, run_id, namespace, _config()))
+        config = shared.config() if shared is not None else _config()
+        return explain.record_text(run(cluster, run_id, namespace, config, seen=seen, shared=shared))
     except errors.MlctlError:
         return ""
 
@@ -216,6 +418,11 @@ def _names(cluster: Cluster, kind: str, namespace: str) -> list[str]:
 
 def _name(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def reads_logs(pods: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether explaining a run reads logs of its pods (one crashed): it must be explained before they go."""
+    return any(_crashed(p) for p in pods)
 
 
 def _crashed(pod: Mapping[str, Any]) -> bool:
